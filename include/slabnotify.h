@@ -1,0 +1,404 @@
+/*
+ * slabnotify.h - a SLUB-style slab allocator with slab event notifications.
+ *
+ * This is the one public header. Everything a program needs is declared
+ * here; internal headers live under src/ and are not installed.
+ *
+ * Conventions (all functions):
+ *  - Every function is thread-safe unless its comment says otherwise.
+ *  - On failure a function returns NULL or a negative errno value and sets
+ *    errno to the positive value. Bad arguments give EINVAL, exhaustion
+ *    gives ENOMEM.
+ *  - Freeing a pointer that slabnotify did not hand out, an interior
+ *    pointer, an object given to the wrong cache, or a double free that
+ *    the allocator detects prints one line on stderr naming the function,
+ *    the pointer and the cache, then calls abort(). There is no silent
+ *    corruption.
+ *
+ * The design and the locking rules are in docs/design.md.
+ */
+#ifndef SLABNOTIFY_H
+#define SLABNOTIFY_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLABNOTIFY_VERSION_MAJOR 0
+#define SLABNOTIFY_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------ */
+/* Flags                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Cache flags, given to slab_cache_create(). Values follow Linux. */
+typedef unsigned int slab_flags_t;
+/* Align objects to the hardware cache line (64 bytes). */
+#define SLAB_HWCACHE_ALIGN   0x00002000U
+/*
+ * Slab pages go back to the OS only after an RCU grace period; objects
+ * themselves may be reused at once (Linux's SLAB_TYPESAFE_BY_RCU). A
+ * reader that found an object under urcu_bp_read_lock() may still read
+ * it after it was freed, and must revalidate its identity. Readers use
+ * liburcu-bp's urcu_bp_read_lock()/urcu_bp_read_unlock(): the library
+ * links the shared liburcu-bp, so there is one RCU domain per process.
+ */
+#define SLAB_TYPESAFE_BY_RCU 0x00080000U
+/* Announce the slab events to the notifier chain from the start. */
+#define SLAB_NOTIFY          0x00400000U
+/* Charge objects to the current memory group (implies SLAB_NOTIFY). */
+#define SLAB_ACCOUNT         0x04000000U
+
+/* Per-allocation flags. 0 is the default. */
+typedef unsigned int slab_gfp_t;
+#define SLAB_GFP_ZERO    0x01U  /* return zeroed memory */
+#define SLAB_GFP_NOWAIT  0x02U  /* the caller cannot sleep */
+#define SLAB_GFP_NOFAIL  0x04U  /* vetoes are ignored (see notifiers) */
+#define SLAB_GFP_ACCOUNT 0x08U  /* slab_malloc: charge to the memory group */
+
+/* ------------------------------------------------------------------ */
+/* Object caches                                                      */
+/* ------------------------------------------------------------------ */
+
+struct slab_cache;
+
+/*
+ * Create a cache of objects of @size bytes aligned to @align (0 means
+ * the natural alignment of 8, or 64 with SLAB_HWCACHE_ALIGN). @ctor, if
+ * not NULL, runs once per object when its slab is made; objects must be
+ * freed back in their constructed state. @name is copied.
+ *
+ * EINVAL: NULL name, size 0, align not 0 or a power of two, an unknown
+ * flag, or a size (after alignment) beyond what a slab holds
+ * (SLAB_MAX_OBJECT_SIZE). ENOMEM: out of memory or of cache slots
+ * (at most SLAB_MAX_CACHES caches live at once).
+ */
+struct slab_cache *slab_cache_create(const char *name, size_t size,
+				     size_t align, slab_flags_t flags,
+				     void (*ctor)(void *obj));
+
+#define SLAB_MAX_CACHES      1024
+#define SLAB_MAX_OBJECT_SIZE (256u * 1024u)
+
+/* Allocate an object. NULL with errno ENOMEM, or a notifier's error. */
+void *slab_cache_alloc(struct slab_cache *c, slab_gfp_t gfp);
+
+/* Free an object of @c. NULL is ignored. Aborts on a bad pointer. */
+void slab_cache_free(struct slab_cache *c, void *obj);
+
+/*
+ * Give the cache's empty slabs back to the OS; returns the bytes
+ * released. The calling thread's own active slab is flushed first;
+ * other threads keep theirs (there is no IPI in userspace).
+ */
+long slab_cache_shrink(struct slab_cache *c);
+
+/*
+ * Destroy a cache. No thread may use @c concurrently (as in Linux).
+ * When objects are still live nothing under them is freed: it prints
+ * "slabnotify: cache NAME destroyed with N objects remaining" on stderr
+ * and returns -EBUSY; the cache stays usable. 0 on success.
+ */
+int slab_cache_destroy(struct slab_cache *c);
+
+/* ------------------------------------------------------------------ */
+/* General-purpose allocation (SLUB's kmalloc)                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Size classes 8, 16, 32, 64, 96, 128, 192, 256, then powers of two up
+ * to SLAB_KMALLOC_MAX (caches "kmalloc-N"). Larger requests go straight
+ * to the OS and are tracked (cache "kmalloc-large"). slab_malloc(0)
+ * returns a unique pointer that slab_free() takes. Every pointer is
+ * aligned to at least 16 (alignof(max_align_t)) except the 8-byte class.
+ */
+#define SLAB_KMALLOC_MAX (64u * 1024u)
+/* Largest alignment slab_malloc_aligned() supports (larger: EINVAL). */
+#define SLAB_MAX_ALIGN   (1u << 20)
+
+void *slab_malloc(size_t size, slab_gfp_t gfp);
+/* @align must be a power of two (EINVAL otherwise). */
+void *slab_malloc_aligned(size_t size, size_t align, slab_gfp_t gfp);
+/*
+ * Like realloc(): p NULL allocates; size 0 frees p and returns NULL.
+ * On failure p is left untouched. Alignment from slab_malloc_aligned()
+ * is preserved.
+ */
+void *slab_realloc(void *p, size_t size, slab_gfp_t gfp);
+/* Free memory from slab_malloc*() or any cache. NULL is ignored. */
+void slab_free(void *p);
+/* Usable bytes of @p (any cache). 0 for NULL. Aborts on a bad pointer. */
+size_t slab_usable_size(const void *p);
+/* True if @p lies in memory slabnotify owns (never faults). */
+bool slab_owns(const void *p);
+
+/* ------------------------------------------------------------------ */
+/* Introspection                                                      */
+/* ------------------------------------------------------------------ */
+
+struct slab_cache_info {
+	char name[64];
+	size_t object_size;        /* requested size */
+	size_t size;               /* stride: object, metadata, alignment */
+	size_t align;
+	unsigned int objs_per_slab;
+	size_t slab_bytes;         /* bytes per slab */
+	unsigned long active_objs; /* objects allocated and not freed */
+	unsigned long num_objs;    /* capacity of all slabs */
+	unsigned long active_slabs;/* slabs that are not empty */
+	unsigned long num_slabs;
+	/* SLUB's statistics counters (CONFIG_SLUB_STATS names). */
+	unsigned long alloc_fastpath;  /* popped from the thread's freelist */
+	unsigned long alloc_slowpath;  /* needed a new or partial slab */
+	unsigned long free_fastpath;   /* pushed on the thread's freelist */
+	unsigned long free_slowpath;   /* any other free */
+	unsigned long free_remote;     /* slow frees from another thread */
+	unsigned long alloc_slab;      /* slabs obtained from the OS */
+	unsigned long free_slab;       /* slabs given back */
+	slab_flags_t flags;
+	bool notify;               /* notification currently on */
+};
+
+/* Fill @out for @c. EINVAL for NULL. Exact when no thread allocates. */
+int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out);
+
+/* Print every cache in the /proc/slabinfo version 2.1 format. */
+void slab_info_print(FILE *f);
+
+/* Call @fn for every live cache (under the cache-list lock: @fn must
+ * not create or destroy caches). Returns the number of caches. */
+int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
+
+/* The cache's name (valid until it is destroyed). */
+const char *slab_cache_name(const struct slab_cache *c);
+
+/* ------------------------------------------------------------------ */
+/* Slab event notifications                                           */
+/* ------------------------------------------------------------------ */
+
+enum slab_event {
+	SLAB_EVENT_ALLOC,    /* an object was allocated (may veto) */
+	SLAB_EVENT_FREE,     /* an object is being freed */
+	SLAB_EVENT_NEWPAGE,  /* a slab page was obtained (may veto) */
+	SLAB_EVENT_FREEPAGE, /* a slab page is given back */
+};
+
+struct slab_event_data {
+	struct slab_cache *cache;
+	void *ptr;        /* the object, or the slab page's base */
+	size_t size;      /* the cache's object size, or the slab's bytes */
+	slab_gfp_t gfp;   /* the allocation's flags (0 for frees) */
+};
+
+struct slab_notifier {
+	int (*call)(struct slab_notifier *nb, enum slab_event event,
+		    const struct slab_event_data *data);
+	int priority;     /* higher runs first; ties in registration order */
+	void *arg;        /* the handler's own */
+	/* private fields after: zero them before the first registration */
+	struct slab_notifier *_next;
+	uint32_t _gen;
+	uint32_t _flags;
+};
+
+/* Return values, with the kernel's encoding (NOTIFY_*). */
+#define SLAB_NOTIFY_DONE      0x0000
+#define SLAB_NOTIFY_OK        0x0001
+#define SLAB_NOTIFY_STOP_MASK 0x8000
+#define SLAB_NOTIFY_BAD       (SLAB_NOTIFY_STOP_MASK | 0x0002)
+
+/* Encode an errno value (-ENOMEM or ENOMEM alike) as a veto. Note that
+ * EPERM encodes as SLAB_NOTIFY_BAD, which decodes as ENOMEM. */
+static inline int slab_notify_from_errno(int err)
+{
+	if (err > 0)
+		err = -err;
+	if (err)
+		return SLAB_NOTIFY_STOP_MASK | (SLAB_NOTIFY_OK - err);
+	return SLAB_NOTIFY_OK;
+}
+
+/* The negative errno of a return value: 0 unless the stop bit is set,
+ * -ENOMEM (12) for plain SLAB_NOTIFY_BAD. */
+static inline int slab_notify_to_errno(int ret)
+{
+	ret &= ~SLAB_NOTIFY_STOP_MASK;
+	if (ret == (SLAB_NOTIFY_BAD & ~SLAB_NOTIFY_STOP_MASK))
+		return -ENOMEM;
+	return ret > SLAB_NOTIFY_OK ? SLAB_NOTIFY_OK - ret : 0;
+}
+
+/*
+ * The notifier chain. Rules for handlers (each one tested):
+ *  - The chain is called under the RCU read side (liburcu-bp), without
+ *    a lock. Handlers may sleep unless gfp has SLAB_GFP_NOWAIT; other
+ *    threads' allocations and frees go on meanwhile.
+ *  - A veto is a return with SLAB_NOTIFY_STOP_MASK set, legal only on
+ *    ALLOC and NEWPAGE. The handlers that accepted before it get FREE
+ *    (FREEPAGE) in reverse order; the vetoing handler and those after it
+ *    hear nothing; the object returns to its freelist (the page to the
+ *    OS) with no further event; the caller gets NULL with errno set to
+ *    -slab_notify_to_errno(ret).
+ *  - With SLAB_GFP_NOFAIL vetoes are ignored: every handler called,
+ *    the vetoing one included, has accepted and will get the FREE. A
+ *    handler that sees NOFAIL should account the object, not veto it.
+ *  - For every handler and object (page), the ALLOCs it accepted and the
+ *    FREEs it receives pair up exactly once. A handler registered after
+ *    an object was allocated never gets that object's FREE; an object
+ *    allocated while notification was off never produces a FREE, and
+ *    one allocated while it was on always does, even after it is off.
+ *  - A handler may allocate and free through slabnotify. Its allocations
+ *    are served without notification (a per-thread guard) and produce no
+ *    FREE later; its frees of notified objects are still notified.
+ *  - Registration and unregistration are safe at any time, from any
+ *    thread, while others allocate.
+ */
+/* 0, -EEXIST if already registered, -EINVAL for NULL nb or callback. */
+int slab_notifier_register(struct slab_notifier *nb);
+/* Waits for an RCU grace period: once it returns no call of @nb is in
+ * flight. -ENOENT if not registered; -EDEADLK from inside a handler. */
+int slab_notifier_unregister(struct slab_notifier *nb);
+
+/* Switch notification of @c on or off, at any time, both ways. */
+int slab_cache_set_notify(struct slab_cache *c, bool on);
+bool slab_cache_notify_enabled(const struct slab_cache *c);
+
+/*
+ * Per-object extension slots (Linux's obj_exts), for consumers.
+ * slab_obj_ext_reserve() returns a slot number (SLAB_OBJ_EXT_SLOTS
+ * exist), or -ENOSPC. slab_obj_ext() returns the slot's word for a live
+ * object of a notifying cache, NULL-initialised at each notified ALLOC,
+ * or NULL when @obj has no extension (not notified, or bad slot). The
+ * arrays live out of line, per slab, and are made when first needed.
+ */
+#define SLAB_OBJ_EXT_SLOTS 8
+int slab_obj_ext_reserve(void);
+void **slab_obj_ext(const void *obj, int slot);
+
+/* True while the calling thread runs inside a notifier handler. */
+bool slab_in_handler(void);
+
+/* ------------------------------------------------------------------ */
+/* Memory accounting groups (memcg)                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Groups form a tree under the root. Each thread has a current group
+ * (root at start). Objects of SLAB_ACCOUNT caches, and slab_malloc()
+ * with SLAB_GFP_ACCOUNT ("kmalloc-cg-N" caches), are charged their full
+ * stride to the current group and every ancestor at ALLOC, and
+ * uncharged from that owner at FREE, whichever thread frees them.
+ */
+struct slab_memcg;
+
+struct slab_memcg_stat {
+	size_t usage;         /* bytes of live charged objects, subtree */
+	size_t peak;          /* highest usage since creation/reset */
+	size_t max;           /* hard limit (SIZE_MAX: none) */
+	size_t high;          /* soft limit (SIZE_MAX: none) */
+	size_t stock;         /* bytes pre-charged in per-thread stocks */
+	unsigned long nr_objects;  /* live charged objects, subtree */
+	unsigned long failcnt;     /* vetoed charges */
+	unsigned long events_high; /* charges that went above high */
+	unsigned long events_max;  /* charges that hit max */
+	unsigned long events_nofail; /* NOFAIL charges forced over max */
+	unsigned long reclaimed;   /* bytes freed by reclaim callbacks */
+	unsigned long throttled_us;/* time slept by high throttling */
+};
+
+struct slab_memcg *slab_memcg_root(void);
+/* NULL parent means root. EINVAL for NULL name. */
+struct slab_memcg *slab_memcg_create(struct slab_memcg *parent, const char *name);
+/* Moves remaining charges to the parent. -EBUSY while some thread has
+ * @g current or it has children; -EINVAL for root or NULL. */
+int slab_memcg_destroy(struct slab_memcg *g);
+/* SIZE_MAX means no limit. A max below usage is allowed: reclaim runs
+ * at once and later charges fail. */
+int slab_memcg_set_max(struct slab_memcg *g, size_t bytes);
+int slab_memcg_set_high(struct slab_memcg *g, size_t bytes);
+/* Make @g the calling thread's current group; returns the previous. */
+struct slab_memcg *slab_memcg_enter(struct slab_memcg *g);
+struct slab_memcg *slab_memcg_current(void);
+int slab_memcg_stat(const struct slab_memcg *g, struct slab_memcg_stat *st);
+int slab_memcg_reset_peak(struct slab_memcg *g);
+const char *slab_memcg_name(const struct slab_memcg *g);
+
+/*
+ * Reclaim callbacks. Called on the thread whose charge needs room,
+ * inside the ALLOC notification, with the allocation's gfp (they may
+ * sleep unless it has SLAB_GFP_NOWAIT). Return the bytes freed. By the
+ * notifier's rules, objects they free are uncharged, and whatever they
+ * allocate themselves is not charged and cannot recurse into reclaim.
+ */
+typedef size_t (*slab_memcg_reclaim_fn)(struct slab_memcg *g, size_t want,
+					slab_gfp_t gfp, void *arg);
+int slab_memcg_add_reclaim(struct slab_memcg *g,
+			   size_t (*reclaim)(struct slab_memcg *g, size_t want,
+					     slab_gfp_t gfp, void *arg),
+			   void *arg);
+int slab_memcg_remove_reclaim(struct slab_memcg *g,
+			      size_t (*reclaim)(struct slab_memcg *, size_t,
+						slab_gfp_t, void *),
+			      void *arg);
+
+enum slab_memcg_event {
+	SLAB_MEMCG_EVENT_HIGH, /* usage crossed high */
+	SLAB_MEMCG_EVENT_MAX,  /* a charge hit max */
+	SLAB_MEMCG_EVENT_VETO, /* a charge was vetoed */
+};
+/* The callback runs out of the hot path, on the charging thread. */
+int slab_memcg_on_event(struct slab_memcg *g,
+			void (*cb)(struct slab_memcg *g,
+				   enum slab_memcg_event event, void *arg),
+			void *arg);
+/* Print the tree like cgroup v2's memory.current/peak/max/high/events. */
+int slab_memcg_print(FILE *f);
+/* Drain the calling thread's charge stock. */
+void slab_memcg_drain_stock(void);
+
+/* ------------------------------------------------------------------ */
+/* Fault injection (failslab)                                         */
+/* ------------------------------------------------------------------ */
+
+/* The kernel's fault-injection knobs (Documentation/fault-injection). */
+struct slab_fault_attr {
+	double probability;       /* percent, 0..100 */
+	unsigned long interval;   /* fail only every Nth eligible call (0,1: all) */
+	long times;               /* at most this many failures; -1: no limit */
+	size_t space;             /* let this many bytes through first */
+	size_t min_size;          /* ignore allocations smaller than this */
+	const char *cache_filter; /* only caches whose name starts so; NULL: all */
+	uint64_t seed;            /* same seed, same program: same failures */
+};
+
+/* Start injecting ALLOC vetoes (ENOMEM) per @attr; NULL stops it. */
+int slab_fault_inject(const struct slab_fault_attr *attr);
+/* Failures injected so far. */
+unsigned long slab_fault_injected(void);
+
+/* ------------------------------------------------------------------ */
+/* Leak tracker and reports                                           */
+/* ------------------------------------------------------------------ */
+
+/* Record the allocation stack of live objects of notifying caches: all
+ * of them (@sample 1) or one in @sample. 0 stops recording. */
+int slab_leak_track(unsigned int sample);
+/* Report live recorded objects grouped by stack, largest first,
+ * symbolized (function, and file:line where debug info exists).
+ * @max_stacks 0 means all. Returns the number of stacks printed. */
+int slab_leak_report(FILE *f, unsigned int max_stacks, bool json);
+
+/* Totals, peak, vetoes by cause and slabinfo, as text or JSON. */
+void slab_stats_report(FILE *f, bool json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLABNOTIFY_H */
