@@ -1,0 +1,531 @@
+/*
+ * notify.c - the slab event notifier chain (the 2007 seed, done right).
+ *
+ * The chain is an immutable, priority-ordered array of handlers,
+ * published with rcu_assign_pointer() and replaced whole on every
+ * registration change (copy on write). Callers walk it under the
+ * liburcu-bp read side: lockless, and handlers may sleep.
+ *
+ * Pairing: every registration gets a generation number; an array
+ * version carries the generation of its newest member. A notified
+ * object (page) is stamped with the generation of the array its ALLOC
+ * (NEWPAGE) walked; its FREE (FREEPAGE) goes to the handlers of the
+ * current array whose generation is at most the stamp: exactly those
+ * that accepted, minus those unregistered since. Stamp 0 means "not
+ * notified": objects allocated while notification was off, inside a
+ * handler, or with no handler registered.
+ *
+ * A veto rolls back exactly: FREE (FREEPAGE) to the handlers that
+ * accepted before the vetoing one, in reverse order, then the object
+ * goes back to its freelist (the page to the OS) with no other event.
+ *
+ * Runtime switching: HOOK_ALLOC follows the switch. HOOK_FREE stays on
+ * while stamped objects or pages may be live; when notification is off
+ * and the last one goes, an RCU callback clears it, so that the
+ * notification-off fast path is back to a single untaken branch. The
+ * grace period orders that against ALLOC hooks that saw the switch on.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+__thread int sn_handler_depth SN_TLS;
+
+#define NB_REGISTERED 0x1u
+
+struct chain {
+	struct rcu_head rcu;
+	size_t map_bytes;
+	uint32_t gen;
+	uint32_t n;
+	struct slab_notifier *nb[];
+};
+
+/* Per-slab extension: stamps and consumer slots, made on first use. */
+struct slab_ext {
+	_Atomic(uint32_t *) stamps;
+	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
+};
+
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chain *chain_head;     /* RCU-protected */
+static uint32_t chain_gen;           /* under chain_lock */
+static _Atomic int ext_slots_used;
+
+/* ------------------------------------------------------------------ */
+/* Internal allocation, never notified                                */
+/* ------------------------------------------------------------------ */
+
+static void *quiet_zalloc(size_t size)
+{
+	sn_handler_depth++;
+	void *p = slab_malloc(size, SLAB_GFP_ZERO);
+	sn_handler_depth--;
+	return p;
+}
+
+static void quiet_free(void *p)
+{
+	sn_handler_depth++;
+	slab_free(p);
+	sn_handler_depth--;
+}
+
+bool slab_in_handler(void)
+{
+	return sn_handler_depth > 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Extension arrays                                                   */
+/* ------------------------------------------------------------------ */
+
+static struct slab_ext *ext_get(struct slab *s)
+{
+	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
+	if (likely(ext))
+		return ext;
+	struct slab_ext *fresh = quiet_zalloc(sizeof(*fresh));
+	if (!fresh)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&s->ext, &ext, fresh)) {
+		quiet_free(fresh);
+		return ext;
+	}
+	return fresh;
+}
+
+/* An array of @n elements of @elem bytes installed in @slot once. */
+static void *ext_array(_Atomic(void *) *slot, size_t n, size_t elem)
+{
+	void *arr = atomic_load_explicit(slot, memory_order_acquire);
+	if (likely(arr))
+		return arr;
+	void *fresh = quiet_zalloc(n * elem);
+	if (!fresh)
+		return NULL;
+	if (!atomic_compare_exchange_strong(slot, &arr, fresh)) {
+		quiet_free(fresh);
+		return arr;
+	}
+	return fresh;
+}
+
+static uint32_t *stamps_of(struct slab *s, bool create)
+{
+	struct slab_ext *ext = create ? ext_get(s) : atomic_load_explicit(&s->ext, memory_order_acquire);
+	if (!ext)
+		return NULL;
+	if (!create)
+		return atomic_load_explicit(&ext->stamps, memory_order_acquire);
+	return ext_array((_Atomic(void *) *)&ext->stamps, s->objects, sizeof(uint32_t));
+}
+
+void notify_slab_release_ext(struct slab *s)
+{
+	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
+	if (!ext)
+		return;
+	atomic_store(&s->ext, NULL);
+	quiet_free(atomic_load(&ext->stamps));
+	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++)
+		quiet_free(atomic_load(&ext->slots[i]));
+	quiet_free(ext);
+}
+
+int slab_obj_ext_reserve(void)
+{
+	int n = atomic_load(&ext_slots_used);
+	do {
+		if (n >= SLAB_OBJ_EXT_SLOTS) {
+			errno = ENOSPC;
+			return -ENOSPC;
+		}
+	} while (!atomic_compare_exchange_weak(&ext_slots_used, &n, n + 1));
+	return n;
+}
+
+static uint32_t obj_index(struct slab_cache *c, struct slab *s, const void *obj)
+{
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE)
+		return obj == s->base ? 0 : UINT32_MAX;
+	return slab_obj_index(c, s, obj);
+}
+
+void **slab_obj_ext(const void *obj, int slot)
+{
+	if (!obj || slot < 0 || slot >= atomic_load(&ext_slots_used))
+		return NULL;
+	struct slab *s = slab_of(obj);
+	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (!c || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
+		return NULL;
+	uint32_t idx = obj_index(c, s, obj);
+	if (idx == UINT32_MAX)
+		return NULL;
+	struct slab_ext *ext = ext_get(s);
+	if (!ext)
+		return NULL;
+	void **arr = ext_array((_Atomic(void *) *)&ext->slots[slot], s->objects, sizeof(void *));
+	return arr ? &arr[idx] : NULL;
+}
+
+/* NULL every existing slot word of a freshly allocated object. */
+static void ext_clear_slots(struct slab *s, uint32_t idx)
+{
+	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
+	if (!ext)
+		return;
+	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++) {
+		void **arr = atomic_load_explicit(&ext->slots[i], memory_order_acquire);
+		if (arr)
+			arr[idx] = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Switching                                                          */
+/* ------------------------------------------------------------------ */
+
+void notify_cache_init(struct slab_cache *c)
+{
+	pthread_mutex_init(&c->notify_lock, NULL);
+	atomic_store(&c->notified_live, 0);
+	atomic_store(&c->drain_queued, false);
+}
+
+uint32_t notify_initial_hooks(slab_flags_t flags)
+{
+#ifdef SLABNOTIFY_NO_NOTIFY
+	(void)flags;
+	return 0;
+#else
+	return (flags & (SLAB_NOTIFY | SLAB_ACCOUNT)) ? HOOK_ALLOC | HOOK_FREE : 0;
+#endif
+}
+
+static void drain_cb(struct rcu_head *head)
+{
+	struct slab_cache *c = caa_container_of(head, struct slab_cache, drain_rcu);
+	pthread_mutex_lock(&c->notify_lock);
+	atomic_store(&c->drain_queued, false);
+	if (atomic_load(&c->notified_live) == 0 && !(atomic_load(&c->hooks) & HOOK_ALLOC))
+		atomic_fetch_and(&c->hooks, ~HOOK_FREE);
+	pthread_mutex_unlock(&c->notify_lock);
+}
+
+/* Clear HOOK_FREE after a grace period if nothing stamped is live. */
+static void drain_schedule(struct slab_cache *c)
+{
+	bool expected = false;
+	if (atomic_compare_exchange_strong(&c->drain_queued, &expected, true))
+		urcu_bp_call_rcu(&c->drain_rcu, drain_cb);
+}
+
+static void notified_dec(struct slab_cache *c)
+{
+	if (atomic_fetch_sub(&c->notified_live, 1) == 1 && !(atomic_load(&c->hooks) & HOOK_ALLOC))
+		drain_schedule(c);
+}
+
+int slab_cache_set_notify(struct slab_cache *c, bool on)
+{
+	if (!c) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+#ifdef SLABNOTIFY_NO_NOTIFY
+	(void)on;
+	errno = ENOSYS;
+	return -ENOSYS;
+#else
+	pthread_mutex_lock(&c->notify_lock);
+	if (on) {
+		atomic_fetch_or(&c->hooks, HOOK_ALLOC | HOOK_FREE);
+	} else {
+		atomic_fetch_and(&c->hooks, ~HOOK_ALLOC);
+		if (atomic_load(&c->notified_live) == 0)
+			drain_schedule(c);
+	}
+	pthread_mutex_unlock(&c->notify_lock);
+	return 0;
+#endif
+}
+
+bool slab_cache_notify_enabled(const struct slab_cache *c)
+{
+	return c && (atomic_load(&((struct slab_cache *)c)->hooks) & HOOK_ALLOC);
+}
+
+/* ------------------------------------------------------------------ */
+/* Calling the chain                                                  */
+/* ------------------------------------------------------------------ */
+
+static int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	return nb->call(nb, ev, d);
+}
+
+/*
+ * Send @ev (ALLOC or NEWPAGE) along the chain. On a veto, send @undo to
+ * the handlers before the vetoing one, in reverse. Returns 0 with
+ * *stamp set (0 when no handler ran), or the negative errno of the veto.
+ * Caller holds the RCU read lock.
+ */
+static int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
+			    const struct slab_event_data *d, uint32_t *stamp)
+{
+	*stamp = 0;
+	if (!ch || ch->n == 0)
+		return 0;
+	for (uint32_t i = 0; i < ch->n; i++) {
+		int ret = call_one(ch->nb[i], ev, d);
+		if (!(ret & SLAB_NOTIFY_STOP_MASK) || (d->gfp & SLAB_GFP_NOFAIL))
+			continue;
+		for (uint32_t j = i; j-- > 0;)
+			call_one(ch->nb[j], undo, d);
+		int err = slab_notify_to_errno(ret);
+		return err ? err : -ENOMEM;
+	}
+	*stamp = ch->gen;
+	return 0;
+}
+
+/* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp. */
+static void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
+{
+	urcu_bp_read_lock();
+	struct chain *ch = rcu_dereference(chain_head);
+	sn_handler_depth++;
+	for (uint32_t i = 0; ch && i < ch->n; i++)
+		if (ch->nb[i]->_gen <= stamp)
+			call_one(ch->nb[i], ev, d);
+	sn_handler_depth--;
+	urcu_bp_read_unlock();
+}
+
+static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
+{
+	return (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE) ? s->large_size
+										      : c->object_size;
+}
+
+void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
+{
+	if (sn_handler_depth)   /* inside a handler: served quietly */
+		return obj;
+	struct slab *s = slab_of(obj);
+	uint32_t idx = obj_index(c, s, obj);
+	struct slab_event_data d = { c, obj, event_obj_size(c, s), gfp };
+	uint32_t stamp = 0;
+	int err = 0;
+
+	urcu_bp_read_lock();
+	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
+		struct chain *ch = rcu_dereference(chain_head);
+		if (ch && ch->n) {
+			uint32_t *stamps = stamps_of(s, true);
+			if (!stamps) {
+				err = -ENOMEM;
+			} else {
+				ext_clear_slots(s, idx);
+				sn_handler_depth++;
+				err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d, &stamp);
+				sn_handler_depth--;
+				if (stamp) {
+					stamps[idx] = stamp;
+					atomic_fetch_add(&c->notified_live, 1);
+				}
+			}
+		}
+	}
+	urcu_bp_read_unlock();
+	if (likely(!err))
+		return obj;
+	sn_handler_depth++;
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE)
+		large_release(s);
+	else
+		slab_free_nohook(c, s, obj);
+	sn_handler_depth--;
+	errno = -err;
+	return NULL;
+}
+
+void notify_free_hook(struct slab_cache *c, struct slab *s, void *obj)
+{
+	uint32_t *stamps = stamps_of(s, false);
+	if (!stamps)
+		return;
+	uint32_t idx = obj_index(c, s, obj);
+	uint32_t stamp = stamps[idx];
+	if (!stamp)
+		return;
+	stamps[idx] = 0;
+	struct slab_event_data d = { c, obj, event_obj_size(c, s), 0 };
+	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
+	notified_dec(c);
+}
+
+int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
+{
+	if (sn_handler_depth)
+		return 0;
+	struct slab_event_data d = { c, s->base, slab_bytes_of(c), gfp };
+	uint32_t stamp = 0;
+	int err = 0;
+	urcu_bp_read_lock();
+	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
+		sn_handler_depth++;
+		err = chain_call_alloc(rcu_dereference(chain_head), SLAB_EVENT_NEWPAGE,
+				       SLAB_EVENT_FREEPAGE, &d, &stamp);
+		sn_handler_depth--;
+		if (stamp) {
+			s->page_stamp = stamp;
+			atomic_fetch_add(&c->notified_live, 1);
+		}
+	}
+	urcu_bp_read_unlock();
+	return err;
+}
+
+void notify_freepage(struct slab_cache *c, struct slab *s)
+{
+	uint32_t stamp = s->page_stamp;
+	s->page_stamp = 0;
+	struct slab_event_data d = { c, s->base, slab_bytes_of(c), 0 };
+	chain_call_free(SLAB_EVENT_FREEPAGE, &d, stamp);
+	notified_dec(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Registration                                                       */
+/* ------------------------------------------------------------------ */
+
+static struct chain *chain_alloc(uint32_t n)
+{
+	size_t bytes = sizeof(struct chain) + n * sizeof(struct slab_notifier *);
+	bytes = (bytes + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
+	struct chain *ch = os_map(bytes);
+	if (ch)
+		ch->map_bytes = bytes;
+	return ch;
+}
+
+static void chain_free_rcu(struct rcu_head *head)
+{
+	struct chain *ch = caa_container_of(head, struct chain, rcu);
+	os_unmap(ch, ch->map_bytes);
+}
+
+static void chain_publish(struct chain *next)
+{
+	struct chain *old = chain_head;
+	rcu_assign_pointer(chain_head, next);
+	if (old)
+		urcu_bp_call_rcu(&old->rcu, chain_free_rcu);
+}
+
+int slab_notifier_register(struct slab_notifier *nb)
+{
+	if (!nb || !nb->call) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	sn_init();
+	pthread_mutex_lock(&chain_lock);
+	if (nb->_flags & NB_REGISTERED) {
+		pthread_mutex_unlock(&chain_lock);
+		errno = EEXIST;
+		return -EEXIST;
+	}
+	struct chain *old = chain_head;
+	uint32_t n = old ? old->n : 0;
+	struct chain *ch = chain_alloc(n + 1);
+	if (!ch) {
+		pthread_mutex_unlock(&chain_lock);
+		errno = ENOMEM;
+		return -ENOMEM;
+	}
+	/* Highest priority first; equal priorities in registration order. */
+	uint32_t pos = 0;
+	while (pos < n && old->nb[pos]->priority >= nb->priority)
+		pos++;
+	for (uint32_t i = 0; i < pos; i++)
+		ch->nb[i] = old->nb[i];
+	ch->nb[pos] = nb;
+	for (uint32_t i = pos; i < n; i++)
+		ch->nb[i + 1] = old->nb[i];
+	ch->n = n + 1;
+	nb->_gen = ++chain_gen;
+	nb->_flags = NB_REGISTERED;
+	ch->gen = chain_gen;
+	chain_publish(ch);
+	pthread_mutex_unlock(&chain_lock);
+	return 0;
+}
+
+int slab_notifier_unregister(struct slab_notifier *nb)
+{
+	if (!nb) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (sn_handler_depth) {
+		errno = EDEADLK;
+		return -EDEADLK;
+	}
+	pthread_mutex_lock(&chain_lock);
+	struct chain *old = chain_head;
+	uint32_t n = old ? old->n : 0, pos = 0;
+	while (pos < n && old->nb[pos] != nb)
+		pos++;
+	if (pos == n) {
+		pthread_mutex_unlock(&chain_lock);
+		errno = ENOENT;
+		return -ENOENT;
+	}
+	struct chain *ch = chain_alloc(n - 1);
+	if (!ch) {
+		pthread_mutex_unlock(&chain_lock);
+		errno = ENOMEM;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0, j = 0; i < n; i++)
+		if (i != pos)
+			ch->nb[j++] = old->nb[i];
+	ch->n = n - 1;
+	ch->gen = chain_gen;
+	chain_publish(ch);
+	pthread_mutex_unlock(&chain_lock);
+	/* Once this returns, no call of @nb is in flight. */
+	urcu_bp_synchronize_rcu();
+	nb->_flags = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fork                                                               */
+/* ------------------------------------------------------------------ */
+
+void notify_fork_prepare(void)
+{
+	pthread_mutex_lock(&chain_lock);
+	urcu_bp_call_rcu_before_fork();
+	urcu_bp_before_fork();
+}
+
+void notify_fork_parent(void)
+{
+	urcu_bp_after_fork_parent();
+	urcu_bp_call_rcu_after_fork_parent();
+	pthread_mutex_unlock(&chain_lock);
+}
+
+void notify_fork_child(void)
+{
+	urcu_bp_after_fork_child();
+	urcu_bp_call_rcu_after_fork_child();
+	pthread_mutex_init(&chain_lock, NULL);
+}

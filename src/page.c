@@ -1,0 +1,219 @@
+/*
+ * page.c - memory from the OS: segments, the segment map, slab pages
+ * and large objects.
+ *
+ * A segment is a 4 MiB, 4 MiB-aligned mapping. A slab segment holds
+ * slabs of one size (one "order"); its header and the slab descriptors
+ * fill its first slots, so object memory stays naturally aligned and an
+ * address finds its descriptor with a mask and a shift. A large segment
+ * holds one object larger than the biggest size class.
+ *
+ * Every segment start is recorded in the segment map, one bit per 4 MiB,
+ * so that a free can tell in a few instructions whether a pointer is
+ * ours before it dereferences anything (mimalloc's segment map).
+ *
+ * Locking: one mutex per order protects that order's segment list and
+ * free-descriptor list. Slab segments are never unmapped: a freed slab's
+ * memory is returned with madvise(MADV_DONTNEED), which keeps the map
+ * bit valid for the life of the process. Large segments are unmapped on
+ * free and their bit cleared.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+_Atomic uint64_t sn_segmap[(1UL << (SN_ADDR_BITS - SN_SEG_SHIFT)) / 64];
+
+struct order_pool {
+	pthread_mutex_t lock;
+	struct slab *free_desc;    /* unused descriptors, linked by ->next */
+	unsigned long nr_segments;
+};
+
+static struct order_pool pools[SN_NR_ORDERS] = {
+	[0 ... SN_NR_ORDERS - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+void *os_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_unmap(void *p, size_t size)
+{
+	if (p && size)
+		munmap(p, size);
+}
+
+/* Map @size bytes (a multiple of the page size) aligned to a segment. */
+static void *os_map_segment_aligned(size_t size)
+{
+	size_t over = size + SN_SEG_SIZE;
+	if (over < size)
+		return NULL;
+	char *raw = os_map(over);
+	if (!raw)
+		return NULL;
+	uintptr_t start = ((uintptr_t)raw + SN_SEG_MASK) & ~SN_SEG_MASK;
+	size_t head = start - (uintptr_t)raw;
+	size_t tail = over - head - size;
+	if (head)
+		munmap(raw, head);
+	if (tail)
+		munmap((char *)start + size, tail);
+	return (void *)start;
+}
+
+static void segmap_set(uintptr_t seg, bool on)
+{
+	uintptr_t bit = seg >> SN_SEG_SHIFT;
+	uint64_t mask = 1ULL << (bit & 63);
+	if (on)
+		atomic_fetch_or_explicit(&sn_segmap[bit >> 6], mask, memory_order_release);
+	else
+		atomic_fetch_and_explicit(&sn_segmap[bit >> 6], ~mask, memory_order_release);
+}
+
+/* A new slab segment for @shift; its free descriptors join the pool.
+ * Called with the pool lock held. */
+static bool segment_grow(struct order_pool *pool, unsigned shift)
+{
+	struct segment *seg = os_map_segment_aligned(SN_SEG_SIZE);
+	if (!seg)
+		return false;
+	uint32_t nr = (uint32_t)(SN_SEG_SIZE >> shift);
+	size_t header = sizeof(struct segment) + (size_t)nr * sizeof(struct slab);
+	uint32_t first = (uint32_t)((header + ((1UL << shift) - 1)) >> shift);
+
+	seg->magic = SN_SEG_MAGIC;
+	seg->kind = SEG_SLABS;
+	seg->slab_shift = (uint8_t)shift;
+	seg->first_slab = (uint16_t)first;
+	seg->nr_slabs = nr;
+	seg->map_size = SN_SEG_SIZE;
+	/* Push in reverse so that low addresses are used first. */
+	for (uint32_t i = nr; i-- > first;) {
+		struct slab *s = &seg->slabs[i];
+		s->base = (char *)seg + ((size_t)i << shift);
+		s->order_idx = (uint8_t)(shift - SN_MIN_SLAB_SHIFT);
+		s->next = pool->free_desc;
+		pool->free_desc = s;
+	}
+	pool->nr_segments++;
+	segmap_set((uintptr_t)seg, true);
+	return true;
+}
+
+struct slab *pages_alloc_slab(unsigned shift)
+{
+	struct order_pool *pool = &pools[shift - SN_MIN_SLAB_SHIFT];
+	pthread_mutex_lock(&pool->lock);
+	if (!pool->free_desc && !segment_grow(pool, shift)) {
+		pthread_mutex_unlock(&pool->lock);
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct slab *s = pool->free_desc;
+	pool->free_desc = s->next;
+	segment_of_slab(s)->nr_used++;
+	pthread_mutex_unlock(&pool->lock);
+	s->next = s->prev = NULL;
+	return s;
+}
+
+size_t pages_slab_bytes(const struct slab *s)
+{
+	return (size_t)1 << segment_of_slab(s)->slab_shift;
+}
+
+void pages_free_slab(struct slab *s)
+{
+	struct segment *seg = segment_of_slab(s);
+	struct order_pool *pool = &pools[seg->slab_shift - SN_MIN_SLAB_SHIFT];
+	madvise(s->base, (size_t)1 << seg->slab_shift, MADV_DONTNEED);
+	char *base = s->base;
+	uint8_t order_idx = s->order_idx;
+	memset(s, 0, sizeof(*s));
+	s->base = base;
+	s->order_idx = order_idx;
+	pthread_mutex_lock(&pool->lock);
+	s->next = pool->free_desc;
+	pool->free_desc = s;
+	seg->nr_used--;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/*
+ * A large object: its own segment, the descriptor in a header page, the
+ * object at max(page, align) from the start, so that it lies in the
+ * segment's first 4 MiB and the map finds its header.
+ */
+struct slab *pages_alloc_large(size_t size, size_t align)
+{
+	size_t off = align > SN_PAGE_SIZE ? align : SN_PAGE_SIZE;
+	size_t body = (size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
+	if (size > ((size_t)1 << SN_ADDR_BITS) || body < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t total = off + body;
+	struct segment *seg = os_map_segment_aligned(total);
+	if (!seg) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	seg->magic = SN_SEG_MAGIC;
+	seg->kind = SEG_LARGE;
+	seg->slab_shift = SN_SEG_SHIFT;
+	seg->first_slab = 0;
+	seg->nr_slabs = 1;
+	seg->nr_used = 1;
+	seg->map_size = total;
+	struct slab *s = &seg->slabs[0];
+	s->base = (char *)seg + off;
+	s->objects = 1;
+	s->large_size = total - off;
+	s->map_size = total;
+	segmap_set((uintptr_t)seg, true);
+	return s;
+}
+
+void pages_free_large(struct slab *s)
+{
+	struct segment *seg = segment_of_slab(s);
+	segmap_set((uintptr_t)seg, false);
+	os_unmap(seg, seg->map_size);
+}
+
+bool slab_owns(const void *p)
+{
+	struct slab *s = slab_of(p);
+	if (!s)
+		return false;
+	struct segment *seg = segment_of_slab(s);
+	if (seg->kind == SEG_LARGE)
+		return (const char *)p >= s->base && (const char *)p < s->base + s->large_size;
+	return s->cache != NULL && (uint32_t)(s - seg->slabs) >= seg->first_slab;
+}
+
+void pages_fork_prepare(void)
+{
+	for (int i = 0; i < SN_NR_ORDERS; i++)
+		pthread_mutex_lock(&pools[i].lock);
+}
+
+void pages_fork_parent(void)
+{
+	for (int i = SN_NR_ORDERS; i-- > 0;)
+		pthread_mutex_unlock(&pools[i].lock);
+}
+
+void pages_fork_child(void)
+{
+	for (int i = 0; i < SN_NR_ORDERS; i++)
+		pthread_mutex_init(&pools[i].lock, NULL);
+}

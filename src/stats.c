@@ -1,0 +1,103 @@
+/*
+ * stats.c - introspection: slab_cache_info() and /proc/slabinfo.
+ *
+ * The per-thread counters are summed with relaxed loads under the thread
+ * registry lock, plus the totals of threads that are gone. The figures
+ * are exact whenever no thread is allocating or freeing, approximate
+ * (but never torn) otherwise, as /proc/slabinfo is.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+/* alloc fast, alloc slow, free fast, free slow, free remote */
+static void cache_counters(const struct slab_cache *c, unsigned long v[5])
+{
+	threads_sum_counters(c, v);
+	v[0] += atomic_load(&c->dead_alloc_fast);
+	v[1] += atomic_load(&c->dead_alloc_slow);
+	v[2] += atomic_load(&c->dead_free_fast);
+	v[3] += atomic_load(&c->dead_free_slow);
+	v[4] += atomic_load(&c->dead_free_remote);
+}
+
+unsigned long cache_active_objs(const struct slab_cache *c)
+{
+	unsigned long v[5];
+	cache_counters(c, v);
+	long live = (long)(v[0] + v[1]) - (long)(v[2] + v[3]);
+	return live > 0 ? (unsigned long)live : 0;
+}
+
+int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out)
+{
+	if (!c || !out) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	struct slab_cache *mc = (struct slab_cache *)c;
+	unsigned long v[5];
+	cache_counters(c, v);
+	long live = (long)(v[0] + v[1]) - (long)(v[2] + v[3]);
+	bool large = atomic_load(&mc->hooks) & HOOK_LARGE;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", c->name);
+	out->object_size = large ? 0 : c->object_size;
+	out->size = large ? 0 : c->size;
+	out->align = c->align;
+	out->objs_per_slab = large ? 1 : c->objects;
+	out->slab_bytes = large ? 0 : slab_bytes_of(c);
+	out->active_objs = live > 0 ? (unsigned long)live : 0;
+	out->num_slabs = (unsigned long)atomic_load(&mc->nr_slabs);
+	out->num_objs = out->num_slabs * out->objs_per_slab;
+	pthread_mutex_lock(&mc->lock);
+	unsigned long empty = c->nr_empty;
+	pthread_mutex_unlock(&mc->lock);
+	out->active_slabs = out->num_slabs > empty ? out->num_slabs - empty : 0;
+	out->alloc_fastpath = v[0];
+	out->alloc_slowpath = v[1];
+	out->free_fastpath = v[2];
+	out->free_slowpath = v[3];
+	out->free_remote = v[4];
+	out->alloc_slab = atomic_load(&mc->alloc_slab);
+	out->free_slab = atomic_load(&mc->free_slab);
+	out->flags = c->flags;
+	out->notify = atomic_load(&mc->hooks) & HOOK_ALLOC;
+	return 0;
+}
+
+int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
+{
+	int n = 0;
+	cache_list_lock();
+	for (struct slab_cache *c = cache_list_first(); c; c = c->next_cache, n++)
+		if (fn)
+			fn(c, arg);
+	cache_list_unlock();
+	return n;
+}
+
+static void print_line(struct slab_cache *c, void *arg)
+{
+	FILE *f = arg;
+	struct slab_cache_info i;
+	if (slab_cache_info(c, &i))
+		return;
+	unsigned pages = (unsigned)(i.slab_bytes >> SN_PAGE_SHIFT);
+	fprintf(f, "%-17s %6lu %6lu %6zu %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
+		i.name, i.active_objs, i.num_objs, i.size, i.objs_per_slab, pages, 0u, 0u, 0u,
+		i.active_slabs, i.num_slabs, 0u);
+}
+
+void slab_info_print(FILE *f)
+{
+	if (!f)
+		return;
+	fprintf(f, "slabinfo - version: 2.1\n");
+	fprintf(f, "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+		   " : tunables <limit> <batchcount> <sharedfactor>"
+		   " : slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	slab_cache_for_each(print_line, f);
+}
