@@ -113,7 +113,8 @@ int slab_cache_destroy(struct slab_cache *c);
 
 /*
  * Size classes 8, 16, 32, 64, 96, 128, 192, 256, then powers of two up
- * to SLAB_KMALLOC_MAX (caches "kmalloc-N"). Larger requests go straight
+ * to SLAB_KMALLOC_MAX, in caches named as Linux names them: kmalloc-8 ..
+ * kmalloc-512, kmalloc-1k .. kmalloc-64k. Larger requests go straight
  * to the OS and are tracked (cache "kmalloc-large"). slab_malloc(0)
  * returns a unique pointer that slab_free() takes. Every pointer is
  * aligned to at least 16 (alignof(max_align_t)) except the 8-byte class.
@@ -127,8 +128,8 @@ void *slab_malloc(size_t size, slab_gfp_t gfp);
 void *slab_malloc_aligned(size_t size, size_t align, slab_gfp_t gfp);
 /*
  * Like realloc(): p NULL allocates; size 0 frees p and returns NULL.
- * On failure p is left untouched. Alignment from slab_malloc_aligned()
- * is preserved.
+ * On failure p is left untouched. As with realloc(), only the default
+ * alignment is kept when the block moves.
  */
 void *slab_realloc(void *p, size_t size, slab_gfp_t gfp);
 /* Free memory from slab_malloc*() or any cache. NULL is ignored. */
@@ -151,7 +152,9 @@ struct slab_cache_info {
 	size_t slab_bytes;         /* bytes per slab */
 	unsigned long active_objs; /* objects allocated and not freed */
 	unsigned long num_objs;    /* capacity of all slabs */
-	unsigned long active_slabs;/* slabs that are not empty */
+	unsigned long active_slabs;/* num_slabs less the empty slabs kept on
+				    * the partial list (SLUB counts every slab;
+				    * threads' active slabs count as active) */
 	unsigned long num_slabs;
 	/* SLUB's statistics counters (CONFIG_SLUB_STATS names). */
 	unsigned long alloc_fastpath;  /* popped from the thread's freelist */
@@ -177,6 +180,11 @@ int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);
 
 /* The cache's name (valid until it is destroyed). */
 const char *slab_cache_name(const struct slab_cache *c);
+/* Cheap accessors for handlers (no locks, no sums). */
+slab_flags_t slab_cache_flags(const struct slab_cache *c);
+/* The stride: an object's full footprint with metadata and alignment
+ * (SLUB's s->size); 0 for kmalloc-large, whose objects vary. */
+size_t slab_cache_size(const struct slab_cache *c);
 
 /* ------------------------------------------------------------------ */
 /* Slab event notifications                                           */

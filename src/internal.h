@@ -285,7 +285,7 @@ static inline uint32_t slab_obj_index(const struct slab_cache *c, const struct s
 SN_HIDDEN void *slab_alloc_slow(struct slab_cache *c, slab_gfp_t gfp);
 SN_HIDDEN void slab_free_slow(struct slab_cache *c, struct slab *s, void *obj);
 SN_HIDDEN void slab_free_nohook(struct slab_cache *c, struct slab *s, void *obj);
-SN_HIDDEN void cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu);
+SN_HIDDEN long cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu);
 SN_HIDDEN void cache_list_lock(void);
 SN_HIDDEN void cache_list_unlock(void);
 SN_HIDDEN struct slab_cache *cache_list_first(void);

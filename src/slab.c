@@ -28,7 +28,7 @@
  * page pool lock. Notifier handlers are never called with a lock held,
  * except FREEPAGE during slab_cache_destroy (cache list lock only).
  */
-#include "internal.h"
+#include "fastpath.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -43,8 +43,6 @@ static struct slab_cache cache_table[SLAB_MAX_CACHES];
 static struct slab_cache *cache_list;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static uintptr_t secret_seed;
-
-#define STAT_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 
 void sn_fatal(const char *fmt, ...)
 {
@@ -513,7 +511,7 @@ static bool cpu_take_partial(struct slab_cache *c, struct slab_cpu *cpu)
  * The caller owns @cpu: its own thread, an exiting thread, or a flush
  * of a cache no thread uses.
  */
-void cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu)
+long cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu)
 {
 	struct slab *s = cpu->slab;
 	void *chain = cpu->freelist;
@@ -534,8 +532,10 @@ void cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu)
 							 memory_order_acquire));
 	struct slab *dead = slab_settle_locked(c, s, false);
 	pthread_mutex_unlock(&c->lock);
-	if (dead)
-		slab_release(c, dead);
+	if (!dead)
+		return 0;
+	slab_release(c, dead);
+	return (long)slab_bytes_of(c);
 }
 
 /* Install a new slab; a handler of its NEWPAGE may have installed one
@@ -573,7 +573,7 @@ void *slab_alloc_slow(struct slab_cache *c, slab_gfp_t gfp)
 	cpu->freelist = fp_get(c, obj);
 	STAT_INC(cpu->alloc_slow);
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
-		return notify_alloc_hook(c, obj, gfp);
+		return alloc_post_hook(c, obj, gfp);
 	return obj;
 }
 
@@ -687,12 +687,11 @@ long slab_cache_shrink(struct slab_cache *c)
 		return -EINVAL;
 	}
 	struct slab_cpu *cpu = cpu_slot(c);
-	if (cpu->slab)
-		cpu_deactivate(c, cpu);
+	long bytes = cpu->slab ? cpu_deactivate(c, cpu) : 0;
 	pthread_mutex_lock(&c->lock);
 	struct slab *dead = partial_take_empties_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	return release_list(c, dead);
+	return bytes + release_list(c, dead);
 }
 
 int slab_cache_destroy(struct slab_cache *c)

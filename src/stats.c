@@ -101,3 +101,15 @@ void slab_info_print(FILE *f)
 		   " : slabdata <active_slabs> <num_slabs> <sharedavail>\n");
 	slab_cache_for_each(print_line, f);
 }
+
+slab_flags_t slab_cache_flags(const struct slab_cache *c)
+{
+	return c ? c->flags : 0;
+}
+
+size_t slab_cache_size(const struct slab_cache *c)
+{
+	if (!c || (atomic_load(&((struct slab_cache *)c)->hooks) & HOOK_LARGE))
+		return 0;
+	return c->size;
+}
