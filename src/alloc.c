@@ -21,6 +21,23 @@ void free_bad_index(const char *fn, struct slab_cache *c, void *obj)
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
 }
 
+/* Large objects, and frees that may need a FREE event. */
+SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj)
+{
+	uint32_t hooks = atomic_load_explicit(&c->hooks, memory_order_relaxed);
+	if (hooks & HOOK_LARGE) {
+		large_free(fn, s, obj);
+		return;
+	}
+	if (unlikely(slab_obj_index(c, s, obj) == UINT32_MAX))
+		free_bad_index(fn, c, obj);
+#ifndef SLABNOTIFY_NO_NOTIFY
+	if (hooks & HOOK_FREE)
+		notify_free_hook(c, s, obj);
+#endif
+	cache_free_plain(fn, c, s, obj);
+}
+
 void *slab_cache_alloc(struct slab_cache *c, slab_gfp_t gfp)
 {
 	return cache_alloc(c, gfp);

@@ -157,6 +157,7 @@ static inline struct segment *segment_of_slab(const struct slab *s)
 /* page.c */
 SN_HIDDEN struct slab *pages_alloc_slab(unsigned slab_shift);
 SN_HIDDEN void pages_free_slab(struct slab *s);
+SN_HIDDEN size_t pages_purge_all(void);
 SN_HIDDEN struct slab *pages_alloc_large(size_t size, size_t align);
 SN_HIDDEN void pages_free_large(struct slab *s);
 SN_HIDDEN size_t pages_slab_bytes(const struct slab *s);

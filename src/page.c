@@ -12,23 +12,37 @@
  * so that a free can tell in a few instructions whether a pointer is
  * ours before it dereferences anything (mimalloc's segment map).
  *
+ * Freed slabs stay "dirty" (still backed) for a short while, most
+ * recent first, so that a program that frees and reallocates in waves
+ * does not fault its memory back in each time. Dirty slabs older than
+ * PURGE_DELAY_NS, or beyond DIRTY_MAX bytes, are returned to the OS with
+ * madvise(MADV_DONTNEED) (mimalloc's delayed purge, in spirit), and
+ * slab_cache_shrink() purges them all.
+ *
  * Locking: one mutex per order protects that order's segment list and
- * free-descriptor list. Slab segments are never unmapped: a freed slab's
- * memory is returned with madvise(MADV_DONTNEED), which keeps the map
- * bit valid for the life of the process. Large segments are unmapped on
- * free and their bit cleared.
+ * descriptor lists. Slab segments are never unmapped: a purged slab's
+ * memory is given back with madvise, which keeps the map bit valid for
+ * the life of the process. Large segments are unmapped on free and
+ * their bit cleared.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+#define PURGE_DELAY_NS (50 * 1000 * 1000ULL)   /* 50 ms */
+#define DIRTY_MAX      (8UL << 20)              /* per order */
 
 _Atomic uint64_t sn_segmap[(1UL << (SN_ADDR_BITS - SN_SEG_SHIFT)) / 64];
 
 struct order_pool {
 	pthread_mutex_t lock;
-	struct slab *free_desc;    /* unused descriptors, linked by ->next */
+	struct slab *free_desc;    /* clean unused descriptors, by ->next */
+	struct slab *dirty_head;   /* freed, still backed: newest first */
+	struct slab *dirty_tail;
+	size_t dirty_bytes;
 	unsigned long nr_segments;
 };
 
@@ -108,17 +122,62 @@ static bool segment_grow(struct order_pool *pool, unsigned shift)
 	return true;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void dirty_unlink(struct order_pool *pool, struct slab *s, size_t bytes)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		pool->dirty_head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		pool->dirty_tail = s->prev;
+	s->next = s->prev = NULL;
+	pool->dirty_bytes -= bytes;
+}
+
+/* Purge dirty slabs older than @older_than_ns (0: all). Lock held. */
+static size_t pool_purge_locked(struct order_pool *pool, size_t bytes, uint64_t now, uint64_t delay)
+{
+	size_t purged = 0;
+	struct slab *s;
+	while ((s = pool->dirty_tail) &&
+	       (pool->dirty_bytes > DIRTY_MAX || delay == 0 || now - s->map_size >= delay)) {
+		dirty_unlink(pool, s, bytes);
+		madvise(s->base, bytes, MADV_DONTNEED);
+		s->map_size = 0;
+		s->next = pool->free_desc;
+		pool->free_desc = s;
+		purged += bytes;
+	}
+	return purged;
+}
+
 struct slab *pages_alloc_slab(unsigned shift)
 {
 	struct order_pool *pool = &pools[shift - SN_MIN_SLAB_SHIFT];
+	size_t bytes = (size_t)1 << shift;
+	struct slab *s;
 	pthread_mutex_lock(&pool->lock);
-	if (!pool->free_desc && !segment_grow(pool, shift)) {
-		pthread_mutex_unlock(&pool->lock);
-		errno = ENOMEM;
-		return NULL;
+	if ((s = pool->dirty_head)) {
+		dirty_unlink(pool, s, bytes);
+		s->map_size = 0;
+	} else {
+		if (!pool->free_desc && !segment_grow(pool, shift)) {
+			pthread_mutex_unlock(&pool->lock);
+			errno = ENOMEM;
+			return NULL;
+		}
+		s = pool->free_desc;
+		pool->free_desc = s->next;
 	}
-	struct slab *s = pool->free_desc;
-	pool->free_desc = s->next;
 	segment_of_slab(s)->nr_used++;
 	pthread_mutex_unlock(&pool->lock);
 	s->next = s->prev = NULL;
@@ -130,21 +189,43 @@ size_t pages_slab_bytes(const struct slab *s)
 	return (size_t)1 << segment_of_slab(s)->slab_shift;
 }
 
+/* A slab goes back to its pool dirty; old dirty slabs are purged. The
+ * descriptor keeps only its base and order; map_size holds the time. */
 void pages_free_slab(struct slab *s)
 {
 	struct segment *seg = segment_of_slab(s);
 	struct order_pool *pool = &pools[seg->slab_shift - SN_MIN_SLAB_SHIFT];
-	madvise(s->base, (size_t)1 << seg->slab_shift, MADV_DONTNEED);
+	size_t bytes = (size_t)1 << seg->slab_shift;
 	char *base = s->base;
 	uint8_t order_idx = s->order_idx;
 	memset(s, 0, sizeof(*s));
 	s->base = base;
 	s->order_idx = order_idx;
+	uint64_t now = now_ns();
+	s->map_size = (size_t)now;
 	pthread_mutex_lock(&pool->lock);
-	s->next = pool->free_desc;
-	pool->free_desc = s;
+	s->prev = NULL;
+	s->next = pool->dirty_head;
+	if (pool->dirty_head)
+		pool->dirty_head->prev = s;
+	else
+		pool->dirty_tail = s;
+	pool->dirty_head = s;
+	pool->dirty_bytes += bytes;
 	seg->nr_used--;
+	pool_purge_locked(pool, bytes, now, PURGE_DELAY_NS);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+size_t pages_purge_all(void)
+{
+	size_t purged = 0;
+	for (int i = 0; i < SN_NR_ORDERS; i++) {
+		pthread_mutex_lock(&pools[i].lock);
+		purged += pool_purge_locked(&pools[i], (size_t)1 << (i + SN_MIN_SLAB_SHIFT), 0, 0);
+		pthread_mutex_unlock(&pools[i].lock);
+	}
+	return purged;
 }
 
 /*

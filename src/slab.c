@@ -691,7 +691,9 @@ long slab_cache_shrink(struct slab_cache *c)
 	pthread_mutex_lock(&c->lock);
 	struct slab *dead = partial_take_empties_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	return bytes + release_list(c, dead);
+	bytes += release_list(c, dead);
+	pages_purge_all();   /* "back to the OS" means now, not after the delay */
+	return bytes;
 }
 
 int slab_cache_destroy(struct slab_cache *c)
