@@ -23,8 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define _LGPL_SOURCE
-#include <urcu/urcu-bp.h>
+#include "rcu.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

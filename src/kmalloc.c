@@ -47,7 +47,8 @@ static void do_kmalloc_init(void)
 	for (int i = 0; i < NR_KMALLOC; i++) {
 		char name[32];
 		class_name(name, sizeof(name), "kmalloc-", class_size[i]);
-		kmalloc_caches[i] = cache_create_internal(name, class_size[i], 0, 0, NULL, 0);
+		__atomic_store_n(&kmalloc_caches[i],
+				 cache_create_internal(name, class_size[i], 0, 0, NULL, 0), __ATOMIC_RELEASE);
 	}
 }
 
@@ -70,20 +71,22 @@ static SN_NOINLINE struct slab_cache *cg_cache(unsigned idx)
 	if (!kmalloc_cg_caches[idx]) {
 		char name[32];
 		class_name(name, sizeof(name), "kmalloc-cg-", class_size[idx]);
-		kmalloc_cg_caches[idx] = cache_create_internal(name, class_size[idx], 0, SLAB_ACCOUNT, NULL, 0);
+		__atomic_store_n(&kmalloc_cg_caches[idx],
+				 cache_create_internal(name, class_size[idx], 0, SLAB_ACCOUNT, NULL, 0),
+				 __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&cg_lock);
-	return kmalloc_cg_caches[idx];
+	return __atomic_load_n(&kmalloc_cg_caches[idx], __ATOMIC_ACQUIRE);
 }
 
 static SN_NOINLINE struct slab_cache *kmalloc_cache_slow(unsigned idx, slab_gfp_t gfp)
 {
 	if (gfp & SLAB_GFP_ACCOUNT) {
-		struct slab_cache *c = kmalloc_cg_caches[idx];
+		struct slab_cache *c = __atomic_load_n(&kmalloc_cg_caches[idx], __ATOMIC_ACQUIRE);
 		return c ? c : cg_cache(idx);
 	}
 	kmalloc_init();
-	return kmalloc_caches[idx];
+	return __atomic_load_n(&kmalloc_caches[idx], __ATOMIC_ACQUIRE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -143,7 +146,9 @@ void *slab_malloc(size_t size, slab_gfp_t gfp)
 	if (unlikely(size > SLAB_KMALLOC_MAX))
 		return large_alloc(size, 0, gfp);
 	unsigned idx = size_class(size);
-	struct slab_cache *c = kmalloc_caches[idx];
+	/* Acquire pairs with the release in do_kmalloc_init(): a plain load
+	 * on x86-64, and TSan sees the publication. */
+	struct slab_cache *c = __atomic_load_n(&kmalloc_caches[idx], __ATOMIC_ACQUIRE);
 	if (unlikely(!c || (gfp & SLAB_GFP_ACCOUNT))) {
 		c = kmalloc_cache_slow(idx, gfp);
 		if (!c) {

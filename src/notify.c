@@ -2,7 +2,7 @@
  * notify.c - the slab event notifier chain (the 2007 seed, done right).
  *
  * The chain is an immutable, priority-ordered array of handlers,
- * published with rcu_assign_pointer() and replaced whole on every
+ * published with sn_rcu_assign_pointer() and replaced whole on every
  * registration change (copy on write). Callers walk it under the
  * liburcu-bp read side: lockless, and handlers may sleep.
  *
@@ -31,6 +31,9 @@
 #include <stdlib.h>
 
 __thread int sn_handler_depth SN_TLS;
+#if defined(__SANITIZE_THREAD__)
+char sn_rcu_tsan_token;
+#endif
 
 #define NB_REGISTERED 0x1u
 
@@ -207,12 +210,14 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 
 static void drain_cb(struct rcu_head *head)
 {
+	SN_RCU_CALLBACK_BEGIN();
 	struct slab_cache *c = caa_container_of(head, struct slab_cache, drain_rcu);
 	pthread_mutex_lock(&c->notify_lock);
 	atomic_store(&c->drain_queued, false);
 	if (atomic_load(&c->notified_live) == 0 && !(atomic_load(&c->hooks) & HOOK_ALLOC))
 		atomic_fetch_and(&c->hooks, ~HOOK_FREE);
 	pthread_mutex_unlock(&c->notify_lock);
+	SN_RCU_CALLBACK_END();
 }
 
 /* Clear HOOK_FREE after a grace period if nothing stamped is live. */
@@ -220,7 +225,7 @@ static void drain_schedule(struct slab_cache *c)
 {
 	bool expected = false;
 	if (atomic_compare_exchange_strong(&c->drain_queued, &expected, true))
-		urcu_bp_call_rcu(&c->drain_rcu, drain_cb);
+		sn_call_rcu(&c->drain_rcu, drain_cb);
 }
 
 static void notified_dec(struct slab_cache *c)
@@ -295,14 +300,14 @@ static int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_even
 /* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp. */
 static void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
 {
-	urcu_bp_read_lock();
-	struct chain *ch = rcu_dereference(chain_head);
+	sn_rcu_read_lock();
+	struct chain *ch = sn_rcu_dereference(chain_head);
 	sn_handler_depth++;
 	for (uint32_t i = 0; ch && i < ch->n; i++)
 		if (ch->nb[i]->_gen <= stamp)
 			call_one(ch->nb[i], ev, d);
 	sn_handler_depth--;
-	urcu_bp_read_unlock();
+	sn_rcu_read_unlock();
 }
 
 static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
@@ -321,9 +326,9 @@ void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
 	uint32_t stamp = 0;
 	int err = 0;
 
-	urcu_bp_read_lock();
+	sn_rcu_read_lock();
 	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
-		struct chain *ch = rcu_dereference(chain_head);
+		struct chain *ch = sn_rcu_dereference(chain_head);
 		if (ch && ch->n) {
 			uint32_t *stamps = stamps_of(s, true);
 			if (!stamps) {
@@ -340,7 +345,7 @@ void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
 			}
 		}
 	}
-	urcu_bp_read_unlock();
+	sn_rcu_read_unlock();
 	if (likely(!err))
 		return obj;
 	sn_handler_depth++;
@@ -375,10 +380,10 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 	struct slab_event_data d = { c, s->base, slab_bytes_of(c), gfp };
 	uint32_t stamp = 0;
 	int err = 0;
-	urcu_bp_read_lock();
+	sn_rcu_read_lock();
 	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
 		sn_handler_depth++;
-		err = chain_call_alloc(rcu_dereference(chain_head), SLAB_EVENT_NEWPAGE,
+		err = chain_call_alloc(sn_rcu_dereference(chain_head), SLAB_EVENT_NEWPAGE,
 				       SLAB_EVENT_FREEPAGE, &d, &stamp);
 		sn_handler_depth--;
 		if (stamp) {
@@ -386,7 +391,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 			atomic_fetch_add(&c->notified_live, 1);
 		}
 	}
-	urcu_bp_read_unlock();
+	sn_rcu_read_unlock();
 	return err;
 }
 
@@ -415,16 +420,18 @@ static struct chain *chain_alloc(uint32_t n)
 
 static void chain_free_rcu(struct rcu_head *head)
 {
+	SN_RCU_CALLBACK_BEGIN();
 	struct chain *ch = caa_container_of(head, struct chain, rcu);
 	os_unmap(ch, ch->map_bytes);
+	SN_RCU_CALLBACK_END();
 }
 
 static void chain_publish(struct chain *next)
 {
 	struct chain *old = chain_head;
-	rcu_assign_pointer(chain_head, next);
+	sn_rcu_assign_pointer(chain_head, next);
 	if (old)
-		urcu_bp_call_rcu(&old->rcu, chain_free_rcu);
+		sn_call_rcu(&old->rcu, chain_free_rcu);
 }
 
 int slab_notifier_register(struct slab_notifier *nb)
@@ -500,7 +507,7 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 	chain_publish(ch);
 	pthread_mutex_unlock(&chain_lock);
 	/* Once this returns, no call of @nb is in flight. */
-	urcu_bp_synchronize_rcu();
+	sn_synchronize_rcu();
 	nb->_flags = 0;
 	return 0;
 }

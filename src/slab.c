@@ -331,7 +331,9 @@ static void slab_release_now(struct slab *s)
 
 static void slab_release_rcu(struct rcu_head *head)
 {
+	SN_RCU_CALLBACK_BEGIN();
 	slab_release_now(caa_container_of(head, struct slab, rcu));
+	SN_RCU_CALLBACK_END();
 }
 
 /* Give an empty slab back: FREEPAGE, extension arrays, then the OS
@@ -345,7 +347,7 @@ static void slab_release(struct slab_cache *c, struct slab *s)
 	atomic_fetch_sub_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->free_slab, 1, memory_order_relaxed);
 	if (c->flags & SLAB_TYPESAFE_BY_RCU)
-		urcu_bp_call_rcu(&s->rcu, slab_release_rcu);
+		sn_call_rcu(&s->rcu, slab_release_rcu);
 	else
 		slab_release_now(s);
 }
@@ -717,7 +719,7 @@ int slab_cache_destroy(struct slab_cache *c)
 	pthread_mutex_unlock(&c->lock);
 	release_list(c, dead);
 	if (c->flags & SLAB_TYPESAFE_BY_RCU)
-		urcu_bp_barrier();
+		sn_rcu_barrier();
 	struct slab_cache **pp = &cache_list;
 	while (*pp != c)
 		pp = &(*pp)->next_cache;

@@ -1,0 +1,68 @@
+/*
+ * rcu.h - the library's one door to liburcu-bp.
+ *
+ * urcu-bp needs no thread registration, so it works inside a malloc
+ * replacement. The library uses the shared liburcu-bp: one RCU domain
+ * per process, the one SLAB_TYPESAFE_BY_RCU readers use too.
+ *
+ * liburcu is not built with ThreadSanitizer, so TSan cannot see the
+ * ordering that a grace period gives. Under TSan these wrappers tell it:
+ * a read-side unlock and the end of an RCU callback release a token, and
+ * the end of a grace period (synchronize, barrier) and the start of a
+ * callback acquire it. Elsewhere they compile to the plain calls. (We
+ * call the library's functions rather than its _LGPL_SOURCE inlines,
+ * whose reader records UBSan finds misaligned in liburcu 0.13.)
+ */
+#ifndef SLABNOTIFY_RCU_H
+#define SLABNOTIFY_RCU_H
+
+#include <urcu/urcu-bp.h>
+#include <urcu/compiler.h>
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+extern char sn_rcu_tsan_token;
+#define SN_TSAN_RELEASE() __tsan_release(&sn_rcu_tsan_token)
+#define SN_TSAN_ACQUIRE() __tsan_acquire(&sn_rcu_tsan_token)
+#else
+#define SN_TSAN_RELEASE() ((void)0)
+#define SN_TSAN_ACQUIRE() ((void)0)
+#endif
+
+static inline void sn_rcu_read_lock(void)
+{
+	urcu_bp_read_lock();
+}
+
+static inline void sn_rcu_read_unlock(void)
+{
+	SN_TSAN_RELEASE();
+	urcu_bp_read_unlock();
+}
+
+static inline void sn_synchronize_rcu(void)
+{
+	urcu_bp_synchronize_rcu();
+	SN_TSAN_ACQUIRE();
+}
+
+static inline void sn_rcu_barrier(void)
+{
+	urcu_bp_barrier();
+	SN_TSAN_ACQUIRE();
+}
+
+/* Callbacks run through sn_call_rcu must start with SN_RCU_CALLBACK_BEGIN
+ * and end with SN_RCU_CALLBACK_END. */
+static inline void sn_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *))
+{
+	SN_TSAN_RELEASE();
+	urcu_bp_call_rcu(head, fn);
+}
+#define SN_RCU_CALLBACK_BEGIN() SN_TSAN_ACQUIRE()
+#define SN_RCU_CALLBACK_END()   SN_TSAN_RELEASE()
+
+#define sn_rcu_dereference(p) rcu_dereference(p)
+#define sn_rcu_assign_pointer(p, v) rcu_assign_pointer(p, v)
+
+#endif /* SLABNOTIFY_RCU_H */
