@@ -25,9 +25,10 @@ run: build
 check: build
 	@cd $(BUILD) && ctest --output-on-failure -j 1
 
+# Benchmark programs (not tests): slabnotify against glibc, jemalloc,
+# mimalloc and tcmalloc. BENCH_ARGS=--quick for a short run.
 bench: build
-	@$(BUILD)/bench/alloc_bench
-	@sh bench/run_all.sh $(BUILD)
+	@sh bench/run_all.sh $(BUILD) $(BENCH_ARGS)
 
 asan:
 	@$(MAKE) check BUILD=build-asan CMAKE_ARGS="-DSLABNOTIFY_SANITIZE=address -DSLABNOTIFY_BUILD_BENCH=OFF"
