@@ -718,7 +718,9 @@ int slab_cache_destroy(struct slab_cache *c)
 	struct slab *dead = partial_take_empties_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	release_list(c, dead);
-	if (c->flags & SLAB_TYPESAFE_BY_RCU)
+	/* Deferred slab releases and a queued HOOK_FREE drain refer to the
+	 * cache's slot: let them finish before the slot can be reused. */
+	if ((c->flags & SLAB_TYPESAFE_BY_RCU) || atomic_load(&c->drain_queued))
 		sn_rcu_barrier();
 	struct slab_cache **pp = &cache_list;
 	while (*pp != c)
