@@ -1,0 +1,508 @@
+/*
+ * slabnotify - run a program on the slabnotify malloc drop-in.
+ *
+ *   slabnotify run [OPTIONS] -- CMD [ARGS...]
+ *   slabnotify demo [OPTIONS]
+ *   slabnotify help | --help | --version
+ *
+ * This is a pure launcher: it validates the options, turns them into
+ * the SLABNOTIFY_* variables that libslabnotify-malloc.so reads, puts
+ * the library in LD_PRELOAD and execs the command. It must never call a
+ * slab_* function: it is linked with the static library only because
+ * the build links every tool so, and an allocator of its own alive next
+ * to the preloaded one would be two heaps in one process.
+ *
+ * Values are checked with the same parsers (src/options.h) the drop-in
+ * uses, so that anything the command accepts the drop-in accepts too,
+ * and a typo is a usage error (exit 2) before anything runs rather than
+ * a warning in the middle of the program's output.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "slabnotify.h" /* only for the version macros */
+#include "../src/options.h"
+#include "slabnotify-tool.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define TOOL_VERSION STR(SLABNOTIFY_VERSION_MAJOR) "." STR(SLABNOTIFY_VERSION_MINOR)
+
+/* Exit statuses of the command itself, as env(1), nice(1), timeout(1):
+ * 2 for usage, 125 when the launcher fails, 126/127 as the shell. */
+enum {
+	EXIT_USAGE = 2,
+	EXIT_LAUNCH = 125,
+	EXIT_CANNOT_EXEC = 126,
+	EXIT_NOT_FOUND = 127,
+};
+
+#define PRELOAD_NAME "libslabnotify-malloc.so"
+
+/* ------------------------------------------------------------------ */
+/* The option table                                                   */
+/* ------------------------------------------------------------------ */
+
+enum value_kind {
+	V_SIZE,     /* sn_parse_size */
+	V_PERCENT,  /* sn_parse_percent */
+	V_COUNT,    /* sn_parse_long, 1..LONG_MAX */
+	V_TIMES,    /* sn_parse_long, -1..LONG_MAX */
+	V_SAMPLE,   /* sn_parse_long, 1..UINT_MAX */
+	V_U64,      /* sn_parse_u64 */
+	V_STRING,   /* anything non-empty */
+	V_FLAG,     /* no value: the variable is set to "1" */
+};
+
+struct option_def {
+	const char *name;     /* without the leading "--" */
+	const char *env;      /* the SLABNOTIFY_* variable it sets */
+	enum value_kind kind;
+	bool value_optional;  /* --leaks or --leaks=N: only "=" gives a value */
+	const char *implicit; /* the value when it is optional and absent */
+	bool fault;           /* a failslab knob: needs a seed */
+	const char *metavar;
+	const char *help;
+};
+
+/* Order is the order of --help and of the man page's OPTIONS. */
+static const struct option_def options[] = {
+	{ "max", SN_ENV_MAX, V_SIZE, false, NULL, false, "SIZE",
+	  "hard limit: allocations past it fail (NULL, ENOMEM)" },
+	{ "high", SN_ENV_HIGH, V_SIZE, false, NULL, false, "SIZE",
+	  "soft limit: past it allocations are counted, not failed" },
+	{ "fail-probability", SN_ENV_FAIL_PROB, V_PERCENT, false, NULL, true, "P",
+	  "fail P percent (0-100) of allocations" },
+	{ "fail-interval", SN_ENV_FAIL_INT, V_COUNT, false, NULL, true, "N",
+	  "fail only every Nth eligible allocation" },
+	{ "fail-times", SN_ENV_FAIL_TIMES, V_TIMES, false, NULL, true, "N",
+	  "fail at most N times (-1: no limit)" },
+	{ "fail-space", SN_ENV_FAIL_SPACE, V_SIZE, false, NULL, true, "SIZE",
+	  "let SIZE bytes through before failing any" },
+	{ "fail-min-size", SN_ENV_FAIL_MIN, V_SIZE, false, NULL, true, "SIZE",
+	  "fail only allocations of at least SIZE bytes" },
+	{ "fail-cache", SN_ENV_FAIL_CACHE, V_STRING, false, NULL, true, "NAME",
+	  "fail only in caches whose name starts with NAME" },
+	{ "seed", SN_ENV_SEED, V_U64, false, NULL, false, "S",
+	  "fault injection seed (default 1): same seed, same failures" },
+	{ "leaks", SN_ENV_LEAKS, V_SAMPLE, true, "1", false, "[=N]",
+	  "report blocks live at exit by stack (sample 1 in N)" },
+	{ "stats", SN_ENV_STATS, V_FLAG, false, NULL, false, NULL,
+	  "report statistics and slabinfo at exit" },
+	{ "report", SN_ENV_REPORT, V_STRING, false, NULL, false, "FILE",
+	  "write the report to FILE (%p: the pid), not stderr" },
+	{ "json", SN_ENV_JSON, V_FLAG, false, NULL, false, NULL,
+	  "write the report as JSON" },
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* What the command line chose: one value per table entry, NULL if
+ * the option was not given (a later occurrence wins, as in most tools). */
+struct settings {
+	const char *value[N_OPTIONS];
+	char *const *cmd;     /* CMD [ARGS...], NULL-terminated */
+};
+
+/* ------------------------------------------------------------------ */
+/* Help and usage                                                     */
+/* ------------------------------------------------------------------ */
+
+static const char *progname = "slabnotify";
+
+static void print_synopsis(FILE *f)
+{
+	fprintf(f,
+		"usage: %s run [OPTIONS] -- CMD [ARGS...]\n"
+		"       %s demo [OPTIONS]\n"
+		"       %s help | --help | --version\n",
+		progname, progname, progname);
+}
+
+static void print_help(FILE *f)
+{
+	print_synopsis(f);
+	fputs("\nRun CMD on the slabnotify malloc drop-in (" PRELOAD_NAME "),\n"
+	      "with a memory cap, fault injection, a leak report and statistics.\n"
+	      "\nCommands:\n"
+	      "  run     run CMD under the drop-in; exits with CMD's status\n"
+	      "  demo    run a bundled workload under --max 16M --leaks --stats\n"
+	      "  help    print this help\n"
+	      "\nOptions:\n", f);
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", o->name,
+			 o->metavar && !o->value_optional ? " " : "",
+			 o->metavar ? o->metavar : "");
+		fprintf(f, "  %-26s %s\n", left, o->help);
+	}
+	fputs("  --help                     print this help\n"
+	      "  --version                  print the version\n"
+	      "\nSIZE is bytes with an optional K, M, G or T suffix (binary units,\n"
+	      "optionally followed by B or iB): 4096, 64K, 64M, 1.5G.\n"
+	      "Exit status: CMD's; 2 for a usage error; 125 if the drop-in is not\n"
+	      "found; 126 if CMD cannot be executed; 127 if it is not found.\n"
+	      "See slabnotify(1).\n", f);
+}
+
+/* Every usage error ends here: one line saying what, then the synopsis. */
+__attribute__((format(printf, 1, 2)))
+static _Noreturn void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	print_synopsis(stderr);
+	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+	exit(EXIT_USAGE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                            */
+/* ------------------------------------------------------------------ */
+
+static bool value_valid(enum value_kind kind, const char *v)
+{
+	size_t size;
+	double pct;
+	long n;
+	uint64_t u;
+
+	switch (kind) {
+	case V_SIZE:    return sn_parse_size(v, &size);
+	case V_PERCENT: return sn_parse_percent(v, &pct);
+	case V_COUNT:   return sn_parse_long(v, 1, LONG_MAX, &n);
+	case V_TIMES:   return sn_parse_long(v, -1, LONG_MAX, &n);
+	case V_SAMPLE:  return sn_parse_long(v, 1, UINT_MAX, &n);
+	case V_U64:     return sn_parse_u64(v, &u);
+	case V_STRING:  return v && *v;
+	case V_FLAG:    return true;
+	}
+	return false;
+}
+
+static const char *kind_expects(enum value_kind kind)
+{
+	switch (kind) {
+	case V_SIZE:    return "a size such as 4096, 64K, 64M or 1.5G";
+	case V_PERCENT: return "a percentage from 0 to 100";
+	case V_COUNT:   return "a positive integer";
+	case V_TIMES:   return "an integer, -1 or more";
+	case V_SAMPLE:  return "a positive integer";
+	case V_U64:     return "an unsigned 64-bit integer";
+	case V_STRING:  return "a non-empty string";
+	case V_FLAG:    return "no value";
+	}
+	return "?";
+}
+
+static const struct option_def *find_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strlen(options[i].name) == len &&
+		    strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/*
+ * Parse argv[*i] (an option starting with "--") and maybe its value in
+ * argv[*i + 1]; record it in @s. Exits with a usage error on anything
+ * wrong, naming the option and what it expects.
+ */
+static void parse_option(int argc, char **argv, int *i, struct settings *s)
+{
+	const char *arg = argv[*i] + 2;
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	const struct option_def *o = find_option(arg, len);
+	if (!o)
+		usage_error("unknown option '%s'", argv[*i]);
+
+	const char *v;
+	if (o->kind == V_FLAG) {
+		if (eq)
+			usage_error("option '--%s' takes no value", o->name);
+		v = "1";
+	} else if (eq) {
+		v = eq + 1;
+	} else if (o->value_optional) {
+		v = o->implicit;
+	} else if (*i + 1 < argc) {
+		v = argv[++*i];
+	} else {
+		usage_error("option '--%s' needs a value", o->name);
+	}
+
+	if (!value_valid(o->kind, v))
+		usage_error("invalid value '%s' for --%s: expected %s", v,
+			    o->name, kind_expects(o->kind));
+	s->value[o - options] = v;
+}
+
+/* Parse "[OPTIONS] [-- CMD ARGS...]" from argv[first]. With @need_cmd,
+ * "--" and CMD are required; without, they are refused. */
+static void parse_args(int argc, char **argv, int first, bool need_cmd,
+		       struct settings *s)
+{
+	int i;
+	for (i = first; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0) {
+			print_help(stdout);
+			exit(0);
+		}
+		if (strncmp(argv[i], "--", 2) != 0)
+			usage_error(need_cmd ? "expected an option or '--' before the command, got '%s'"
+					     : "unexpected argument '%s'", argv[i]);
+		parse_option(argc, argv, &i, s);
+	}
+	if (!need_cmd) {
+		if (i < argc)
+			usage_error("'%s' takes no command", argv[first - 1]);
+		return;
+	}
+	if (i >= argc)
+		usage_error("missing '--' before the command");
+	if (i + 1 >= argc)
+		usage_error("missing the command after '--'");
+	s->cmd = &argv[i + 1];
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding the drop-in                                                */
+/* ------------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#else
+#define MULTIARCH NULL
+#endif
+
+static bool is_file(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+/*
+ * The drop-in's absolute path in @out, or false with a message. Order:
+ * $SLABNOTIFY_PRELOAD (exactly that; a wrong one is an error, not a
+ * reason to fall back silently), then beside our own executable in the
+ * build tree (build/tools/ -> build/src/) and in an installed prefix
+ * (bin/ -> lib/, lib/<multiarch>/, lib64/).
+ */
+static bool find_preload(char *out, size_t outsz)
+{
+	const char *forced = getenv("SLABNOTIFY_PRELOAD");
+	if (forced && *forced) {
+		if (!realpath(forced, out) || !is_file(out)) {
+			fprintf(stderr, "%s: SLABNOTIFY_PRELOAD=%s: %s\n", progname,
+				forced, strerror(errno ? errno : ENOENT));
+			return false;
+		}
+		return true;
+	}
+
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", progname, strerror(errno));
+		return false;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+
+	const char *rel[] = {
+		"../src/" PRELOAD_NAME,
+		"../lib/" PRELOAD_NAME,
+		MULTIARCH ? "../lib/" MULTIARCH "/" PRELOAD_NAME : NULL,
+		"../lib64/" PRELOAD_NAME,
+	};
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		char cand[PATH_MAX + 64];
+		if (!rel[i])
+			continue;
+		snprintf(cand, sizeof(cand), "%s/%s", self, rel[i]);
+		if (is_file(cand) && realpath(cand, out) && strlen(out) < outsz)
+			return true;
+	}
+	fprintf(stderr, "%s: cannot find " PRELOAD_NAME " beside %s "
+		"(looked in ../src, ../lib, ../lib/%s, ../lib64); "
+		"set SLABNOTIFY_PRELOAD to its path\n",
+		progname, self, MULTIARCH ? MULTIARCH : "<multiarch>");
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* The environment                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Prepend @lib to LD_PRELOAD, keeping what the user had, unless it is
+ * already there (a nested `slabnotify run` must not load it twice). */
+static bool set_ld_preload(const char *lib)
+{
+	/* ld.so splits LD_PRELOAD at spaces and colons. */
+	if (strpbrk(lib, " :")) {
+		fprintf(stderr, "%s: the drop-in's path '%s' has a space or colon, "
+			"which LD_PRELOAD cannot hold\n", progname, lib);
+		return false;
+	}
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !*old)
+		return setenv("LD_PRELOAD", lib, 1) == 0;
+
+	size_t len = strlen(lib);
+	for (const char *p = old; (p = strstr(p, lib)); p += len) {
+		bool starts = p == old || p[-1] == ' ' || p[-1] == ':';
+		bool ends = p[len] == '\0' || p[len] == ' ' || p[len] == ':';
+		if (starts && ends)
+			return true;
+	}
+	char *both;
+	if (asprintf(&both, "%s:%s", lib, old) < 0)
+		return false;
+	int rc = setenv("LD_PRELOAD", both, 1);
+	free(both);
+	return rc == 0;
+}
+
+/*
+ * The chosen options become variables; options not given leave any
+ * variable already in the environment alone, so the two compose. Fault
+ * injection without --seed gets seed 1 (unless SLABNOTIFY_SEED is set):
+ * a run is then reproducible by default, and nothing needs printing.
+ */
+static bool set_slabnotify_env(const struct settings *s)
+{
+	bool faults = false;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (!s->value[i])
+			continue;
+		if (setenv(options[i].env, s->value[i], 1) != 0)
+			return false;
+		faults |= options[i].fault;
+	}
+	const struct option_def *seed = find_option("seed", 4);
+	if (faults && !s->value[seed - options])
+		return setenv(SN_ENV_SEED, "1", 0) == 0;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Set everything up and exec; returns only on failure, with the status. */
+static int launch(const struct settings *s)
+{
+	char lib[PATH_MAX];
+	if (!find_preload(lib, sizeof(lib)))
+		return EXIT_LAUNCH;
+	if (!set_ld_preload(lib) || !set_slabnotify_env(s)) {
+		fprintf(stderr, "%s: cannot set the environment: %s\n", progname,
+			strerror(errno));
+		return EXIT_LAUNCH;
+	}
+	fflush(NULL);
+	execvp(s->cmd[0], s->cmd);
+
+	int err = errno;
+	fprintf(stderr, "%s: %s: %s\n", progname, s->cmd[0],
+		err == ENOENT ? "command not found" : strerror(err));
+	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct settings s = { 0 };
+	parse_args(argc, argv, 2, true, &s);
+	return launch(&s);
+}
+
+/*
+ * The demo is `run --max 16M --leaks --stats -- <ourselves> __demo-workload`:
+ * the workload runs in a fresh process on the drop-in, and the report at
+ * its exit is the drop-in's own. Options given to `demo` come after the
+ * defaults, so they can change them (--json, --report, --max 8M).
+ */
+static int cmd_demo(int argc, char **argv)
+{
+	static char *const defaults[] = { "--max", "16M", "--leaks", "--stats" };
+	enum { N_DEFAULTS = sizeof(defaults) / sizeof(defaults[0]) };
+
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", progname, strerror(errno));
+		return EXIT_LAUNCH;
+	}
+	self[n] = '\0';
+
+	/* argv: prog demo DEFAULTS USER-OPTIONS -- self __demo-workload */
+	int extra = argc - 2;
+	int nargs = 2 + N_DEFAULTS + extra + 3;
+	char **args = calloc((size_t)nargs + 1, sizeof(*args));
+	if (!args)
+		return EXIT_LAUNCH;
+	int k = 0;
+	args[k++] = argv[0];
+	args[k++] = argv[1];
+	for (int i = 0; i < N_DEFAULTS; i++)
+		args[k++] = defaults[i];
+	for (int i = 0; i < extra; i++)
+		args[k++] = argv[2 + i];
+	args[k++] = "--";
+	args[k++] = self;
+	args[k++] = DEMO_WORKLOAD_CMD;
+	args[k] = NULL;
+
+	/* The user's part alone first, so that a stray "--" or argument is
+	 * refused as `demo`'s, not mistaken for a command. */
+	struct settings check = { 0 };
+	parse_args(argc, argv, 2, false, &check);
+
+	struct settings s = { 0 };
+	parse_args(k, args, 2, true, &s);
+	return launch(&s);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage_error("missing a command (run, demo or help)");
+
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc, argv);
+	if (strcmp(cmd, "demo") == 0)
+		return cmd_demo(argc, argv);
+	if (strcmp(cmd, DEMO_WORKLOAD_CMD) == 0)
+		return demo_workload();
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		print_help(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("slabnotify %s\n", TOOL_VERSION);
+		return 0;
+	}
+	usage_error("unknown command '%s'", cmd);
+}
