@@ -72,6 +72,8 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER; /* the state */
 static struct fault_state st;
 static _Atomic unsigned long injected;
 static bool registered;   /* under ctl_lock */
+/* Set around slab_fault_inject()'s own allocation, which is never failed. */
+static __thread bool tl_self __attribute__((tls_model("initial-exec")));
 
 /* splitmix64 (Steele, Lea, Flood 2014): tiny, full period, good enough. */
 static uint64_t splitmix64(uint64_t *s)
@@ -128,7 +130,7 @@ static int failslab_call(struct slab_notifier *nb, enum slab_event ev,
 			 const struct slab_event_data *d)
 {
 	(void)nb;
-	if (ev != SLAB_EVENT_ALLOC || (d->gfp & SLAB_GFP_NOFAIL))
+	if (ev != SLAB_EVENT_ALLOC || (d->gfp & SLAB_GFP_NOFAIL) || tl_self)
 		return SLAB_NOTIFY_DONE;
 	if (should_fail(d))
 		return slab_notify_from_errno(-ENOMEM);
@@ -200,9 +202,11 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 	}
 
 	/* Make sure the size classes and kmalloc-large exist, so that
-	 * they are switched on below. This allocation is not failed: the
-	 * new state is not installed yet (an older one may be). */
+	 * they are switched on below. This allocation is neither failed
+	 * nor counted by an older configuration. */
+	tl_self = true;
 	slab_free(slab_malloc(0, 0));
+	tl_self = false;
 
 	pthread_mutex_lock(&state_lock);
 	st = next;
