@@ -1,0 +1,1191 @@
+/*
+ * memcg.c - memory accounting groups, as an ordinary notifier consumer.
+ *
+ * Everything here is built on the public API of slabnotify.h only (no
+ * internal header): one notifier, one obj_ext slot, slab_cache_flags()
+ * and slab_cache_size(). That the notifier API suffices is the point.
+ *
+ * Groups form a tree under the root. Every group keeps hierarchical
+ * counters, like the kernel's page_counter: a charge to a group is
+ * applied to it and to every ancestor.
+ *
+ * Charging (the ALLOC handler). Objects of SLAB_ACCOUNT caches and
+ * every ALLOC whose gfp has SLAB_GFP_ACCOUNT (the kmalloc-cg-N caches,
+ * kmalloc-large) are charged their footprint: the cache's stride, or for
+ * kmalloc-large the size rounded up to 4 KiB plus a 4 KiB header page.
+ * The owner (the charging thread's current group) goes into the object's
+ * obj_ext slot; the FREE handler reads it back and uncharges the owner,
+ * whichever thread frees. A slot left NULL (objects allocated before
+ * accounting was on, or not accounted) is never uncharged.
+ *
+ * Per-thread stocks (memcg's per-CPU stock). A thread keeps a stock of
+ * bytes pre-charged to one group (its current group) and every ancestor.
+ * A charge takes from the stock with a CAS on the stock's own cache line;
+ * an uncharge of an object of the stock's group returns the bytes there.
+ * So the common path touches no shared cache line. When the stock runs
+ * short the thread charges the object plus a batch (64 KiB, less when
+ * that would come near max or high of any ancestor) to the counters.
+ *   A group's counter `charged` is therefore usage + stocks; `usage` is
+ * reported as charged minus the bytes sitting in the stocks of the
+ * group's subtree (exact at a quiet moment), `stock` separately. The max
+ * check is made on `charged` with a compare-and-swap that never goes
+ * past max, so neither stocks nor in-flight charges ever push a group
+ * over its max, and a monitor never sees usage above max.
+ *   Stocks are drained on thread exit (a pthread key destructor), on
+ * slab_memcg_enter(), on slab_memcg_drain_stock(), and - every thread's
+ * stock of the groups involved - before any veto, before a high event is
+ * declared, and while throttling. Another thread's stock is drained under
+ * the stock's own mutex, which its owner takes only on its slow path
+ * (refill, drain); the owner's fast path consumes with a CAS, the
+ * drainer takes the bytes with atomic_exchange.
+ *   Object counts use the same stocks as per-thread deltas (a counter
+ * with no limit needs no reservation), folded in at drain.
+ *
+ * max (hard). A charge that does not fit under some ancestor's max first
+ * drains the stocks of that ancestor's subtree and retries; then it is a
+ * max event: that group's reclaim callbacks run (with the allocation's
+ * gfp) and the charge is retried once more (each limiting group is
+ * reclaimed at most once per charge). If it still does not fit the
+ * allocation is vetoed with ENOMEM and the limiting group's failcnt rises,
+ * unless the gfp has SLAB_GFP_NOFAIL: then the charge is forced and
+ * counted in events_nofail of every group it took past max.
+ *
+ * high (soft). A slow-path charge that leaves an ancestor above its high
+ * (after draining stocks) is a high event for that group: its reclaim
+ * callbacks run, and unless NOWAIT the thread is throttled, like the
+ * kernel's memory.high: it sleeps, in slices of at most 10 ms, while any
+ * such group is still above high, for at most
+ *     delay = min(2 s, 1 s * ((usage - high) / high)^2)
+ * (quadratic in the overage, as calculate_high_delay() is; 10 % over
+ * costs 10 ms, 50 % over 250 ms, 2 s is reached at ~141 % over). The
+ * time slept is added to throttled_us of every group that was above
+ * high. Stocks are never refilled past a high, so each charge above high
+ * takes the slow path.
+ *
+ * peak: the highest usage seen. Usage is only summed at slow-path points
+ * (refill, drain, stat), so each stock also keeps the high-water mark of
+ * what it handed out since its last sync; at a sync the group's peak is
+ * raised to (charged - this stock) + (that high-water excess). This is
+ * exact when one thread charges a group, an upper estimate when several
+ * do concurrently (bounded by charged, so never above max without
+ * NOFAIL). slab_memcg_reset_peak() sets peak to the current usage and
+ * makes every stock restart its high-water mark for that group.
+ *
+ * Reparenting. slab_memcg_destroy() unlinks the group and marks it dead;
+ * its charges already count in its parent (hierarchical counters), so
+ * they simply stay there. A dead group remains as a zombie, as Linux's
+ * obj_cgroup does, for the FREEs of its remaining objects: they uncharge
+ * it and its ancestors, i.e. the parent. The zombie is released when its
+ * object count reaches zero: a DEAD mark is added to the count word, and
+ * the one decrement that leaves exactly the mark frees it (no refcount
+ * per object, no RCU).
+ *
+ * Reclaim callbacks run on the charging thread, inside the ALLOC
+ * notification, with no lock of ours held: the objects they free come
+ * back to our FREE handler re-entrantly and are uncharged; what they
+ * allocate is served quietly by the notifier's guard. Callbacks invoked
+ * from slab_memcg_set_max()/set_high() run outside a handler; a
+ * thread-local flag keeps charges made from inside any reclaim callback
+ * from recursing into reclaim (or throttling).
+ *
+ * Event callbacks (HIGH per high event, MAX per max hit, VETO per veto)
+ * run on the charging thread, only on those slow events.
+ *
+ * The notifier is registered at priority 0 on first use of any memcg
+ * function (pthread_once): below failslab (INT_MAX / 2), so an injected
+ * failure vetoes before we charge, and above the leak tracker
+ * (INT_MIN / 2). A veto by a later handler sends us the FREE, which
+ * uncharges.
+ *
+ * Memory: groups and per-thread structures live in anonymous mappings of
+ * their own, so that they never recurse into the allocator (the malloc
+ * drop-in routes calloc() to slabnotify, accounted) and never show up in
+ * the accounting.
+ *
+ * Lock order: tree_lock -> registry_lock -> a stock's lock. A group's
+ * cb_lock is taken alone. No lock is held while a callback runs.
+ */
+#include "slabnotify.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define MEMCG_BATCH       (64u * 1024u)  /* bytes per stock refill */
+#define MEMCG_STOCK_MAX   (2u * MEMCG_BATCH) /* trimmed back to a batch above */
+#define MEMCG_MAX_CB      16             /* reclaim / event callbacks per group */
+#define MEMCG_NAME_MAX    64
+#define MEMCG_MAX_TRIES   8              /* limiting groups reclaimed per charge */
+#define MEMCG_DELAY_MAX_US  2000000ULL   /* throttling cap per allocation */
+#define MEMCG_DELAY_UNIT_US 1000000.0    /* delay at 100 % over high */
+#define MEMCG_SLICE_US      10000ULL     /* throttling re-check period */
+#define LARGE_PAGE        4096u
+#define DEAD_MARK         (1UL << 62)    /* in a group's object count word */
+#define CACHELINE         64
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define RLX memory_order_relaxed
+
+struct reclaim_ent {
+	slab_memcg_reclaim_fn fn;
+	void *arg;
+};
+
+struct event_ent {
+	void (*fn)(struct slab_memcg *g, enum slab_memcg_event event, void *arg);
+	void *arg;
+};
+
+struct slab_memcg {
+	/* Written by refills, drains and direct charges. */
+	_Atomic size_t charged __attribute__((aligned(CACHELINE))); /* usage + stocks */
+	_Atomic unsigned long objs;   /* live objects (mod 2^64), + DEAD_MARK */
+	_Atomic size_t peak;
+	/* Read-mostly. */
+	_Atomic size_t max __attribute__((aligned(CACHELINE)));
+	_Atomic size_t high;
+	_Atomic unsigned long reset_seq;   /* peak_seq at the last reset_peak */
+	struct slab_memcg *parent;         /* immutable; NULL for root */
+	/* Event counters (slow paths only). */
+	_Atomic unsigned long failcnt, events_high, events_max, events_nofail;
+	_Atomic unsigned long reclaimed, throttled_us;
+	/* Tree, under tree_lock. */
+	struct slab_memcg *first_child, *last_child, *next_sibling, *prev_sibling;
+	unsigned nr_children;              /* live children */
+	unsigned nr_current;               /* threads having it current */
+	bool dead;
+	size_t map_bytes;                  /* 0 for the static root */
+	/* Callbacks, under cb_lock. */
+	pthread_mutex_t cb_lock;
+	unsigned nr_reclaim, nr_event;
+	struct reclaim_ent reclaim[MEMCG_MAX_CB];
+	struct event_ent event[MEMCG_MAX_CB];
+	char name[MEMCG_NAME_MAX];
+};
+
+/*
+ * Per-thread state: the stock and the current group. The first cache
+ * line is the owner's fast path; other threads touch it only to drain
+ * (under @lock) or to read it for statistics.
+ */
+struct memcg_thread {
+	_Atomic size_t bytes;                  /* pre-charged, unused */
+	_Atomic(struct slab_memcg *) group;    /* the stock's group; owner writes under lock */
+	_Atomic long nr_objs;                  /* object-count delta of group (owner only) */
+	_Atomic long consumed;                 /* bytes handed out since the last sync */
+	_Atomic long hw;                       /* high-water mark of consumed */
+	_Atomic unsigned long hist_seq;        /* peak_seq when hw restarted */
+	struct slab_memcg *cur;                /* current group (owner only) */
+	/* Cold. */
+	pthread_mutex_t lock __attribute__((aligned(CACHELINE)));
+	struct memcg_thread *next, *prev;      /* registry (registry_lock) */
+	size_t map_bytes;
+};
+
+static struct slab_memcg root_group = {
+	.max = SIZE_MAX,
+	.high = SIZE_MAX,
+	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
+	.name = "root",
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int ext_slot = -1;
+static pthread_key_t thread_key;
+static bool key_ok;
+static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct memcg_thread *registry;
+static struct memcg_thread *spare_threads;   /* retired, for reuse (registry_lock) */
+static _Atomic unsigned long peak_seq __attribute__((aligned(CACHELINE)));
+
+static __thread struct memcg_thread *tls_self;
+static __thread int tls_in_reclaim;
+static __thread bool tls_creating;
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                      */
+/* ------------------------------------------------------------------ */
+
+static int fail(int err)
+{
+	errno = err;
+	return -err;
+}
+
+static void *map_zeroed(size_t bytes, size_t *mapped)
+{
+	size_t len = (bytes + 4095) & ~(size_t)4095;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	*mapped = len;
+	return p;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void sleep_us(uint64_t us)
+{
+	struct timespec ts = { (time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void atomic_max_size(_Atomic size_t *p, size_t v)
+{
+	size_t cur = atomic_load_explicit(p, RLX);
+	while (cur < v && !atomic_compare_exchange_weak_explicit(p, &cur, v, RLX, RLX))
+		;
+}
+
+static bool in_subtree(const struct slab_memcg *g, const struct slab_memcg *top)
+{
+	for (; g; g = g->parent)
+		if (g == top)
+			return true;
+	return false;
+}
+
+static size_t sat_sub(size_t a, size_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hierarchical counters                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Charge @n to @g and every ancestor without ever going past a max.
+ * NULL on success; otherwise the first group that could not take it
+ * (nothing is left charged).
+ */
+static struct slab_memcg *counters_try_charge(struct slab_memcg *g, size_t n)
+{
+	struct slab_memcg *a;
+	for (a = g; a; a = a->parent) {
+		size_t max = atomic_load_explicit(&a->max, RLX);
+		size_t c = atomic_load_explicit(&a->charged, RLX);
+		do {
+			if (c > max || n > max - c)
+				goto undo;
+		} while (!atomic_compare_exchange_weak_explicit(&a->charged, &c, c + n, RLX, RLX));
+	}
+	return NULL;
+undo:
+	for (struct slab_memcg *b = g; b != a; b = b->parent)
+		atomic_fetch_sub_explicit(&b->charged, n, RLX);
+	return a;
+}
+
+/* NOFAIL: charge regardless, counting every group taken past max. */
+static void counters_force_charge(struct slab_memcg *g, size_t n)
+{
+	for (struct slab_memcg *a = g; a; a = a->parent) {
+		size_t c = atomic_fetch_add_explicit(&a->charged, n, RLX) + n;
+		if (c > atomic_load_explicit(&a->max, RLX))
+			atomic_fetch_add_explicit(&a->events_nofail, 1, RLX);
+	}
+}
+
+/* Live groups only (stock groups are live). */
+static void counters_uncharge(struct slab_memcg *g, size_t n)
+{
+	for (struct slab_memcg *a = g; a; a = a->parent)
+		atomic_fetch_sub_explicit(&a->charged, n, RLX);
+}
+
+static void objs_add(struct slab_memcg *g, long d)
+{
+	for (struct slab_memcg *a = g; a; a = a->parent)
+		atomic_fetch_add_explicit(&a->objs, (unsigned long)d, RLX);
+}
+
+static void zombie_release(struct slab_memcg *g)
+{
+	pthread_mutex_destroy(&g->cb_lock);
+	munmap(g, g->map_bytes);
+}
+
+/*
+ * Uncharge one object of @n bytes from @owner and its ancestors, straight
+ * from the counters. @owner may be a zombie: the decrement that leaves
+ * exactly DEAD_MARK in a group's count word releases it. Each group's
+ * parent is read before its count drops, and a group's count includes
+ * the objects of its zombie children, so a parent outlives the walk.
+ */
+static void uncharge_direct(struct slab_memcg *owner, size_t n)
+{
+	struct slab_memcg *a = owner;
+	while (a) {
+		struct slab_memcg *next = a->parent;
+		atomic_fetch_sub_explicit(&a->charged, n, RLX);
+		unsigned long w = atomic_fetch_sub_explicit(&a->objs, 1, memory_order_acq_rel) - 1;
+		if (unlikely(w == DEAD_MARK))
+			zombie_release(a);
+		a = next;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                          */
+/* ------------------------------------------------------------------ */
+
+static void fire_event(struct slab_memcg *g, enum slab_memcg_event ev)
+{
+	struct event_ent snap[MEMCG_MAX_CB];
+	pthread_mutex_lock(&g->cb_lock);
+	unsigned n = g->nr_event;
+	memcpy(snap, g->event, n * sizeof(snap[0]));
+	pthread_mutex_unlock(&g->cb_lock);
+	for (unsigned i = 0; i < n; i++)
+		snap[i].fn(g, ev, snap[i].arg);
+}
+
+/* Run @g's reclaim callbacks until @want bytes are reported freed. */
+static size_t run_reclaim(struct slab_memcg *g, size_t want, slab_gfp_t gfp)
+{
+	struct reclaim_ent snap[MEMCG_MAX_CB];
+	pthread_mutex_lock(&g->cb_lock);
+	unsigned n = g->nr_reclaim;
+	memcpy(snap, g->reclaim, n * sizeof(snap[0]));
+	pthread_mutex_unlock(&g->cb_lock);
+	if (!n)
+		return 0;
+	if (!want)
+		want = 1;
+	size_t got = 0;
+	tls_in_reclaim++;
+	for (unsigned i = 0; i < n && got < want; i++)
+		got += snap[i].fn(g, want - got, gfp, snap[i].arg);
+	tls_in_reclaim--;
+	atomic_fetch_add_explicit(&g->reclaimed, got, RLX);
+	return got;
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-thread stocks                                                  */
+/* ------------------------------------------------------------------ */
+
+static void thread_exit(void *arg);
+
+static struct memcg_thread *thread_self_slow(void)
+{
+	if (tls_creating)   /* pthread_setspecific may allocate */
+		return NULL;
+	tls_creating = true;
+	struct memcg_thread *t;
+	pthread_mutex_lock(&registry_lock);
+	t = spare_threads;
+	if (t)
+		spare_threads = t->next;
+	pthread_mutex_unlock(&registry_lock);
+	if (!t) {
+		size_t mapped;
+		t = map_zeroed(sizeof(*t), &mapped);
+		if (!t) {
+			tls_creating = false;
+			return NULL;
+		}
+		t->map_bytes = mapped;
+		pthread_mutex_init(&t->lock, NULL);
+	}
+	atomic_store_explicit(&t->bytes, 0, RLX);
+	atomic_store_explicit(&t->group, NULL, RLX);
+	atomic_store_explicit(&t->nr_objs, 0, RLX);
+	atomic_store_explicit(&t->consumed, 0, RLX);
+	atomic_store_explicit(&t->hw, 0, RLX);
+	atomic_store_explicit(&t->hist_seq, atomic_load(&peak_seq), RLX);
+	t->cur = &root_group;
+	pthread_mutex_lock(&registry_lock);
+	t->prev = NULL;
+	t->next = registry;
+	if (registry)
+		registry->prev = t;
+	registry = t;
+	pthread_mutex_unlock(&registry_lock);
+	tls_self = t;
+	if (key_ok)
+		pthread_setspecific(thread_key, t);
+	tls_creating = false;
+	return t;
+}
+
+static inline struct memcg_thread *thread_self(void)
+{
+	struct memcg_thread *t = tls_self;
+	return likely(t) ? t : thread_self_slow();
+}
+
+/* Take the bytes out of @t's stock and uncharge them. Caller holds t->lock. */
+static void stock_take_locked(struct memcg_thread *t)
+{
+	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	if (!g)
+		return;
+	size_t x = atomic_exchange_explicit(&t->bytes, 0, RLX);
+	if (x)
+		counters_uncharge(g, x);
+}
+
+/*
+ * Owner only: raise the peaks of the stock's group and ancestors to what
+ * this stock has seen since its last sync, then restart its high-water
+ * mark. Valid for a group unless its peak was reset since.
+ */
+static void stock_sync_peak(struct memcg_thread *t)
+{
+	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	unsigned long seq = atomic_load(&peak_seq);
+	if (g) {
+		unsigned long hs = atomic_load_explicit(&t->hist_seq, RLX);
+		long extra = atomic_load_explicit(&t->hw, RLX) - atomic_load_explicit(&t->consumed, RLX);
+		size_t bytes = atomic_load_explicit(&t->bytes, RLX);
+		for (struct slab_memcg *a = g; a; a = a->parent) {
+			size_t ch = atomic_load_explicit(&a->charged, RLX);
+			size_t cand = sat_sub(ch, bytes);
+			if (extra > 0 && hs >= atomic_load_explicit(&a->reset_seq, RLX)) {
+				size_t lim = atomic_load_explicit(&a->max, RLX);
+				cand += (size_t)extra;
+				if (lim < ch)
+					lim = ch;
+				if (cand > lim)
+					cand = lim;
+			}
+			atomic_max_size(&a->peak, cand);
+		}
+	}
+	atomic_store_explicit(&t->consumed, 0, RLX);
+	atomic_store_explicit(&t->hw, 0, RLX);
+	atomic_store_explicit(&t->hist_seq, seq, RLX);
+}
+
+/* Owner: empty the stock completely and detach it from its group. */
+static void stock_drain_locked(struct memcg_thread *t)
+{
+	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	stock_sync_peak(t);
+	if (!g)
+		return;
+	stock_take_locked(t);
+	long d = atomic_exchange_explicit(&t->nr_objs, 0, RLX);
+	if (d)
+		objs_add(g, d);
+	atomic_store_explicit(&t->group, NULL, RLX);
+}
+
+static void stock_drain_own(struct memcg_thread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	stock_drain_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Drain every thread's stock of a group in @top's subtree. */
+static void drain_stocks_under(struct slab_memcg *top)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (struct memcg_thread *t = registry; t; t = t->next) {
+		/* Under t->lock even when it looks empty: a refill holds the
+		 * lock from its charge until the bytes are in the stock. */
+		pthread_mutex_lock(&t->lock);
+		struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+		if (g && in_subtree(g, top))
+			stock_take_locked(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Trim a stock that grew from uncharges back to one batch. */
+static void stock_trim(struct memcg_thread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	size_t b = atomic_load_explicit(&t->bytes, RLX);
+	if (g && b > MEMCG_BATCH) {
+		/* Only the owner adds bytes and it is here; a drainer holds
+		 * the lock we hold: the value cannot move. */
+		atomic_store_explicit(&t->bytes, MEMCG_BATCH, RLX);
+		counters_uncharge(g, b - MEMCG_BATCH);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void thread_exit(void *arg)
+{
+	struct memcg_thread *t = arg;
+	stock_drain_own(t);
+	pthread_mutex_lock(&tree_lock);
+	if (t->cur && t->cur != &root_group)
+		t->cur->nr_current--;
+	t->cur = &root_group;
+	pthread_mutex_unlock(&tree_lock);
+	pthread_mutex_lock(&registry_lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		registry = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->next = spare_threads;
+	t->prev = NULL;
+	spare_threads = t;
+	pthread_mutex_unlock(&registry_lock);
+	if (tls_self == t)
+		tls_self = NULL;
+}
+
+/* Fast path: take @n bytes for @g from the stock. */
+static inline bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, size_t n)
+{
+	if (atomic_load_explicit(&t->group, RLX) != g ||
+	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&peak_seq, RLX))
+		return false;
+	size_t b = atomic_load_explicit(&t->bytes, RLX);
+	do {
+		if (b < n)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&t->bytes, &b, b - n, RLX, RLX));
+	long c = atomic_load_explicit(&t->consumed, RLX) + (long)n;
+	atomic_store_explicit(&t->consumed, c, RLX);
+	if (c > atomic_load_explicit(&t->hw, RLX))
+		atomic_store_explicit(&t->hw, c, RLX);
+	atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) + 1, RLX);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Charging                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Extra bytes a refill may take: a batch, less near any max or high. */
+static size_t batch_room(struct slab_memcg *g, size_t n)
+{
+	size_t room = MEMCG_BATCH;
+	for (struct slab_memcg *a = g; a; a = a->parent) {
+		size_t lim = atomic_load_explicit(&a->max, RLX);
+		size_t high = atomic_load_explicit(&a->high, RLX);
+		if (high < lim)
+			lim = high;
+		size_t c = atomic_load_explicit(&a->charged, RLX);
+		if (c >= lim || lim - c <= n)
+			return 0;
+		if (lim - c - n < room)
+			room = lim - c - n;
+	}
+	return room;
+}
+
+static uint64_t high_delay_us(size_t usage, size_t high)
+{
+	if (usage <= high)
+		return 0;
+	double ratio = (double)(usage - high) / (double)(high ? high : 1);
+	double us = MEMCG_DELAY_UNIT_US * ratio * ratio;
+	return us >= (double)MEMCG_DELAY_MAX_US ? MEMCG_DELAY_MAX_US : (uint64_t)us;
+}
+
+static bool over_high(struct slab_memcg *a)
+{
+	return atomic_load_explicit(&a->charged, RLX) > atomic_load_explicit(&a->high, RLX);
+}
+
+/* The charge left some ancestor of @g above its high: events, reclaim,
+ * then throttling unless NOWAIT. */
+static void handle_high(struct slab_memcg *g, slab_gfp_t gfp)
+{
+	struct slab_memcg *over[MEMCG_MAX_TRIES];
+	int no = 0;
+	struct slab_memcg *top = NULL;
+	for (struct slab_memcg *a = g; a; a = a->parent)
+		if (over_high(a))
+			top = a;
+	if (!top)
+		return;
+	/* Other threads' stocks are not usage: take them back first. */
+	drain_stocks_under(top);
+	for (struct slab_memcg *a = g; a && no < MEMCG_MAX_TRIES; a = a->parent)
+		if (over_high(a))
+			over[no++] = a;
+	if (!no)
+		return;
+	bool reclaimed = false;
+	for (int i = 0; i < no; i++) {
+		struct slab_memcg *a = over[i];
+		atomic_fetch_add_explicit(&a->events_high, 1, RLX);
+		fire_event(a, SLAB_MEMCG_EVENT_HIGH);
+		if (!tls_in_reclaim && over_high(a)) {
+			size_t ch = atomic_load_explicit(&a->charged, RLX);
+			size_t hi = atomic_load_explicit(&a->high, RLX);
+			if (run_reclaim(a, sat_sub(ch, hi), gfp))
+				reclaimed = true;
+		}
+	}
+	top = over[no - 1];
+	if (reclaimed)
+		drain_stocks_under(top);
+	if ((gfp & SLAB_GFP_NOWAIT) || tls_in_reclaim)
+		return;
+	uint64_t delay = 0;
+	for (int i = 0; i < no; i++) {
+		uint64_t d = high_delay_us(atomic_load_explicit(&over[i]->charged, RLX),
+					   atomic_load_explicit(&over[i]->high, RLX));
+		if (d > delay)
+			delay = d;
+	}
+	if (!delay)
+		return;
+	uint64_t start = now_us(), slept = 0;
+	while (slept < delay) {
+		uint64_t slice = delay - slept;
+		sleep_us(slice < MEMCG_SLICE_US ? slice : MEMCG_SLICE_US);
+		slept = now_us() - start;
+		drain_stocks_under(top);
+		bool still = false;
+		for (int i = 0; i < no; i++)
+			still |= over_high(over[i]);
+		if (!still)
+			break;
+	}
+	if (slept > MEMCG_DELAY_MAX_US)
+		slept = MEMCG_DELAY_MAX_US;
+	for (int i = 0; i < no; i++)
+		atomic_fetch_add_explicit(&over[i]->throttled_us, slept, RLX);
+}
+
+/* Everything but a stock hit. 0, or -ENOMEM for a veto. */
+static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, slab_gfp_t gfp)
+{
+	bool in_stock = false;
+	if (t) {
+		/* A peak was reset: fold and restart this stock's high-water. */
+		if (atomic_load_explicit(&t->hist_seq, RLX) != atomic_load(&peak_seq))
+			stock_sync_peak(t);
+		if (stock_consume(t, g, n))
+			return 0;
+		size_t extra = batch_room(g, n);
+		if (extra) {
+			pthread_mutex_lock(&t->lock);
+			if (atomic_load_explicit(&t->group, RLX) != g) {
+				stock_drain_locked(t);
+				atomic_store_explicit(&t->group, g, RLX);
+			}
+			if (!counters_try_charge(g, n + extra)) {
+				atomic_fetch_add_explicit(&t->bytes, extra, RLX);
+				atomic_store_explicit(&t->nr_objs,
+						      atomic_load_explicit(&t->nr_objs, RLX) + 1, RLX);
+				in_stock = true;
+			}
+			pthread_mutex_unlock(&t->lock);
+		}
+	}
+	if (!in_stock) {
+		struct slab_memcg *f = counters_try_charge(g, n);
+		if (f) {
+			/* Stocks are not usage: take them back before anything. */
+			drain_stocks_under(f);
+			f = counters_try_charge(g, n);
+		}
+		struct slab_memcg *done[MEMCG_MAX_TRIES];
+		int nd = 0;
+		while (f) {
+			bool seen = false;
+			for (int i = 0; i < nd; i++)
+				seen |= done[i] == f;
+			if (seen || nd == MEMCG_MAX_TRIES)
+				break;
+			done[nd++] = f;
+			atomic_fetch_add_explicit(&f->events_max, 1, RLX);
+			fire_event(f, SLAB_MEMCG_EVENT_MAX);
+			if (!tls_in_reclaim) {
+				size_t ch = atomic_load_explicit(&f->charged, RLX);
+				size_t mx = atomic_load_explicit(&f->max, RLX);
+				run_reclaim(f, sat_sub(ch + n, mx), gfp);
+			}
+			drain_stocks_under(f);
+			f = counters_try_charge(g, n);
+		}
+		if (f) {
+			if (!(gfp & SLAB_GFP_NOFAIL)) {
+				atomic_fetch_add_explicit(&f->failcnt, 1, RLX);
+				fire_event(f, SLAB_MEMCG_EVENT_VETO);
+				return -ENOMEM;
+			}
+			counters_force_charge(g, n);
+		}
+		objs_add(g, 1);
+	}
+	/* Peaks: this is a sync point for the stock. */
+	if (t && atomic_load_explicit(&t->group, RLX) == g) {
+		stock_sync_peak(t);
+	} else {
+		for (struct slab_memcg *a = g; a; a = a->parent)
+			atomic_max_size(&a->peak, atomic_load_explicit(&a->charged, RLX));
+	}
+	for (struct slab_memcg *a = g; a; a = a->parent)
+		if (unlikely(over_high(a))) {
+			handle_high(g, gfp);
+			break;
+		}
+	return 0;
+}
+
+static void uncharge_object(struct slab_memcg *owner, size_t n)
+{
+	struct memcg_thread *t = tls_self;
+	if (t && atomic_load_explicit(&t->group, RLX) == owner) {
+		/* The stock's group is the thread's current one: live. */
+		size_t b = atomic_fetch_add_explicit(&t->bytes, n, RLX) + n;
+		atomic_store_explicit(&t->consumed, atomic_load_explicit(&t->consumed, RLX) - (long)n, RLX);
+		atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) - 1, RLX);
+		if (unlikely(b > MEMCG_STOCK_MAX))
+			stock_trim(t);
+		return;
+	}
+	uncharge_direct(owner, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* The notifier                                                       */
+/* ------------------------------------------------------------------ */
+
+static size_t footprint(const struct slab_event_data *d)
+{
+	size_t s = slab_cache_size(d->cache);
+	if (likely(s))
+		return s;
+	/* kmalloc-large: its pages plus the header page. */
+	return ((d->size + LARGE_PAGE - 1) & ~(size_t)(LARGE_PAGE - 1)) + LARGE_PAGE;
+}
+
+static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	if (ev == SLAB_EVENT_ALLOC) {
+		if (!(d->gfp & SLAB_GFP_ACCOUNT) && !(slab_cache_flags(d->cache) & SLAB_ACCOUNT))
+			return SLAB_NOTIFY_DONE;
+		void **slot = slab_obj_ext(d->ptr, ext_slot);
+		if (unlikely(!slot))   /* no room to record the owner */
+			return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
+		size_t n = footprint(d);
+		struct memcg_thread *t = thread_self();
+		struct slab_memcg *g = t ? t->cur : &root_group;
+		if (likely(t && stock_consume(t, g, n))) {
+			*slot = g;
+			return SLAB_NOTIFY_OK;
+		}
+		if (charge_slow(t, g, n, d->gfp))
+			return slab_notify_from_errno(-ENOMEM);
+		*slot = g;
+		return SLAB_NOTIFY_OK;
+	}
+	if (ev == SLAB_EVENT_FREE) {
+		void **slot = slab_obj_ext(d->ptr, ext_slot);
+		struct slab_memcg *owner = slot ? *slot : NULL;
+		if (!owner)
+			return SLAB_NOTIFY_DONE;
+		*slot = NULL;
+		uncharge_object(owner, footprint(d));
+	}
+	return SLAB_NOTIFY_DONE;
+}
+
+static struct slab_notifier memcg_nb = {
+	.call = memcg_call,
+	.priority = 0,
+};
+
+static void find_large(struct slab_cache *c, void *arg)
+{
+	const char *name = slab_cache_name(c);
+	if (name && strcmp(name, "kmalloc-large") == 0)
+		*(struct slab_cache **)arg = c;
+}
+
+static void do_init(void)
+{
+	int slot = slab_obj_ext_reserve();
+	if (slot < 0) {
+		fprintf(stderr, "slabnotify: memcg: no obj_ext slot left, accounting is off\n");
+		return;
+	}
+	ext_slot = slot;
+	key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
+	/* Make the kmalloc caches exist, then have kmalloc-large notify:
+	 * its SLAB_GFP_ACCOUNT objects are charged like any other. */
+	slab_free(slab_malloc(0, 0));
+	struct slab_cache *large = NULL;
+	slab_cache_for_each(find_large, &large);
+	if (large)
+		slab_cache_set_notify(large, true);
+	if (slab_notifier_register(&memcg_nb) != 0)
+		fprintf(stderr, "slabnotify: memcg: cannot register the notifier\n");
+}
+
+static inline void ensure_init(void)
+{
+	pthread_once(&init_once, do_init);
+}
+
+/* ------------------------------------------------------------------ */
+/* The API                                                            */
+/* ------------------------------------------------------------------ */
+
+struct slab_memcg *slab_memcg_root(void)
+{
+	ensure_init();
+	return &root_group;
+}
+
+struct slab_memcg *slab_memcg_create(struct slab_memcg *parent, const char *name)
+{
+	ensure_init();
+	if (!name) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!parent)
+		parent = &root_group;
+	size_t mapped;
+	struct slab_memcg *g = map_zeroed(sizeof(*g), &mapped);
+	if (!g) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	g->map_bytes = mapped;
+	atomic_init(&g->max, SIZE_MAX);
+	atomic_init(&g->high, SIZE_MAX);
+	atomic_init(&g->reset_seq, 0);
+	pthread_mutex_init(&g->cb_lock, NULL);
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->parent = parent;
+	pthread_mutex_lock(&tree_lock);
+	if (parent->dead) {
+		pthread_mutex_unlock(&tree_lock);
+		zombie_release(g);
+		errno = EINVAL;
+		return NULL;
+	}
+	g->prev_sibling = parent->last_child;
+	if (parent->last_child)
+		parent->last_child->next_sibling = g;
+	else
+		parent->first_child = g;
+	parent->last_child = g;
+	parent->nr_children++;
+	pthread_mutex_unlock(&tree_lock);
+	return g;
+}
+
+int slab_memcg_destroy(struct slab_memcg *g)
+{
+	ensure_init();
+	if (!g || g == &root_group)
+		return fail(EINVAL);
+	pthread_mutex_lock(&tree_lock);
+	if (g->dead) {
+		pthread_mutex_unlock(&tree_lock);
+		return fail(EINVAL);
+	}
+	if (g->nr_current || g->nr_children) {
+		pthread_mutex_unlock(&tree_lock);
+		return fail(EBUSY);
+	}
+	g->dead = true;
+	struct slab_memcg *p = g->parent;
+	if (g->prev_sibling)
+		g->prev_sibling->next_sibling = g->next_sibling;
+	else
+		p->first_child = g->next_sibling;
+	if (g->next_sibling)
+		g->next_sibling->prev_sibling = g->prev_sibling;
+	else
+		p->last_child = g->prev_sibling;
+	p->nr_children--;
+	/* No thread has it current, so no stock is of it; be sure anyway. */
+	drain_stocks_under(g);
+	pthread_mutex_unlock(&tree_lock);
+	/* Its charges stay where they already count: in the parent. The
+	 * zombie lives on for the FREEs of its remaining objects. */
+	unsigned long w = atomic_fetch_add_explicit(&g->objs, DEAD_MARK, memory_order_acq_rel);
+	if (w == 0)
+		zombie_release(g);
+	return 0;
+}
+
+static int set_limit(struct slab_memcg *g, size_t bytes, bool is_max)
+{
+	ensure_init();
+	if (!g)
+		return fail(EINVAL);
+	atomic_store(is_max ? &g->max : &g->high, bytes);
+	if (atomic_load(&g->charged) <= bytes)
+		return 0;
+	drain_stocks_under(g);
+	size_t ch = atomic_load(&g->charged);
+	if (ch > bytes && !tls_in_reclaim) {
+		run_reclaim(g, ch - bytes, 0);
+		drain_stocks_under(g);
+	}
+	return 0;
+}
+
+int slab_memcg_set_max(struct slab_memcg *g, size_t bytes)
+{
+	return set_limit(g, bytes, true);
+}
+
+int slab_memcg_set_high(struct slab_memcg *g, size_t bytes)
+{
+	return set_limit(g, bytes, false);
+}
+
+struct slab_memcg *slab_memcg_enter(struct slab_memcg *g)
+{
+	ensure_init();
+	if (!g) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct memcg_thread *t = thread_self();
+	if (!t) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct slab_memcg *prev = t->cur;
+	if (prev == g)
+		return prev;
+	stock_drain_own(t);
+	pthread_mutex_lock(&tree_lock);
+	if (g->dead) {
+		pthread_mutex_unlock(&tree_lock);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (prev != &root_group)
+		prev->nr_current--;
+	if (g != &root_group)
+		g->nr_current++;
+	t->cur = g;
+	pthread_mutex_unlock(&tree_lock);
+	return prev;
+}
+
+struct slab_memcg *slab_memcg_current(void)
+{
+	ensure_init();
+	struct memcg_thread *t = tls_self;
+	return t ? t->cur : &root_group;
+}
+
+struct stock_sum {
+	size_t stock;
+	size_t hw_extra;
+	long objs;
+};
+
+/* Sum the stocks of @g's subtree. */
+static struct stock_sum stocks_of(const struct slab_memcg *g)
+{
+	struct stock_sum s = { 0, 0, 0 };
+	unsigned long reset = atomic_load_explicit(&g->reset_seq, RLX);
+	pthread_mutex_lock(&registry_lock);
+	for (struct memcg_thread *t = registry; t; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		struct slab_memcg *sg = atomic_load_explicit(&t->group, RLX);
+		if (sg && in_subtree(sg, g)) {
+			s.stock += atomic_load_explicit(&t->bytes, RLX);
+			s.objs += atomic_load_explicit(&t->nr_objs, RLX);
+			long extra = atomic_load_explicit(&t->hw, RLX) - atomic_load_explicit(&t->consumed, RLX);
+			if (extra > 0 && atomic_load_explicit(&t->hist_seq, RLX) >= reset)
+				s.hw_extra += (size_t)extra;
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return s;
+}
+
+int slab_memcg_stat(const struct slab_memcg *cg, struct slab_memcg_stat *st)
+{
+	ensure_init();
+	if (!cg || !st)
+		return fail(EINVAL);
+	struct slab_memcg *g = (struct slab_memcg *)cg;
+	struct stock_sum s = stocks_of(g);
+	size_t ch = atomic_load(&g->charged);
+	unsigned long w = atomic_load(&g->objs);
+	memset(st, 0, sizeof(*st));
+	st->usage = sat_sub(ch, s.stock);
+	st->stock = s.stock < ch ? s.stock : ch;
+	st->max = atomic_load(&g->max);
+	st->high = atomic_load(&g->high);
+	long objs = (long)w + s.objs;
+	st->nr_objects = objs > 0 ? (unsigned long)objs : 0;
+	size_t cand = st->usage;
+	if (s.hw_extra) {
+		size_t lim = st->max > ch ? st->max : ch;
+		cand = cand + s.hw_extra > lim ? lim : cand + s.hw_extra;
+		if (cand < st->usage)
+			cand = st->usage;
+	}
+	atomic_max_size(&g->peak, cand);
+	st->peak = atomic_load(&g->peak);
+	st->failcnt = atomic_load(&g->failcnt);
+	st->events_high = atomic_load(&g->events_high);
+	st->events_max = atomic_load(&g->events_max);
+	st->events_nofail = atomic_load(&g->events_nofail);
+	st->reclaimed = atomic_load(&g->reclaimed);
+	st->throttled_us = atomic_load(&g->throttled_us);
+	return 0;
+}
+
+int slab_memcg_reset_peak(struct slab_memcg *g)
+{
+	ensure_init();
+	if (!g)
+		return fail(EINVAL);
+	unsigned long seq = atomic_fetch_add(&peak_seq, 1) + 1;
+	atomic_store(&g->reset_seq, seq);
+	struct stock_sum s = stocks_of(g);
+	atomic_store(&g->peak, sat_sub(atomic_load(&g->charged), s.stock));
+	return 0;
+}
+
+const char *slab_memcg_name(const struct slab_memcg *g)
+{
+	ensure_init();
+	if (!g) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return g->name;
+}
+
+int slab_memcg_add_reclaim(struct slab_memcg *g,
+			   size_t (*reclaim)(struct slab_memcg *g, size_t want,
+					     slab_gfp_t gfp, void *arg),
+			   void *arg)
+{
+	ensure_init();
+	if (!g || !reclaim)
+		return fail(EINVAL);
+	pthread_mutex_lock(&g->cb_lock);
+	int err = 0;
+	for (unsigned i = 0; i < g->nr_reclaim; i++)
+		if (g->reclaim[i].fn == reclaim && g->reclaim[i].arg == arg)
+			err = EEXIST;
+	if (!err && g->nr_reclaim == MEMCG_MAX_CB)
+		err = ENOSPC;
+	if (!err)
+		g->reclaim[g->nr_reclaim++] = (struct reclaim_ent){ reclaim, arg };
+	pthread_mutex_unlock(&g->cb_lock);
+	return err ? fail(err) : 0;
+}
+
+int slab_memcg_remove_reclaim(struct slab_memcg *g,
+			      size_t (*reclaim)(struct slab_memcg *, size_t,
+						slab_gfp_t, void *),
+			      void *arg)
+{
+	ensure_init();
+	if (!g || !reclaim)
+		return fail(EINVAL);
+	pthread_mutex_lock(&g->cb_lock);
+	int err = ENOENT;
+	for (unsigned i = 0; i < g->nr_reclaim; i++)
+		if (g->reclaim[i].fn == reclaim && g->reclaim[i].arg == arg) {
+			memmove(&g->reclaim[i], &g->reclaim[i + 1],
+				(g->nr_reclaim - i - 1) * sizeof(g->reclaim[0]));
+			g->nr_reclaim--;
+			err = 0;
+			break;
+		}
+	pthread_mutex_unlock(&g->cb_lock);
+	return err ? fail(err) : 0;
+}
+
+int slab_memcg_on_event(struct slab_memcg *g,
+			void (*cb)(struct slab_memcg *g,
+				   enum slab_memcg_event event, void *arg),
+			void *arg)
+{
+	ensure_init();
+	if (!g || !cb)
+		return fail(EINVAL);
+	pthread_mutex_lock(&g->cb_lock);
+	int err = g->nr_event == MEMCG_MAX_CB ? ENOSPC : 0;
+	if (!err)
+		g->event[g->nr_event++] = (struct event_ent){ cb, arg };
+	pthread_mutex_unlock(&g->cb_lock);
+	return err ? fail(err) : 0;
+}
+
+static void print_size(FILE *f, const char *key, size_t v)
+{
+	if (v == SIZE_MAX)
+		fprintf(f, "  %-16s max\n", key);
+	else
+		fprintf(f, "  %-16s %zu\n", key, v);
+}
+
+/* Tree lock held. */
+static void print_group(FILE *f, struct slab_memcg *g, char *path, size_t len, size_t cap)
+{
+	size_t n = len;
+	if (g != &root_group) {
+		int w = snprintf(path + len, cap - len, "/%s", g->name);
+		n = w < 0 ? len : len + (size_t)w;
+		if (n >= cap)
+			n = cap - 1;
+	}
+	struct slab_memcg_stat st;
+	slab_memcg_stat(g, &st);
+	fprintf(f, "%s\n", n ? path : "/");
+	print_size(f, "memory.current", st.usage);
+	print_size(f, "memory.peak", st.peak);
+	print_size(f, "memory.max", st.max);
+	print_size(f, "memory.high", st.high);
+	fprintf(f, "  %-16s high %lu max %lu fail %lu nofail %lu\n", "memory.events",
+		st.events_high, st.events_max, st.failcnt, st.events_nofail);
+	fprintf(f, "  %-16s stock %zu objects %lu reclaimed %lu throttled_us %lu\n", "memory.stat",
+		st.stock, st.nr_objects, st.reclaimed, st.throttled_us);
+	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
+		print_group(f, c, path, n, cap);
+	path[len] = '\0';
+}
+
+int slab_memcg_print(FILE *f)
+{
+	ensure_init();
+	if (!f)
+		return fail(EINVAL);
+	char path[1024] = "";
+	pthread_mutex_lock(&tree_lock);
+	print_group(f, &root_group, path, 0, sizeof(path));
+	pthread_mutex_unlock(&tree_lock);
+	return 0;
+}
+
+void slab_memcg_drain_stock(void)
+{
+	ensure_init();
+	struct memcg_thread *t = tls_self;
+	if (t)
+		stock_drain_own(t);
+}
