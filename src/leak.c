@@ -216,9 +216,34 @@ static struct leak_stack *depot_get(void *const *pc, uint32_t n)
 /* The handler                                                        */
 /* ------------------------------------------------------------------ */
 
+#if defined(SLABNOTIFY_HAVE_UNWIND) && defined(__SANITIZE_THREAD__)
+/*
+ * Under TSan, walk with unw_step(): unw_backtrace()'s per-thread trace
+ * cache is freed by a thread-specific-data destructor that runs after
+ * TSan has finished the thread, and its mutex call then crashes.
+ */
+static __attribute__((always_inline)) inline int unw_walk(void **pc, int max)
+{
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	int n = 0;
+	if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+		return 0;
+	do {
+		unw_word_t ip = 0;
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+			break;
+		pc[n++] = (void *)(uintptr_t)ip;
+	} while (n < max && unw_step(&cur) > 0);
+	return n;
+}
+#endif
+
 static __attribute__((always_inline)) inline int capture(void **pc)
 {
-#ifdef SLABNOTIFY_HAVE_UNWIND
+#if defined(SLABNOTIFY_HAVE_UNWIND) && defined(__SANITIZE_THREAD__)
+	int n = unw_walk(pc, LEAK_CAPTURE);
+#elif defined(SLABNOTIFY_HAVE_UNWIND)
 	int n = unw_backtrace(pc, LEAK_CAPTURE);
 #else
 	int n = backtrace(pc, LEAK_CAPTURE);
@@ -340,11 +365,12 @@ int slab_leak_track(unsigned int sample)
 		}
 		leak_slot = slot;
 	}
-#ifndef SLABNOTIFY_HAVE_UNWIND
-	/* backtrace() loads libgcc_s (and allocates) on first use. */
-	void *warm[2];
-	backtrace(warm, 2);
-#endif
+	/* Warm the unwinder up here, before the handler can run: glibc's
+	 * backtrace() loads libgcc_s (and allocates) on first use, and
+	 * libunwind initialises its globals lazily, without ordering that
+	 * other threads (or TSan) could see. */
+	void *warm[LEAK_CAPTURE];
+	(void)capture(warm);
 	/* The size classes and kmalloc-large exist before they are switched on. */
 	slab_free(slab_malloc(0, 0));
 	atomic_store(&leak_sample, sample);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,13 +439,17 @@ Test(failslab, stop_with_null)
 
 #define REPRO_N 10000
 
-static void run_seed(struct slab_cache *c, struct slab_cache *d, uint64_t seed, bool *failed)
+/* The same workload in the test and in a fresh process: no asserts, so
+ * that the child can run it before Criterion starts. 0 or an errno. */
+static int run_seed_plain(struct slab_cache *c, struct slab_cache *d, uint64_t seed, bool *failed)
 {
 	struct slab_fault_attr a = attr(30);
 	a.seed = seed;
 	a.interval = 2;
 	a.times = -1;
-	inject_ok(&a);
+	int rc = slab_fault_inject(&a);
+	if (rc)
+		return rc;
 	/* Interleave two caches and slab_malloc; free as we go. */
 	for (unsigned i = 0; i < REPRO_N; i++) {
 		void *p;
@@ -454,7 +459,12 @@ static void run_seed(struct slab_cache *c, struct slab_cache *d, uint64_t seed, 
 		default: p = slab_malloc(i % 500, 0); failed[i] = !p; slab_free(p); break;
 		}
 	}
-	inject_ok(NULL);
+	return slab_fault_inject(NULL);
+}
+
+static void run_seed(struct slab_cache *c, struct slab_cache *d, uint64_t seed, bool *failed)
+{
+	cr_assert_eq(run_seed_plain(c, d, seed, failed), 0);
 }
 
 Test(failslab, reproducible_by_seed)
@@ -476,27 +486,53 @@ Test(failslab, reproducible_by_seed)
 	cr_expect_gt(diff, 100, "another seed, other failures (%u differ)", diff);
 }
 
-/* The sequence is a function of the seed alone, not of the process: a
- * fixed seed gives a fixed count (checked against a second process by
- * Criterion running this in a fresh fork: the first run above). */
+/*
+ * Same program, same seed, another process: the test binary runs itself
+ * (posix_spawn of /proc/self/exe, so that no fork of a threaded process
+ * keeps running), and this constructor does the workload there before
+ * the test runner starts, writing the failure pattern to stdout.
+ */
+#define REPRO_ENV "SN_TEST_FAILSLAB_REPRO_CHILD"
+
+__attribute__((constructor)) static void repro_child(void)
+{
+	if (!getenv(REPRO_ENV))
+		return;
+	static bool r[REPRO_N];
+	struct slab_cache *c = slab_cache_create("fs-repro-a", 48, 0, SLAB_NOTIFY, NULL);
+	struct slab_cache *d = slab_cache_create("fs-repro-b", 200, 0, SLAB_NOTIFY, NULL);
+	if (!c || !d || run_seed_plain(c, d, 42, r) != 0)
+		_exit(3);
+	size_t done = 0;
+	while (done < sizeof(r)) {
+		ssize_t w = write(1, (char *)r + done, sizeof(r) - done);
+		if (w <= 0)
+			_exit(4);
+		done += (size_t)w;
+	}
+	_exit(0);
+}
+
 Test(failslab, reproducible_across_processes)
 {
 	struct slab_cache *c = mkcache("fs-repro-a", 48, SLAB_NOTIFY);
 	struct slab_cache *d = mkcache("fs-repro-b", 200, SLAB_NOTIFY);
 	static bool r1[REPRO_N], r2[REPRO_N];
 	run_seed(c, d, 42, r1);
-	/* A child process with the same program and seed. */
+
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		close(fds[0]);
-		bool r[REPRO_N];
-		run_seed(c, d, 42, r);
-		ssize_t w = write(fds[1], r, sizeof(r));
-		_exit(w == (ssize_t)sizeof(r) ? 0 : 1);
-	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	char *argv[] = { "test_failslab", NULL };
+	cr_assert_eq(setenv(REPRO_ENV, "1", 1), 0);
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+	unsetenv(REPRO_ENV);
+	posix_spawn_file_actions_destroy(&fa);
+	cr_assert_eq(rc, 0, "posix_spawn: %s", strerror(rc));
 	close(fds[1]);
 	size_t got = 0;
 	while (got < sizeof(r2)) {
@@ -508,8 +544,9 @@ Test(failslab, reproducible_across_processes)
 	close(fds[0]);
 	int status;
 	waitpid(pid, &status, 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
 	cr_assert_eq(got, sizeof(r2));
-	cr_expect(memcmp(r1, r2, sizeof(r1)) == 0, "a child with the same seed fails the same calls");
+	cr_expect(memcmp(r1, r2, sizeof(r1)) == 0, "a process with the same seed fails the same calls");
 }
 
 /* ------------------------------------------------------------------ */
