@@ -25,7 +25,14 @@
  *    and SLAB_GFP_ACCOUNT allocations only).
  *
  * Vetoes by cause: failslab, the failures injected so far
- * (slab_fault_injected()); memcg, the root group's failcnt.
+ * (slab_fault_injected()); memcg, the root group's failcnt. memcg counts
+ * a veto in the failcnt of the group whose max was hit, so vetoes by a
+ * child group's own limit are not in the root's figure (the public API
+ * has no way to walk the groups; slab_memcg_print() shows each).
+ *
+ * Side effect: asking for the root group's figures initialises memcg,
+ * which registers its notifier and switches kmalloc-large's
+ * notification on (see src/memcg.c), as any memcg call does.
  */
 #include "slabnotify.h"
 
