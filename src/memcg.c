@@ -152,7 +152,7 @@ struct slab_memcg {
 	/* Read-mostly. */
 	_Atomic size_t max __attribute__((aligned(CACHELINE)));
 	_Atomic size_t high;
-	_Atomic unsigned long reset_seq;   /* peak_seq at the last reset_peak */
+	_Atomic unsigned long reset_seq;   /* sync_seq at the last reset_peak */
 	struct slab_memcg *parent;         /* immutable; NULL for root */
 	/* Event counters (slow paths only). */
 	_Atomic unsigned long failcnt, events_high, events_max, events_nofail;
@@ -182,7 +182,7 @@ struct memcg_thread {
 	_Atomic long nr_objs;                  /* object-count delta of group (owner only) */
 	_Atomic long consumed;                 /* bytes handed out since the last sync */
 	_Atomic long hw;                       /* high-water mark of consumed */
-	_Atomic unsigned long hist_seq;        /* peak_seq when hw restarted */
+	_Atomic unsigned long hist_seq;        /* sync_seq when hw restarted */
 	struct slab_memcg *cur;                /* current group (owner only) */
 	/* Cold. */
 	pthread_mutex_t lock __attribute__((aligned(CACHELINE)));
@@ -205,7 +205,7 @@ static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct memcg_thread *registry;
 static struct memcg_thread *spare_threads;   /* retired, for reuse (registry_lock) */
-static _Atomic unsigned long peak_seq __attribute__((aligned(CACHELINE)));
+static _Atomic unsigned long sync_seq __attribute__((aligned(CACHELINE)));
 
 static __thread struct memcg_thread *tls_self;
 static __thread int tls_in_reclaim;
@@ -409,7 +409,7 @@ static struct memcg_thread *thread_self_slow(void)
 	atomic_store_explicit(&t->nr_objs, 0, RLX);
 	atomic_store_explicit(&t->consumed, 0, RLX);
 	atomic_store_explicit(&t->hw, 0, RLX);
-	atomic_store_explicit(&t->hist_seq, atomic_load(&peak_seq), RLX);
+	atomic_store_explicit(&t->hist_seq, atomic_load(&sync_seq), RLX);
 	t->cur = &root_group;
 	pthread_mutex_lock(&registry_lock);
 	t->prev = NULL;
@@ -450,7 +450,7 @@ static void stock_take_locked(struct memcg_thread *t)
 static void stock_sync_peak(struct memcg_thread *t)
 {
 	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
-	unsigned long seq = atomic_load(&peak_seq);
+	unsigned long seq = atomic_load(&sync_seq);
 	if (g) {
 		unsigned long hs = atomic_load_explicit(&t->hist_seq, RLX);
 		long extra = atomic_load_explicit(&t->hw, RLX) - atomic_load_explicit(&t->consumed, RLX);
@@ -472,6 +472,34 @@ static void stock_sync_peak(struct memcg_thread *t)
 	atomic_store_explicit(&t->consumed, 0, RLX);
 	atomic_store_explicit(&t->hw, 0, RLX);
 	atomic_store_explicit(&t->hist_seq, seq, RLX);
+}
+
+static bool over_max(struct slab_memcg *g)
+{
+	for (struct slab_memcg *a = g; a; a = a->parent)
+		if (atomic_load_explicit(&a->charged, RLX) > atomic_load_explicit(&a->max, RLX))
+			return true;
+	return false;
+}
+
+static void stock_drain_locked(struct memcg_thread *t);
+
+/*
+ * Owner, after sync_seq moved (a peak reset, a limit change, a forced
+ * charge): fold the stock's high-water mark into the peaks, and keep the
+ * stock only if its group and every ancestor are within max. A stock's
+ * bytes count in `charged`, which the CAS keeps within max; a max set
+ * below usage or a NOFAIL charge breaks that, and until a refill finds
+ * room again the stock must neither hand out nor take back bytes.
+ */
+static void stock_revalidate(struct memcg_thread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	stock_sync_peak(t);
+	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	if (g && over_max(g))
+		stock_drain_locked(t);
+	pthread_mutex_unlock(&t->lock);
 }
 
 /* Owner: empty the stock completely and detach it from its group. */
@@ -554,7 +582,7 @@ static void thread_exit(void *arg)
 static inline bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, size_t n)
 {
 	if (atomic_load_explicit(&t->group, RLX) != g ||
-	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&peak_seq, RLX))
+	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX))
 		return false;
 	size_t b = atomic_load_explicit(&t->bytes, RLX);
 	do {
@@ -673,9 +701,8 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 {
 	bool in_stock = false;
 	if (t) {
-		/* A peak was reset: fold and restart this stock's high-water. */
-		if (atomic_load_explicit(&t->hist_seq, RLX) != atomic_load(&peak_seq))
-			stock_sync_peak(t);
+		if (atomic_load_explicit(&t->hist_seq, RLX) != atomic_load(&sync_seq))
+			stock_revalidate(t);
 		if (stock_consume(t, g, n))
 			return 0;
 		size_t extra = batch_room(g, n);
@@ -727,6 +754,10 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 				return -ENOMEM;
 			}
 			counters_force_charge(g, n);
+			/* Over max now: make every stock revalidate. */
+			atomic_fetch_add(&sync_seq, 1);
+			if (t)
+				stock_revalidate(t);
 		}
 		objs_add(g, 1);
 	}
@@ -748,7 +779,8 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 static void uncharge_object(struct slab_memcg *owner, size_t n)
 {
 	struct memcg_thread *t = tls_self;
-	if (t && atomic_load_explicit(&t->group, RLX) == owner) {
+	if (t && atomic_load_explicit(&t->group, RLX) == owner &&
+	    atomic_load_explicit(&t->hist_seq, RLX) == atomic_load_explicit(&sync_seq, RLX)) {
 		/* The stock's group is the thread's current one: live. */
 		size_t b = atomic_fetch_add_explicit(&t->bytes, n, RLX) + n;
 		atomic_store_explicit(&t->consumed, atomic_load_explicit(&t->consumed, RLX) - (long)n, RLX);
@@ -934,6 +966,8 @@ static int set_limit(struct slab_memcg *g, size_t bytes, bool is_max)
 	if (!g)
 		return fail(EINVAL);
 	atomic_store(is_max ? &g->max : &g->high, bytes);
+	/* Stocks revalidate against the new limit before their next use. */
+	atomic_fetch_add(&sync_seq, 1);
 	if (atomic_load(&g->charged) <= bytes)
 		return 0;
 	drain_stocks_under(g);
@@ -1060,7 +1094,7 @@ int slab_memcg_reset_peak(struct slab_memcg *g)
 	ensure_init();
 	if (!g)
 		return fail(EINVAL);
-	unsigned long seq = atomic_fetch_add(&peak_seq, 1) + 1;
+	unsigned long seq = atomic_fetch_add(&sync_seq, 1) + 1;
 	atomic_store(&g->reset_seq, seq);
 	struct stock_sum s = stocks_of(g);
 	atomic_store(&g->peak, sat_sub(atomic_load(&g->charged), s.stock));
