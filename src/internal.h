@@ -320,7 +320,6 @@ SN_HIDDEN void notify_freepage(struct slab_cache *c, struct slab *s);
 SN_HIDDEN void notify_slab_release_ext(struct slab *s);
 SN_HIDDEN void notify_cache_init(struct slab_cache *c);
 SN_HIDDEN uint32_t notify_initial_hooks(slab_flags_t flags);
-SN_HIDDEN extern __thread int sn_handler_depth SN_TLS;
 
 static inline size_t slab_bytes_of(const struct slab_cache *c)
 {

@@ -52,12 +52,20 @@ static inline void sn_rcu_barrier(void)
 	SN_TSAN_ACQUIRE();
 }
 
+/* The notifier's per-thread guard (notify.c): while it is raised,
+ * allocations are served without notification. */
+extern __thread int sn_handler_depth __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
 /* Callbacks run through sn_call_rcu must start with SN_RCU_CALLBACK_BEGIN
- * and end with SN_RCU_CALLBACK_END. */
+ * and end with SN_RCU_CALLBACK_END. liburcu allocates on our behalf here
+ * (its call_rcu thread and data on first use): those allocations are the
+ * library's own, so they are made quietly, never charged or reported. */
 static inline void sn_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *))
 {
 	SN_TSAN_RELEASE();
+	sn_handler_depth++;
 	urcu_bp_call_rcu(head, fn);
+	sn_handler_depth--;
 }
 #define SN_RCU_CALLBACK_BEGIN() SN_TSAN_ACQUIRE()
 #define SN_RCU_CALLBACK_END()   SN_TSAN_RELEASE()
