@@ -232,10 +232,13 @@ static inline int slab_notify_from_errno(int err)
 	return SLAB_NOTIFY_OK;
 }
 
-/* The negative errno of a return value: 0 unless the stop bit is set,
- * -ENOMEM (12) for plain SLAB_NOTIFY_BAD. */
+/* The negative errno of a veto: 0 unless the stop bit is set (no veto,
+ * no error; the kernel's notifier_to_errno does not look at the bit),
+ * -ENOMEM for plain SLAB_NOTIFY_BAD. */
 static inline int slab_notify_to_errno(int ret)
 {
+	if (!(ret & SLAB_NOTIFY_STOP_MASK))
+		return 0;
 	ret &= ~SLAB_NOTIFY_STOP_MASK;
 	if (ret == (SLAB_NOTIFY_BAD & ~SLAB_NOTIFY_STOP_MASK))
 		return -ENOMEM;
@@ -281,9 +284,11 @@ bool slab_cache_notify_enabled(const struct slab_cache *c);
  * Per-object extension slots (Linux's obj_exts), for consumers.
  * slab_obj_ext_reserve() returns a slot number (SLAB_OBJ_EXT_SLOTS
  * exist), or -ENOSPC. slab_obj_ext() returns the slot's word for a live
- * object of a notifying cache, NULL-initialised at each notified ALLOC,
- * or NULL when @obj has no extension (not notified, or bad slot). The
- * arrays live out of line, per slab, and are made when first needed.
+ * notified object, NULL-initialised at each notified ALLOC and valid from
+ * the first ALLOC handler to the last FREE handler; it returns NULL when
+ * @obj was not notified (allocated while notification was off, inside a
+ * handler, or with no handler registered) or @slot is bad. The arrays
+ * live out of line, per slab, and are made when first needed.
  */
 #define SLAB_OBJ_EXT_SLOTS 8
 int slab_obj_ext_reserve(void);

@@ -209,6 +209,8 @@ struct slab_cache {
 	pthread_mutex_t notify_lock;
 	_Atomic long notified_live;  /* live objects/pages with a stamp */
 	_Atomic bool drain_queued;
+	_Atomic uint32_t off_seq;     /* bumped by every switch-off */
+	uint32_t drain_seq;           /* off_seq when the drain was queued */
 	struct rcu_head drain_rcu;
 
 	struct slab_cache *next_cache; /* cache list */

@@ -167,6 +167,9 @@ void **slab_obj_ext(const void *obj, int slot)
 	uint32_t idx = obj_index(c, s, obj);
 	if (idx == UINT32_MAX)
 		return NULL;
+	uint32_t *stamps = stamps_of(s, false);
+	if (!stamps || !stamps[idx])   /* not notified: no extension */
+		return NULL;
 	struct slab_ext *ext = ext_get(s);
 	if (!ext)
 		return NULL;
@@ -208,24 +211,42 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 #endif
 }
 
+/*
+ * Clearing HOOK_FREE is safe once every ALLOC hook that saw notification
+ * on has finished and counted its stamp. Such a hook read the switch in
+ * an RCU read-side section that began before the last switch-off, so a
+ * grace period that starts after the last switch-off covers it. A drain
+ * queued before a later switch-off is therefore queued again instead.
+ */
 static void drain_cb(struct rcu_head *head)
 {
 	SN_RCU_CALLBACK_BEGIN();
 	struct slab_cache *c = caa_container_of(head, struct slab_cache, drain_rcu);
 	pthread_mutex_lock(&c->notify_lock);
-	atomic_store(&c->drain_queued, false);
-	if (atomic_load(&c->notified_live) == 0 && !(atomic_load(&c->hooks) & HOOK_ALLOC))
-		atomic_fetch_and(&c->hooks, ~HOOK_FREE);
+	bool off = !(atomic_load(&c->hooks) & HOOK_ALLOC);
+	if (off && atomic_load(&c->notified_live) == 0 && c->drain_seq != atomic_load(&c->off_seq)) {
+		c->drain_seq = atomic_load(&c->off_seq);
+		sn_call_rcu(&c->drain_rcu, drain_cb);      /* still queued */
+	} else {
+		if (off && atomic_load(&c->notified_live) == 0)
+			atomic_fetch_and(&c->hooks, ~HOOK_FREE);
+		atomic_store(&c->drain_queued, false);
+	}
 	pthread_mutex_unlock(&c->notify_lock);
 	SN_RCU_CALLBACK_END();
 }
 
-/* Clear HOOK_FREE after a grace period if nothing stamped is live. */
+/* Clear HOOK_FREE after a grace period if nothing stamped is live then.
+ * Called with c->notify_lock held or from a free. */
 static void drain_schedule(struct slab_cache *c)
 {
 	bool expected = false;
-	if (atomic_compare_exchange_strong(&c->drain_queued, &expected, true))
+	if (atomic_compare_exchange_strong(&c->drain_queued, &expected, true)) {
+		pthread_mutex_lock(&c->notify_lock);
+		c->drain_seq = atomic_load(&c->off_seq);
+		pthread_mutex_unlock(&c->notify_lock);
 		sn_call_rcu(&c->drain_rcu, drain_cb);
+	}
 }
 
 static void notified_dec(struct slab_cache *c)
@@ -250,10 +271,11 @@ int slab_cache_set_notify(struct slab_cache *c, bool on)
 		atomic_fetch_or(&c->hooks, HOOK_ALLOC | HOOK_FREE);
 	} else {
 		atomic_fetch_and(&c->hooks, ~HOOK_ALLOC);
-		if (atomic_load(&c->notified_live) == 0)
-			drain_schedule(c);
+		atomic_fetch_add(&c->off_seq, 1);
 	}
 	pthread_mutex_unlock(&c->notify_lock);
+	if (!on && atomic_load(&c->notified_live) == 0)
+		drain_schedule(c);
 	return 0;
 #endif
 }
@@ -334,14 +356,16 @@ void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
 			if (!stamps) {
 				err = -ENOMEM;
 			} else {
+				/* Stamped before the handlers run, so that
+				 * slab_obj_ext() works inside them. */
 				ext_clear_slots(s, idx);
+				stamps[idx] = ch->gen;
 				sn_handler_depth++;
 				err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d, &stamp);
 				sn_handler_depth--;
-				if (stamp) {
-					stamps[idx] = stamp;
+				stamps[idx] = stamp;
+				if (stamp)
 					atomic_fetch_add(&c->notified_live, 1);
-				}
 			}
 		}
 	}
@@ -367,9 +391,9 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, void *obj)
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
-	stamps[idx] = 0;
 	struct slab_event_data d = { c, obj, event_obj_size(c, s), 0 };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
+	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
 }
 
