@@ -142,6 +142,30 @@ static struct slab_notifier failslab_nb = {
 	.priority = INT_MAX / 2,
 };
 
+/* fork: a child must not inherit the state lock held by a thread that
+ * does not exist there. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&state_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&state_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&state_lock, NULL);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 static void notify_on_matching(struct slab_cache *c, void *arg)
 {
 	(void)arg;
@@ -181,6 +205,7 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 		return ret ? fail_errno(ret) : 0;
 	}
 
+	pthread_once(&atfork_once, atfork_register);
 	struct fault_state next = {
 		.active = true,
 		.probability = attr->probability,

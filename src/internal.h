@@ -207,7 +207,7 @@ struct slab_cache {
 
 	/* Notification bookkeeping (notify.c). */
 	pthread_mutex_t notify_lock;
-	_Atomic long notified_live;  /* live objects/pages with a stamp */
+	_Atomic long dead_notified;  /* notified counts of exited threads */
 	_Atomic bool drain_queued;
 	_Atomic uint32_t off_seq;     /* bumped by every switch-off */
 	uint32_t drain_seq;           /* off_seq when the drain was queued */
@@ -223,7 +223,11 @@ struct slab_cpu {
 	struct slab *slab;
 	unsigned long alloc_fast, alloc_slow;
 	unsigned long free_fast, free_slow, free_remote;
-	unsigned long _pad;
+	/* Notified objects and pages of this cache: +1 at a stamped ALLOC or
+	 * NEWPAGE on this thread, -1 at a FREE or FREEPAGE on this thread.
+	 * The sum over threads is the number live; no shared counter is
+	 * touched per operation (notify.c). */
+	unsigned long notified;
 };
 _Static_assert(sizeof(struct slab_cpu) == 64, "one cpu slot per cache line");
 
@@ -240,7 +244,8 @@ extern struct slab_thread sn_thread_dummy SN_HIDDEN;
 SN_HIDDEN struct slab_thread *thread_get(void);
 SN_HIDDEN void thread_touch(struct slab_thread *t, uint32_t index);
 SN_HIDDEN void threads_flush_cache(struct slab_cache *c);
-SN_HIDDEN void threads_sum_counters(const struct slab_cache *c, unsigned long out[5]);
+#define SN_NR_CPU_COUNTERS 6  /* alloc fast/slow, free fast/slow/remote, notified */
+SN_HIDDEN void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CPU_COUNTERS]);
 SN_HIDDEN void thread_init_once(void);
 SN_HIDDEN void threads_fork_prepare(void);
 SN_HIDDEN void threads_fork_parent(void);

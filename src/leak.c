@@ -324,6 +324,40 @@ __attribute__((visibility("hidden"))) size_t slab_leak_tracked_bytes(size_t *pea
 	return atomic_load_explicit(&all_live, memory_order_relaxed);
 }
 
+/* Stop (true) or resume recording what the calling thread allocates;
+ * returns the previous setting. For slab_stats_report(), whose memcg
+ * query may allocate (not in the header). */
+__attribute__((visibility("hidden"))) bool slab_leak_quiet(bool on)
+{
+	bool was = tl_quiet;
+	tl_quiet = on;
+	return was;
+}
+
+/* fork: a child must not inherit the depot lock held by a thread that
+ * does not exist there. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&table_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&table_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&table_lock, NULL);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* ------------------------------------------------------------------ */
 /* Switching                                                          */
 /* ------------------------------------------------------------------ */
@@ -357,6 +391,7 @@ int slab_leak_track(unsigned int sample)
 		pthread_mutex_unlock(&ctl_lock);
 		return ret ? fail_errno(ret) : 0;
 	}
+	pthread_once(&atfork_once, atfork_register);
 	if (leak_slot < 0) {
 		int slot = slab_obj_ext_reserve();
 		if (slot < 0) {

@@ -102,8 +102,11 @@
  * drop-in routes calloc() to slabnotify, accounted) and never show up in
  * the accounting.
  *
- * Lock order: tree_lock -> registry_lock -> a stock's lock. A group's
- * cb_lock is taken alone. No lock is held while a callback runs.
+ * Lock order: tree_lock -> a stock's lock. A group's cb_lock is taken
+ * alone. No lock is held while a callback runs, and nothing allocates
+ * under a lock (print snapshots first). The registry of per-thread
+ * structures is push-only and walked without a lock. fork: see
+ * fork_prepare().
  */
 #include "slabnotify.h"
 
@@ -186,7 +189,8 @@ struct memcg_thread {
 	struct slab_memcg *cur;                /* current group (owner only) */
 	/* Cold. */
 	pthread_mutex_t lock __attribute__((aligned(CACHELINE)));
-	struct memcg_thread *next, *prev;      /* registry (registry_lock) */
+	struct memcg_thread *next;             /* registry: set before publication */
+	_Atomic bool in_use;                   /* owned by a live thread */
 	size_t map_bytes;
 };
 
@@ -202,14 +206,18 @@ static int ext_slot = -1;
 static pthread_key_t thread_key;
 static bool key_ok;
 static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct memcg_thread *registry;
-static struct memcg_thread *spare_threads;   /* retired, for reuse (registry_lock) */
+/* Every per-thread structure ever made, push-only: exited threads'
+ * entries are marked unused and taken over by new threads, never
+ * unlinked, so walkers need no lock. */
+static _Atomic(struct memcg_thread *) registry;
 static _Atomic unsigned long sync_seq __attribute__((aligned(CACHELINE)));
 
-static __thread struct memcg_thread *tls_self;
-static __thread int tls_in_reclaim;
-static __thread bool tls_creating;
+/* initial-exec, as the core's own TLS: one %fs-relative access, no
+ * __tls_get_addr call on the charge path. */
+#define MEMCG_TLS __attribute__((tls_model("initial-exec")))
+static __thread struct memcg_thread *tls_self MEMCG_TLS;
+static __thread int tls_in_reclaim MEMCG_TLS;
+static __thread bool tls_creating MEMCG_TLS;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
@@ -389,11 +397,12 @@ static struct memcg_thread *thread_self_slow(void)
 		return NULL;
 	tls_creating = true;
 	struct memcg_thread *t;
-	pthread_mutex_lock(&registry_lock);
-	t = spare_threads;
-	if (t)
-		spare_threads = t->next;
-	pthread_mutex_unlock(&registry_lock);
+	for (t = atomic_load_explicit(&registry, memory_order_acquire); t; t = t->next) {
+		bool free_entry = false;
+		if (!atomic_load_explicit(&t->in_use, RLX) &&
+		    atomic_compare_exchange_strong(&t->in_use, &free_entry, true))
+			break;
+	}
 	if (!t) {
 		size_t mapped;
 		t = map_zeroed(sizeof(*t), &mapped);
@@ -403,7 +412,13 @@ static struct memcg_thread *thread_self_slow(void)
 		}
 		t->map_bytes = mapped;
 		pthread_mutex_init(&t->lock, NULL);
+		atomic_init(&t->in_use, true);
+		t->next = atomic_load_explicit(&registry, RLX);
+		while (!atomic_compare_exchange_weak_explicit(&registry, &t->next, t, memory_order_release,
+							      RLX))
+			;
 	}
+	pthread_mutex_lock(&t->lock);
 	atomic_store_explicit(&t->bytes, 0, RLX);
 	atomic_store_explicit(&t->group, NULL, RLX);
 	atomic_store_explicit(&t->nr_objs, 0, RLX);
@@ -411,13 +426,7 @@ static struct memcg_thread *thread_self_slow(void)
 	atomic_store_explicit(&t->hw, 0, RLX);
 	atomic_store_explicit(&t->hist_seq, atomic_load(&sync_seq), RLX);
 	t->cur = &root_group;
-	pthread_mutex_lock(&registry_lock);
-	t->prev = NULL;
-	t->next = registry;
-	if (registry)
-		registry->prev = t;
-	registry = t;
-	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&t->lock);
 	tls_self = t;
 	if (key_ok)
 		pthread_setspecific(thread_key, t);
@@ -526,8 +535,8 @@ static void stock_drain_own(struct memcg_thread *t)
 /* Drain every thread's stock of a group in @top's subtree. */
 static void drain_stocks_under(struct slab_memcg *top)
 {
-	pthread_mutex_lock(&registry_lock);
-	for (struct memcg_thread *t = registry; t; t = t->next) {
+	for (struct memcg_thread *t = atomic_load_explicit(&registry, memory_order_acquire); t;
+	     t = t->next) {
 		/* Under t->lock even when it looks empty: a refill holds the
 		 * lock from its charge until the bytes are in the stock. */
 		pthread_mutex_lock(&t->lock);
@@ -536,7 +545,6 @@ static void drain_stocks_under(struct slab_memcg *top)
 			stock_take_locked(t);
 		pthread_mutex_unlock(&t->lock);
 	}
-	pthread_mutex_unlock(&registry_lock);
 }
 
 /* Trim a stock that grew from uncharges back to one batch. */
@@ -563,17 +571,7 @@ static void thread_exit(void *arg)
 		t->cur->nr_current--;
 	t->cur = &root_group;
 	pthread_mutex_unlock(&tree_lock);
-	pthread_mutex_lock(&registry_lock);
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		registry = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	t->next = spare_threads;
-	t->prev = NULL;
-	spare_threads = t;
-	pthread_mutex_unlock(&registry_lock);
+	atomic_store_explicit(&t->in_use, false, memory_order_release);
 	if (tls_self == t)
 		tls_self = NULL;
 }
@@ -842,6 +840,64 @@ static struct slab_notifier memcg_nb = {
 	.priority = 0,
 };
 
+/* ------------------------------------------------------------------ */
+/* fork                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Only tree_lock is taken before fork(). The other locks (the stocks',
+ * the groups' cb_lock) are taken inside notifier handlers, under the RCU
+ * read side: holding them across the core's fork preparation, which
+ * waits for the call_rcu thread and so for a grace period, could
+ * deadlock against a handler blocked on one. Those critical sections are
+ * a few atomic operations, so the child simply re-initialises the locks
+ * (a thread that vanished in one leaves at most its in-flight batch
+ * charged). No path takes tree_lock inside a handler, and nothing
+ * allocates under it, so it is safe before or after the core's locks.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&tree_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&tree_lock);
+}
+
+/* Tree lock held. */
+static void cb_locks_init(struct slab_memcg *g)
+{
+	pthread_mutex_init(&g->cb_lock, NULL);
+	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
+		cb_locks_init(c);
+}
+
+/* Only the forking thread lives on: the other threads' stocks go back
+ * to their groups, as if those threads had exited. */
+static void fork_child(void)
+{
+	pthread_mutex_init(&tree_lock, NULL);
+	cb_locks_init(&root_group);
+	for (struct memcg_thread *t = atomic_load(&registry); t; t = t->next) {
+		pthread_mutex_init(&t->lock, NULL);
+		if (t == tls_self || !atomic_load(&t->in_use))
+			continue;
+		struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+		if (g) {
+			stock_take_locked(t);
+			long d = atomic_exchange_explicit(&t->nr_objs, 0, RLX);
+			if (d)
+				objs_add(g, d);
+			atomic_store_explicit(&t->group, NULL, RLX);
+		}
+		if (t->cur && t->cur != &root_group)
+			t->cur->nr_current--;
+		t->cur = &root_group;
+		atomic_store(&t->in_use, false);
+	}
+}
+
 static void find_large(struct slab_cache *c, void *arg)
 {
 	const char *name = slab_cache_name(c);
@@ -858,6 +914,7 @@ static void do_init(void)
 	}
 	ext_slot = slot;
 	key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	/* Make the kmalloc caches exist, then have kmalloc-large notify:
 	 * its SLAB_GFP_ACCOUNT objects are charged like any other. */
 	slab_free(slab_malloc(0, 0));
@@ -1038,8 +1095,8 @@ static struct stock_sum stocks_of(const struct slab_memcg *g)
 {
 	struct stock_sum s = { 0, 0, 0 };
 	unsigned long reset = atomic_load_explicit(&g->reset_seq, RLX);
-	pthread_mutex_lock(&registry_lock);
-	for (struct memcg_thread *t = registry; t; t = t->next) {
+	for (struct memcg_thread *t = atomic_load_explicit(&registry, memory_order_acquire); t;
+	     t = t->next) {
 		pthread_mutex_lock(&t->lock);
 		struct slab_memcg *sg = atomic_load_explicit(&t->group, RLX);
 		if (sg && in_subtree(sg, g)) {
@@ -1051,7 +1108,6 @@ static struct stock_sum stocks_of(const struct slab_memcg *g)
 		}
 		pthread_mutex_unlock(&t->lock);
 	}
-	pthread_mutex_unlock(&registry_lock);
 	return s;
 }
 
@@ -1178,41 +1234,73 @@ static void print_size(FILE *f, const char *key, size_t v)
 		fprintf(f, "  %-16s %zu\n", key, v);
 }
 
-/* Tree lock held. */
-static void print_group(FILE *f, struct slab_memcg *g, char *path, size_t len, size_t cap)
-{
-	size_t n = len;
-	if (g != &root_group) {
-		int w = snprintf(path + len, cap - len, "/%s", g->name);
-		n = w < 0 ? len : len + (size_t)w;
-		if (n >= cap)
-			n = cap - 1;
-	}
+struct print_rec {
+	char path[512];
 	struct slab_memcg_stat st;
-	slab_memcg_stat(g, &st);
-	fprintf(f, "%s\n", n ? path : "/");
-	print_size(f, "memory.current", st.usage);
-	print_size(f, "memory.peak", st.peak);
-	print_size(f, "memory.max", st.max);
-	print_size(f, "memory.high", st.high);
-	fprintf(f, "  %-16s high %lu max %lu fail %lu nofail %lu\n", "memory.events",
-		st.events_high, st.events_max, st.failcnt, st.events_nofail);
-	fprintf(f, "  %-16s stock %zu objects %lu reclaimed %lu throttled_us %lu\n", "memory.stat",
-		st.stock, st.nr_objects, st.reclaimed, st.throttled_us);
-	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
-		print_group(f, c, path, n, cap);
-	path[len] = '\0';
+};
+
+/* Tree lock held. */
+static size_t count_groups(const struct slab_memcg *g)
+{
+	size_t n = 1;
+	for (const struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
+		n += count_groups(c);
+	return n;
 }
 
+/* Tree lock held: the stats of @g's subtree, parents first. */
+static void collect(struct slab_memcg *g, struct print_rec *r, size_t *i, const char *parent)
+{
+	struct print_rec *me = &r[(*i)++];
+	if (g == &root_group)
+		snprintf(me->path, sizeof(me->path), "/");
+	else
+		snprintf(me->path, sizeof(me->path), "%s/%s", strcmp(parent, "/") ? parent : "", g->name);
+	slab_memcg_stat(g, &me->st);
+	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
+		collect(c, r, i, me->path);
+}
+
+/* The tree is snapshotted under the lock into a private mapping and
+ * printed after: stdio may allocate, and nothing allocates under
+ * tree_lock. */
 int slab_memcg_print(FILE *f)
 {
 	ensure_init();
 	if (!f)
 		return fail(EINVAL);
-	char path[1024] = "";
-	pthread_mutex_lock(&tree_lock);
-	print_group(f, &root_group, path, 0, sizeof(path));
-	pthread_mutex_unlock(&tree_lock);
+	struct print_rec *r;
+	size_t n, mapped;
+	for (;;) {
+		pthread_mutex_lock(&tree_lock);
+		size_t want = count_groups(&root_group) + 8;
+		pthread_mutex_unlock(&tree_lock);
+		r = map_zeroed(want * sizeof(*r), &mapped);
+		if (!r)
+			return fail(ENOMEM);
+		pthread_mutex_lock(&tree_lock);
+		if (count_groups(&root_group) <= want) {
+			n = 0;
+			collect(&root_group, r, &n, "");
+			pthread_mutex_unlock(&tree_lock);
+			break;
+		}
+		pthread_mutex_unlock(&tree_lock);
+		munmap(r, mapped);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct slab_memcg_stat *st = &r[i].st;
+		fprintf(f, "%s\n", r[i].path);
+		print_size(f, "memory.current", st->usage);
+		print_size(f, "memory.peak", st->peak);
+		print_size(f, "memory.max", st->max);
+		print_size(f, "memory.high", st->high);
+		fprintf(f, "  %-16s high %lu max %lu fail %lu nofail %lu\n", "memory.events",
+			st->events_high, st->events_max, st->failcnt, st->events_nofail);
+		fprintf(f, "  %-16s stock %zu objects %lu reclaimed %lu throttled_us %lu\n",
+			"memory.stat", st->stock, st->nr_objects, st->reclaimed, st->throttled_us);
+	}
+	munmap(r, mapped);
 	return 0;
 }
 

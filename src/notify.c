@@ -183,7 +183,8 @@ static void ext_clear_slots(struct slab *s, uint32_t idx)
 	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
 	if (!ext)
 		return;
-	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++) {
+	int used = atomic_load_explicit(&ext_slots_used, memory_order_relaxed);
+	for (int i = 0; i < used; i++) {
 		void **arr = atomic_load_explicit(&ext->slots[i], memory_order_acquire);
 		if (arr)
 			arr[idx] = NULL;
@@ -197,7 +198,7 @@ static void ext_clear_slots(struct slab *s, uint32_t idx)
 void notify_cache_init(struct slab_cache *c)
 {
 	pthread_mutex_init(&c->notify_lock, NULL);
-	atomic_store(&c->notified_live, 0);
+	atomic_store(&c->dead_notified, 0);
 	atomic_store(&c->drain_queued, false);
 }
 
@@ -211,33 +212,69 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 #endif
 }
 
+/* Per-thread notified counts (see struct slab_cpu). Only the owning
+ * thread writes its slot; relaxed stores keep TSan's model exact. */
+static void notified_add(struct slab_cache *c, long delta)
+{
+	struct slab_thread *t = thread_get();
+	if (unlikely(!t)) {
+		atomic_fetch_add(&c->dead_notified, delta);
+		return;
+	}
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = &t->cpu[c->index];
+	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
+}
+
+/* Stamped objects and pages of @c that may be live. Once notification
+ * is off and a grace period has passed no count goes up, so a sum of
+ * zero read then is exact (each term read is at least its final value). */
+static long notified_live(const struct slab_cache *c)
+{
+	unsigned long v[SN_NR_CPU_COUNTERS];
+	threads_sum_counters(c, v);
+	return (long)v[5] + atomic_load(&((struct slab_cache *)c)->dead_notified);
+}
+
 /*
  * Clearing HOOK_FREE is safe once every ALLOC hook that saw notification
  * on has finished and counted its stamp. Such a hook read the switch in
  * an RCU read-side section that began before the last switch-off, so a
  * grace period that starts after the last switch-off covers it. A drain
  * queued before a later switch-off is therefore queued again instead.
+ * While stamped objects remain, the drain stands down; the free of one
+ * with notification off queues it again.
  */
+static void drain_schedule(struct slab_cache *c);
+
 static void drain_cb(struct rcu_head *head)
 {
 	SN_RCU_CALLBACK_BEGIN();
 	struct slab_cache *c = caa_container_of(head, struct slab_cache, drain_rcu);
+	/* Summed before taking notify_lock (the registry lock nests the other
+	 * way round); a switch-on or -off since is caught under the lock. */
+	long live = notified_live(c);
+	bool stood_down = false;
 	pthread_mutex_lock(&c->notify_lock);
 	bool off = !(atomic_load(&c->hooks) & HOOK_ALLOC);
-	if (off && atomic_load(&c->notified_live) == 0 && c->drain_seq != atomic_load(&c->off_seq)) {
+	if (off && c->drain_seq != atomic_load(&c->off_seq)) {
 		c->drain_seq = atomic_load(&c->off_seq);
 		sn_call_rcu(&c->drain_rcu, drain_cb);      /* still queued */
-	} else {
-		if (off && atomic_load(&c->notified_live) == 0)
-			atomic_fetch_and(&c->hooks, ~HOOK_FREE);
+	} else if (off && live == 0) {
+		atomic_fetch_and(&c->hooks, ~HOOK_FREE);
 		atomic_store(&c->drain_queued, false);
+	} else {
+		atomic_store(&c->drain_queued, false);
+		stood_down = off;
 	}
 	pthread_mutex_unlock(&c->notify_lock);
+	/* A free that found the drain still queued relies on us. */
+	if (stood_down && notified_live(c) == 0)
+		drain_schedule(c);
 	SN_RCU_CALLBACK_END();
 }
 
-/* Clear HOOK_FREE after a grace period if nothing stamped is live then.
- * Called with c->notify_lock held or from a free. */
+/* Clear HOOK_FREE after a grace period if nothing stamped is live then. */
 static void drain_schedule(struct slab_cache *c)
 {
 	bool expected = false;
@@ -249,9 +286,15 @@ static void drain_schedule(struct slab_cache *c)
 	}
 }
 
+/* A stamped object or page went: with notification off, let the drain
+ * look again (the fence orders our count against its queued flag). */
 static void notified_dec(struct slab_cache *c)
 {
-	if (atomic_fetch_sub(&c->notified_live, 1) == 1 && !(atomic_load(&c->hooks) & HOOK_ALLOC))
+	notified_add(c, -1);
+	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load(&c->drain_queued))
 		drain_schedule(c);
 }
 
@@ -274,7 +317,7 @@ int slab_cache_set_notify(struct slab_cache *c, bool on)
 		atomic_fetch_add(&c->off_seq, 1);
 	}
 	pthread_mutex_unlock(&c->notify_lock);
-	if (!on && atomic_load(&c->notified_live) == 0)
+	if (!on)
 		drain_schedule(c);
 	return 0;
 #endif
@@ -365,7 +408,7 @@ void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
 				sn_handler_depth--;
 				stamps[idx] = stamp;
 				if (stamp)
-					atomic_fetch_add(&c->notified_live, 1);
+					notified_add(c, 1);
 			}
 		}
 	}
@@ -412,7 +455,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 		sn_handler_depth--;
 		if (stamp) {
 			s->page_stamp = stamp;
-			atomic_fetch_add(&c->notified_live, 1);
+			notified_add(c, 1);
 		}
 	}
 	sn_rcu_read_unlock();

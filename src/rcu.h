@@ -9,13 +9,22 @@
  * ordering that a grace period gives. Under TSan these wrappers tell it:
  * a read-side unlock and the end of an RCU callback release a token, and
  * the end of a grace period (synchronize, barrier) and the start of a
- * callback acquire it. Elsewhere they compile to the plain calls. (We
- * call the library's functions rather than its _LGPL_SOURCE inlines,
- * whose reader records UBSan finds misaligned in liburcu 0.13.)
+ * callback acquire it, and pointer publication is an explicit release
+ * store and acquire load.
+ *
+ * Normal builds use liburcu's _LGPL_SOURCE inline read side (a TLS load
+ * and two plain stores when the kernel has sys_membarrier), with the
+ * files that call it built with -ftls-model=initial-exec so that the TLS
+ * load needs no __tls_get_addr call. Sanitizer builds call the library's
+ * functions instead: UBSan finds liburcu 0.13's reader records misaligned
+ * for the inline version's member accesses.
  */
 #ifndef SLABNOTIFY_RCU_H
 #define SLABNOTIFY_RCU_H
 
+#if !defined(SLABNOTIFY_SANITIZER)
+#define _LGPL_SOURCE
+#endif
 #include <urcu/urcu-bp.h>
 #include <urcu/compiler.h>
 
@@ -70,7 +79,12 @@ static inline void sn_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head
 #define SN_RCU_CALLBACK_BEGIN() SN_TSAN_ACQUIRE()
 #define SN_RCU_CALLBACK_END()   SN_TSAN_RELEASE()
 
+#if defined(__SANITIZE_THREAD__)
+#define sn_rcu_dereference(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define sn_rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#else
 #define sn_rcu_dereference(p) rcu_dereference(p)
 #define sn_rcu_assign_pointer(p, v) rcu_assign_pointer(p, v)
+#endif
 
 #endif /* SLABNOTIFY_RCU_H */

@@ -43,6 +43,7 @@
 
 /* leak.c, not in the header. */
 __attribute__((visibility("hidden"))) size_t slab_leak_tracked_bytes(size_t *peak);
+__attribute__((visibility("hidden"))) bool slab_leak_quiet(bool on);
 
 struct cache_snap {
 	struct slab_cache_info *info;
@@ -110,6 +111,9 @@ void slab_stats_report(FILE *f, bool json)
 	if (!f)
 		return;
 	pthread_mutex_lock(&report_lock);
+	/* What the report itself allocates (memcg's first use does) is not
+	 * a leak of the program's. */
+	bool was_quiet = slab_leak_quiet(true);
 
 	/* Our own buffer, outside slab memory: no lock of ours is held in
 	 * the callback but the cache-list lock, and nothing allocates. */
@@ -182,5 +186,6 @@ void slab_stats_report(FILE *f, bool json)
 	}
 	if (m != MAP_FAILED)
 		munmap(m, map_bytes);
+	slab_leak_quiet(was_quiet);
 	pthread_mutex_unlock(&report_lock);
 }

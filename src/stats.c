@@ -11,8 +11,8 @@
 #include <errno.h>
 #include <stdio.h>
 
-/* alloc fast, alloc slow, free fast, free slow, free remote */
-static void cache_counters(const struct slab_cache *c, unsigned long v[5])
+/* alloc fast, alloc slow, free fast, free slow, free remote, notified */
+static void cache_counters(const struct slab_cache *c, unsigned long v[SN_NR_CPU_COUNTERS])
 {
 	threads_sum_counters(c, v);
 	v[0] += atomic_load(&c->dead_alloc_fast);
@@ -24,7 +24,7 @@ static void cache_counters(const struct slab_cache *c, unsigned long v[5])
 
 unsigned long cache_active_objs(const struct slab_cache *c)
 {
-	unsigned long v[5];
+	unsigned long v[SN_NR_CPU_COUNTERS];
 	cache_counters(c, v);
 	long live = (long)(v[0] + v[1]) - (long)(v[2] + v[3]);
 	return live > 0 ? (unsigned long)live : 0;
@@ -37,7 +37,7 @@ int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out)
 		return -EINVAL;
 	}
 	struct slab_cache *mc = (struct slab_cache *)c;
-	unsigned long v[5];
+	unsigned long v[SN_NR_CPU_COUNTERS];
 	cache_counters(c, v);
 	long live = (long)(v[0] + v[1]) - (long)(v[2] + v[3]);
 	bool large = atomic_load(&mc->hooks) & HOOK_LARGE;

@@ -103,11 +103,13 @@ static void fold_slot(struct slab_cache *c, struct slab_cpu *cpu)
 	atomic_fetch_add_explicit(&c->dead_free_fast, ld(&cpu->free_fast), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->dead_free_slow, ld(&cpu->free_slow), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->dead_free_remote, ld(&cpu->free_remote), memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->dead_notified, (long)ld(&cpu->notified), memory_order_relaxed);
 	__atomic_store_n(&cpu->alloc_fast, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cpu->alloc_slow, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cpu->free_fast, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cpu->free_slow, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cpu->free_remote, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cpu->notified, 0, __ATOMIC_RELAXED);
 }
 
 /* Give every active slab back and fold the counters. The caller owns
@@ -169,10 +171,11 @@ void threads_flush_cache(struct slab_cache *c)
 }
 
 /* Sum the live threads' counters of @c: alloc fast, alloc slow, free
- * fast, free slow, free remote. Relaxed loads: exact at a quiet moment. */
-void threads_sum_counters(const struct slab_cache *c, unsigned long out[5])
+ * fast, free slow, free remote, notified. Relaxed loads: exact at a
+ * quiet moment. */
+void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CPU_COUNTERS])
 {
-	memset(out, 0, 5 * sizeof(out[0]));
+	memset(out, 0, SN_NR_CPU_COUNTERS * sizeof(out[0]));
 	pthread_mutex_lock(&registry_lock);
 	for (struct slab_thread *t = registry; t; t = t->next) {
 		if (c->index >= t->max_index)
@@ -183,6 +186,7 @@ void threads_sum_counters(const struct slab_cache *c, unsigned long out[5])
 		out[2] += ld(&cpu->free_fast);
 		out[3] += ld(&cpu->free_slow);
 		out[4] += ld(&cpu->free_remote);
+		out[5] += ld(&cpu->notified);
 	}
 	pthread_mutex_unlock(&registry_lock);
 }
