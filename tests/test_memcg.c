@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef SLABNOTIFY_SANITIZER
 #define SCALE 10
@@ -134,6 +136,14 @@ static void pool_free_all(struct pool *p)
 	void *o;
 	while ((o = pool_pop(p)))
 		slab_free(o);
+}
+
+static void pool_destroy(struct pool *p)
+{
+	pool_free_all(p);
+	free(p->obj);
+	p->obj = NULL;
+	pthread_mutex_destroy(&p->lock);
 }
 
 static size_t pool_reclaim(struct slab_memcg *g, size_t want, slab_gfp_t gfp, void *arg)
@@ -404,6 +414,7 @@ Test(memcg_max, set_max_below_usage_reclaims_at_once_then_fails)
 	for (int i = 0; i < n; i++)
 		slab_cache_free(c, o[i]);
 	cr_assert_eq(slab_memcg_remove_reclaim(g, pool_reclaim, &none), 0);
+	pool_destroy(&none);
 }
 
 Test(memcg_max, set_max_below_usage_with_a_freeing_reclaim)
@@ -423,6 +434,7 @@ Test(memcg_max, set_max_below_usage_with_a_freeing_reclaim)
 	cr_assert_geq(st.reclaimed, 700 * stride);
 	pool_free_all(&p);
 	cr_assert_eq(st_of(g).usage, 0);
+	pool_destroy(&p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,6 +619,7 @@ Test(memcg_reclaim, a_callback_that_frees_makes_the_allocation_succeed)
 	cr_assert_eq(active_objs(c) - objs0, p.n, "reclaimed objects really were freed");
 	pool_free_all(&p);
 	cr_assert_eq(st_of(g).usage, 0);
+	pool_destroy(&p);
 }
 
 Test(memcg_reclaim, a_callback_that_frees_nothing_leads_to_a_veto)
@@ -633,6 +646,7 @@ Test(memcg_reclaim, a_callback_that_frees_nothing_leads_to_a_veto)
 	cr_assert_eq(st.reclaimed, 0);
 	for (int i = 0; i < 8; i++)
 		slab_cache_free(c, o[i]);
+	pool_destroy(&none);
 }
 
 /* The parent's max is hit by a child's charge: the parent's callbacks run. */
@@ -657,6 +671,8 @@ Test(memcg_reclaim, the_limiting_ancestors_callbacks_run)
 	cr_assert_eq(kp.calls, 0, "k has no max of its own");
 	cr_assert_leq(st_of(p).usage, 64 * stride);
 	pool_free_all(&pp);
+	pool_destroy(&pp);
+	pool_destroy(&kp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -695,7 +711,7 @@ Test(memcg_high, throttling_grows_with_the_overage_and_is_capped, .timeout = 60)
 	/* Below high: no throttling at all. */
 	fill_nowait(&p, g, high / 2);
 	double below = timed_alloc(&p, 0);
-	cr_assert_lt(below, 0.005, "below high: %.3f s", below);
+	cr_assert_lt(below, 0.05, "below high: %.3f s", below);
 	struct slab_memcg_stat st = st_of(g);
 	cr_assert_eq(st.events_high, 0);
 	cr_assert_eq(st.throttled_us, 0);
@@ -708,14 +724,18 @@ Test(memcg_high, throttling_grows_with_the_overage_and_is_capped, .timeout = 60)
 	double t50 = timed_alloc(&p, 0);
 	/* 5x over: capped at 2 s. */
 	fill_nowait(&p, g, 5 * high);
+	unsigned long us0 = st_of(g).throttled_us;
 	double tcap = timed_alloc(&p, 0);
+	unsigned long capped_us = st_of(g).throttled_us - us0;
 	cr_log_info("throttled: 10%% over %.3f s, 50%% over %.3f s, 400%% over %.3f s", t10, t50, tcap);
 	cr_assert_geq(t10, 0.008, "10%% over sleeps ~10 ms: %.3f", t10);
 	cr_assert_lt(t10, 0.2, "10%% over: %.3f", t10);
 	cr_assert_gt(t50, 4 * t10, "further over sleeps longer: %.3f vs %.3f", t50, t10);
 	cr_assert_geq(t50, 0.2, "50%% over sleeps ~250 ms: %.3f", t50);
-	cr_assert_geq(tcap, 1.9, "far over sleeps the cap: %.3f", tcap);
-	cr_assert_leq(tcap, 2.3, "never past the 2 s cap: %.3f", tcap);
+	cr_assert_geq(tcap, 1.95, "far over sleeps the cap: %.3f", tcap);
+	cr_assert_leq(tcap, 2.5, "never much past the 2 s cap: %.3f", tcap);
+	cr_assert_geq(capped_us, 1950000, "throttled %lu us", capped_us);
+	cr_assert_leq(capped_us, 2000000, "never past the 2 s cap: %lu us", capped_us);
 	st = st_of(g);
 	cr_assert_geq(st.events_high, 3);
 	double slept = (double)st.throttled_us / 1e6;
@@ -723,6 +743,7 @@ Test(memcg_high, throttling_grows_with_the_overage_and_is_capped, .timeout = 60)
 	cr_assert_leq(slept, t10 + t50 + tcap + 0.01, "throttled_us %lu", st.throttled_us);
 	pool_free_all(&p);
 	cr_assert_eq(st_of(g).usage, 0);
+	pool_destroy(&p);
 }
 
 Test(memcg_high, nowait_never_sleeps)
@@ -742,6 +763,7 @@ Test(memcg_high, nowait_never_sleeps)
 	cr_assert_eq(st.throttled_us, 0);
 	cr_assert_gt(st.events_high, 100, "each charge above high is an event");
 	pool_free_all(&p);
+	pool_destroy(&p);
 }
 
 Test(memcg_high, reclaim_below_high_avoids_the_sleep)
@@ -763,6 +785,7 @@ Test(memcg_high, reclaim_below_high_avoids_the_sleep)
 	cr_assert_leq(st.usage, 256 * 1024 + 4096);
 	cr_assert_lt(dt, 1.0, "reclaim kept usage at high, little sleeping: %.3f s", dt);
 	pool_free_all(&p);
+	pool_destroy(&p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1017,6 +1040,132 @@ Test(memcg_misc, thread_exit_drains_and_leaves_the_group)
 	cr_assert_eq(st_of(slab_memcg_root()).usage, 0);
 }
 
+struct fork_arg {
+	struct slab_memcg *g;
+	struct slab_cache *c;
+	void *obj;
+	pthread_barrier_t *ready, *done;
+};
+
+static void *alloc_and_wait(void *arg)
+{
+	struct fork_arg *x = arg;
+	slab_memcg_enter(x->g);
+	x->obj = slab_cache_alloc(x->c, 0);
+	pthread_barrier_wait(x->ready);
+	pthread_barrier_wait(x->done);
+	slab_cache_free(x->c, x->obj);
+	return NULL;
+}
+
+Test(memcg_misc, a_fork_child_gets_back_the_other_threads_stocks)
+{
+	struct slab_cache *c = acct_cache("acct-64", 64);
+	size_t stride = slab_cache_size(c);
+	struct slab_memcg *g = mk(NULL, "g");
+	pthread_barrier_t ready, done;
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_barrier_init(&done, NULL, 2);
+	struct fork_arg x = { g, c, NULL, &ready, &done };
+	pthread_t t;
+	pthread_create(&t, NULL, alloc_and_wait, &x);
+	pthread_barrier_wait(&ready);
+	cr_assert_not_null(x.obj);
+	cr_assert_gt(st_of(g).stock, 0, "the thread holds a stock");
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct slab_memcg_stat st;
+		int bad = slab_memcg_stat(g, &st) != 0 || st.stock != 0 || st.usage != stride ||
+			  st.nr_objects != 1;
+		/* The thread that had g current does not exist here. */
+		bad |= slab_memcg_destroy(g) != 0;
+		bad |= slab_memcg_stat(slab_memcg_root(), &st) != 0 || st.usage != stride || st.stock != 0;
+		_exit(bad);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child saw wrong figures: %#x", status);
+	pthread_barrier_wait(&done);
+	pthread_join(t, NULL);
+	cr_assert_eq(st_of(g).usage, 0);
+	cr_assert_eq(st_of(g).stock, 0);
+}
+
+static atomic_bool fk_stop;
+
+static size_t fk_reclaim(struct slab_memcg *g, size_t want, slab_gfp_t gfp, void *arg)
+{
+	(void)g;
+	(void)gfp;
+	return pool_reclaim(g, want, 0, arg);
+}
+
+static void *fk_worker(void *arg)
+{
+	struct fork_arg *x = arg;
+	slab_memcg_enter(x->g);
+	struct pool *p = x->obj;
+	while (!atomic_load(&fk_stop)) {
+		void *o = slab_cache_alloc(x->c, 0);
+		if (o)
+			pool_push(p, o);
+		if (rand() % 4 == 0)
+			slab_free(pool_pop(p));
+	}
+	slab_memcg_drain_stock();
+	return NULL;
+}
+
+/* Handlers take memcg's locks under the RCU read side while fork()
+ * waits for a grace period: fork must never deadlock against them. */
+Test(memcg_misc, fork_while_threads_charge_at_the_limit, .timeout = 120)
+{
+	struct slab_cache *c = acct_cache("acct-64", 64);
+	struct slab_memcg *g = mk(NULL, "g");
+	slab_memcg_set_max(g, 32 * 1024);
+	struct pool p;
+	pool_init(&p, 100000, slab_cache_size(c), true);
+	slab_memcg_add_reclaim(g, fk_reclaim, &p);
+	struct fork_arg x = { g, c, &p, NULL, NULL };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, fk_worker, &x);
+	for (int i = 0; i < 40 / SCALE + 4; i++) {
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			/* The pool's lock may be held by a worker that does
+			 * not exist here: no reclaim from it in the child. */
+			slab_memcg_remove_reclaim(g, fk_reclaim, &p);
+			slab_memcg_enter(g);
+			void *o[16];
+			int ok = 1;
+			for (int k = 0; k < 16; k++)
+				ok &= (o[k] = slab_cache_alloc(c, SLAB_GFP_NOFAIL)) != NULL;
+			for (int k = 0; k < 16; k++)
+				slab_cache_free(c, o[k]);
+			struct slab_memcg_stat st;
+			ok &= slab_memcg_stat(g, &st) == 0;
+			ok &= slab_memcg_print(fopen("/dev/null", "w")) == 0;
+			_exit(ok ? 0 : 1);
+		}
+		int status = 0;
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: %#x", i, status);
+	}
+	atomic_store(&fk_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	slab_memcg_remove_reclaim(g, fk_reclaim, &p);
+	pool_free_all(&p);
+	cr_assert_eq(st_of(g).usage, 0);
+	cr_assert_leq(st_of(g).peak, 32 * 1024);
+	pool_destroy(&p);
+}
+
 /* ------------------------------------------------------------------ */
 /* Concurrent stress                                                  */
 /* ------------------------------------------------------------------ */
@@ -1209,7 +1358,7 @@ Test(memcg_stress, threads_switch_groups_limits_and_reclaim, .timeout = 240)
 	cr_assert_gt(atomic_load(&s_samples), 10);
 
 	for (int i = 0; i < S_GROUPS; i++)
-		pool_free_all(&sg[i].pool);
+		pool_destroy(&sg[i].pool);
 	for (int i = 0; i < S_GROUPS; i++) {
 		struct slab_memcg_stat st = st_of(sg[i].g);
 		cr_assert_eq(st.usage, 0, "group %s: usage %zu after all frees", names[i], st.usage);
