@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# preload_bench.sh - the malloc drop-in (libslabnotify-malloc.so) against
+# glibc, jemalloc, mimalloc and tcmalloc on whole programs, by LD_PRELOAD.
+#
+#   bench/preload_bench.sh [--quick] [--markdown] [--reps N] [--leak-reps N]
+#                          [--timeout S] [--only WORKLOAD,...] [BUILD_DIR]
+#
+# Workloads: five C programs of bench/workloads/ (built here with cc -O2
+# into BUILD_DIR/bench-workloads/), python3, perl, sqlite3, gcc and git.
+# Every run is timed by bench/workloads/runwait.c (fork, execvp, wait4:
+# wall time and ru_maxrss).  Repetitions are interleaved: for each
+# repetition, for each workload, every allocator once, in an order that
+# rotates.  Medians are reported.  See bench/preload_bench.md.
+set -euo pipefail
+
+prog=${0##*/}
+usage() {
+	cat <<EOF
+usage: $prog [--quick] [--markdown] [--reps N] [--leak-reps N] [--timeout S]
+       [--only WORKLOAD,...] [--allocators NAME,...] [BUILD_DIR]
+
+  BUILD_DIR        CMake build directory holding src/libslabnotify-malloc.so
+                   (default: build)
+  --quick          2 repetitions (leak columns: 1), for a smoke test
+  --reps N         repetitions per cell (default 5)
+  --leak-reps N    repetitions of the sn+leaks and sn+leaks64 columns
+                   (default 2; they can be 10-30x slower)
+  --timeout S      kill a run after S seconds (default 60); the cell then
+                   shows "timeout" and is not run again
+  --markdown       print the report as Markdown
+  --only LIST      only these workloads ($(echo "${ALL_WORKLOADS[*]}" | tr ' ' ','))
+  --allocators L   only these columns ($(echo "${ALL_ALLOCS[*]}" | tr ' ' ','))
+
+Peers: PRELOAD_BENCH_JEMALLOC, PRELOAD_BENCH_MIMALLOC, PRELOAD_BENCH_TCMALLOC
+override the library paths. Progress goes to stderr, the report to stdout.
+EOF
+}
+
+ALL_WORKLOADS=(ht_churn bintree prodcons realloc_grow bigbuf python perl sqlite gcc git)
+ALL_ALLOCS=(glibc jemalloc mimalloc tcmalloc slabnotify sn+max sn+leaks sn+leaks64)
+PEERS=(glibc jemalloc mimalloc tcmalloc)
+
+reps=5
+leak_reps=2
+quick=0
+markdown=0
+timeout_s=60
+only=""
+only_allocs=""
+build_dir=""
+cmdline="$0${*:+ $*}"
+
+need_arg() { [[ $# -ge 2 && -n $2 ]] || { echo "$prog: $1 needs an argument" >&2; exit 2; }; }
+posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "$prog: $1: not a positive number: $2" >&2; exit 2; }; }
+reps_set=0 leak_reps_set=0
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--markdown) markdown=1 ;;
+	--reps) need_arg "$@"; posint "$1" "$2"; reps=$2; reps_set=1; shift ;;
+	--leak-reps) need_arg "$@"; posint "$1" "$2"; leak_reps=$2; leak_reps_set=1; shift ;;
+	--timeout) need_arg "$@"; posint "$1" "$2"; timeout_s=$2; shift ;;
+	--only) need_arg "$@"; only=$2; shift ;;
+	--allocators) need_arg "$@"; only_allocs=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	-*) echo "$prog: unknown option $1" >&2; usage >&2; exit 2 ;;
+	*)
+		[[ -z $build_dir ]] || { echo "$prog: more than one BUILD_DIR" >&2; exit 2; }
+		build_dir=$1 ;;
+	esac
+	shift
+done
+if ((quick)); then
+	((reps_set)) || reps=2
+	((leak_reps_set)) || leak_reps=1
+fi
+((leak_reps <= reps)) || leak_reps=$reps
+
+src_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${build_dir:-build}
+[[ -d $build_dir ]] || { echo "$prog: no build directory $build_dir (build with cmake first)" >&2; exit 1; }
+build_dir=$(cd "$build_dir" && pwd)
+sn_lib=$build_dir/src/libslabnotify-malloc.so
+[[ -f $sn_lib ]] || { echo "$prog: $sn_lib not found: build the slabnotify-malloc target" >&2; exit 1; }
+
+select_list() { # select_list "a,b" all... -> the selected names, in the order of all
+	local want=$1 name w found
+	shift
+	local -a sel=()
+	IFS=, read -r -a wanted <<<"$want"
+	for w in "${wanted[@]}"; do
+		found=0
+		for name in "$@"; do [[ $name == "$w" ]] && found=1; done
+		((found)) || { echo "$prog: unknown name '$w' (known: $*)" >&2; exit 2; }
+	done
+	for name in "$@"; do
+		for w in "${wanted[@]}"; do [[ $name == "$w" ]] && sel+=("$name"); done
+	done
+	echo "${sel[*]}"
+}
+if [[ -n $only ]]; then read -r -a workloads <<<"$(select_list "$only" "${ALL_WORKLOADS[@]}")"; else workloads=("${ALL_WORKLOADS[@]}"); fi
+if [[ -n $only_allocs ]]; then read -r -a allocs <<<"$(select_list "$only_allocs" "${ALL_ALLOCS[@]}")"; else allocs=("${ALL_ALLOCS[@]}"); fi
+
+for tool in cc awk md5sum; do
+	command -v "$tool" >/dev/null || { echo "$prog: $tool is required" >&2; exit 1; }
+done
+
+# Run directories (git, sqlite write files) on tmpfs when there is one,
+# so that disk I/O does not add noise; TMPDIR overrides.
+tmp_base=${TMPDIR:-}
+if [[ -z $tmp_base ]]; then
+	tmp_base=/tmp
+	[[ -d /dev/shm && -w /dev/shm ]] && tmp_base=/dev/shm
+fi
+tmp=$(mktemp -d "$tmp_base/preload_bench.XXXXXX")
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'echo "$prog: interrupted" >&2; exit 130' INT TERM HUP
+
+log() { echo "$*" >&2; }
+
+# Whatever the caller has set must not leak into the runs.
+unset LD_PRELOAD
+while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(SLABNOTIFY_[A-Za-z0-9_]*\)=.*/\1/p')
+
+# ------------------------------------------------------------------
+# Build the workloads and the timer
+# ------------------------------------------------------------------
+wl_src=$src_dir/bench/workloads
+bin=$build_dir/bench-workloads
+mkdir -p "$bin"
+CFLAGS_WL=(-O2 -std=gnu11 -Wall -Wextra -pthread)
+log "building workloads in $bin"
+for c in runwait ht_churn bintree prodcons realloc_grow bigbuf; do
+	cc "${CFLAGS_WL[@]}" -o "$bin/$c" "$wl_src/$c.c" || { echo "$prog: cannot build $c" >&2; exit 1; }
+done
+runwait=$bin/runwait
+
+# ------------------------------------------------------------------
+# Allocators
+# ------------------------------------------------------------------
+multiarch=$( (gcc -print-multiarch || dpkg-architecture -qDEB_HOST_MULTIARCH) 2>/dev/null | head -1 || true)
+find_lib() { # find_lib OVERRIDE NAME...
+	local override=$1 d n
+	shift
+	if [[ -n $override ]]; then
+		[[ -f $override ]] && echo "$override"
+		return 0
+	fi
+	for d in ${multiarch:+/usr/lib/$multiarch /lib/$multiarch} /usr/local/lib /usr/lib64 /lib64 /usr/lib /lib; do
+		for n in "$@"; do
+			[[ -f $d/$n ]] && { echo "$d/$n"; return 0; }
+		done
+	done
+	return 0
+}
+declare -A LIB NOTE AVAIL
+LIB[glibc]=""
+LIB[jemalloc]=$(find_lib "${PRELOAD_BENCH_JEMALLOC:-}" libjemalloc.so.2)
+LIB[mimalloc]=$(find_lib "${PRELOAD_BENCH_MIMALLOC:-}" libmimalloc.so.2)
+LIB[tcmalloc]=$(find_lib "${PRELOAD_BENCH_TCMALLOC:-}" libtcmalloc_minimal.so.4 libtcmalloc.so.4)
+for a in slabnotify sn+max sn+leaks sn+leaks64; do LIB[$a]=$sn_lib; done
+# Reports of the sn+ columns go to a file (not timed differently: the
+# report at exit is part of what those options cost).
+alloc_env() { # alloc_env NAME -> ENVARGS (runwait -e/-u options)
+	ENVARGS=()
+	case $1 in
+	glibc) ENVARGS=(-u LD_PRELOAD) ;;
+	sn+max) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_MAX=64G) ;;
+	sn+leaks) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_LEAKS=1) ;;
+	sn+leaks64) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_LEAKS=64) ;;
+	*) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}") ;;
+	esac
+	case $1 in
+	sn+*) ENVARGS+=(-e "SLABNOTIFY_REPORT=$tmp/snreport.%p") ;;
+	esac
+}
+
+# The first line of a stderr file that is not the slabnotify report title.
+first_err() {
+	awk '!/^==[0-9]+== slabnotify report/ && NF { print substr($0, 1, 160); exit }' "$1" 2>/dev/null || true
+}
+
+# Probe: the library must really be mapped into a process (ld.so only
+# warns when it cannot preload), and a process must run and exit cleanly.
+avail_allocs=()
+for a in "${allocs[@]}"; do
+	if [[ $a != glibc && -z ${LIB[$a]} ]]; then
+		NOTE[$a]="not installed"
+		continue
+	fi
+	alloc_env "$a"
+	if ! "$runwait" "${ENVARGS[@]}" -i /dev/null -o "$tmp/probe.out" -E "$tmp/probe.err" -t 30 \
+		-- cat /proc/self/maps >"$tmp/probe.st" 2>&1; then
+		NOTE[$a]="probe failed ($(awk '{ print $NF }' "$tmp/probe.st")): $(first_err "$tmp/probe.err")"
+		continue
+	fi
+	if [[ -n ${LIB[$a]} ]] && ! grep -qF "${LIB[$a]}" "$tmp/probe.out"; then
+		NOTE[$a]="not loaded: $(first_err "$tmp/probe.err")"
+		continue
+	fi
+	if grep -q 'cannot be preloaded' "$tmp/probe.err"; then
+		NOTE[$a]="not loaded: $(first_err "$tmp/probe.err")"
+		continue
+	fi
+	AVAIL[$a]=1
+	avail_allocs+=("$a")
+done
+rm -f "$tmp"/snreport.*
+((${#avail_allocs[@]})) || { echo "$prog: no allocator could be run" >&2; exit 1; }
+
+# ------------------------------------------------------------------
+# Workloads: setup (once), prep (per run, untimed), command, post
+# (extra output that is compared across allocators)
+# ------------------------------------------------------------------
+declare -A WL_NOTE
+PY=$(command -v /usr/bin/python3 || command -v python3 || true)
+if [[ -n $PY ]]; then
+	# A pyenv shim is a shell script: time the interpreter itself.
+	PY=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null || echo "$PY")
+fi
+PERL=$(command -v perl || true)
+SQLITE=$(command -v sqlite3 || true)
+GCC=$(command -v gcc || true)
+GIT=$(command -v git || true)
+
+setup_sqlite() {
+	# ~40k single-row INSERTs (parsed one by one) into an indexed table in
+	# one transaction, updates, a delete, and queries with GROUP BY, a
+	# self-join on a text column (automatic index), ORDER BY on text.
+	awk 'BEGIN {
+		srand(7)
+		print "PRAGMA journal_mode=MEMORY;"
+		print "PRAGMA cache_size=-16000;"
+		print "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, val REAL, note TEXT);"
+		print "CREATE INDEX item_grp ON item(grp, name);"
+		print "BEGIN;"
+		split("ka lo mi ne su ta ri po an el or ix qu zh ba de", syl, " ")
+		for (i = 1; i <= 40000; i++) {
+			name = ""; n = 1 + int(rand() * 4)
+			for (j = 0; j < n; j++) name = name syl[1 + int(rand() * 16)]
+			note = ""; n = int(rand() * 12)
+			for (j = 0; j < n; j++) note = note syl[1 + int(rand() * 16)] " "
+			printf "INSERT INTO item(name, grp, val, note) VALUES(%c%s%c, %d, %.3f, %c%s%c);\n", 39, name, 39, int(rand() * 50), rand() * 1000, 39, note, 39
+		}
+		print "COMMIT;"
+		print "UPDATE item SET note = note || name WHERE id % 7 = 0;"
+		print "DELETE FROM item WHERE grp = 3;"
+		print "SELECT grp, count(*), sum(length(name)), printf(\"%.3f\", total(val)) FROM item GROUP BY grp ORDER BY grp;"
+		print "SELECT count(*), sum(length(a.note)) FROM item a JOIN item b ON a.note = b.note AND a.id < b.id WHERE a.grp < 10;"
+		print "SELECT name, count(*) AS c FROM item GROUP BY name ORDER BY c DESC, name LIMIT 10;"
+		print "SELECT id, note FROM item ORDER BY note DESC, id LIMIT 5;"
+		print "SELECT length(group_concat(name || note, \",\")) FROM item;"
+	}' >"$tmp/sqlite.sql"
+}
+setup_gcc() {
+	# A snapshot of the repo's sources (others may edit src/ meanwhile);
+	# the files that compile on their own now are compiled, one gcc
+	# command, -O2 -g.
+	mkdir -p "$tmp/gcc-src"
+	cp -R "$src_dir/include" "$src_dir/src" "$tmp/gcc-src/"
+	GCC_FILES=()
+	local f
+	for f in slab.c notify.c page.c; do
+		if [[ -f $tmp/gcc-src/src/$f ]] && (cd "$tmp" && gcc -O2 -g -c -I gcc-src/include -I gcc-src/src \
+			"gcc-src/src/$f" -o "$tmp/gcc-probe.o") >/dev/null 2>&1; then
+			GCC_FILES+=("$tmp/gcc-src/src/$f")
+		fi
+	done
+	rm -f "$tmp/gcc-probe.o"
+	if ((${#GCC_FILES[@]} == 0)); then
+		WL_NOTE[gcc]="the repo's src/ does not compile now: compiled the workload sources instead"
+		GCC_FILES=("$wl_src/ht_churn.c" "$wl_src/prodcons.c" "$wl_src/realloc_grow.c" "$wl_src/bigbuf.c")
+	else
+		WL_NOTE[gcc]="gcc -O2 -g -c $(for f in "${GCC_FILES[@]}"; do printf 'src/%s ' "${f##*/}"; done)"
+	fi
+}
+setup_git() {
+	# 200 generated text files (1-24 KiB) in 10 directories, and three
+	# later versions in which about a third of the files change.
+	awk -v root="$tmp/git-src" 'BEGIN {
+		srand(11)
+		split("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu", w, " ")
+		for (v = 0; v < 4; v++) {
+			for (f = 0; f < 200; f++) {
+				if (v > 0 && rand() > 0.33) continue
+				dir = root "/v" v "/dir" (f % 10)
+				system("mkdir -p " dir)
+				file = dir "/file" f ".txt"
+				n = 20 + int(rand() * 600)
+				for (l = 0; l < n; l++) {
+					line = sprintf("%d %d:", f, l)
+					m = 2 + int(rand() * 8)
+					for (k = 0; k < m; k++) line = line " " w[1 + int(rand() * 12)]
+					if (v > 0 && rand() < 0.2) line = line " changed in v" v
+					print line > file
+				}
+				close(file)
+			}
+		}
+	}'
+}
+
+GIT_SCRIPT='set -e
+git init -q
+git add -A && git commit -q -m v0
+for v in 1 2 3; do
+	cp -R "$1/v$v/." .
+	git add -A && git commit -q -m "v$v"
+done
+git -c pack.threads=1 repack -adq -f --window=20 --depth=20
+echo "HEAD $(git rev-parse HEAD)"
+echo "log $(git log -p --stat | git hash-object --stdin)"
+git count-objects -v | grep -E "^(count|in-pack):"
+git fsck --no-dangling --no-progress && echo fsck ok'
+
+# wl_cmd NAME RUNDIR -> CMD (argv), WLENV (runwait options)
+wl_cmd() {
+	local w=$1 run=$2
+	WLENV=()
+	case $w in
+	ht_churn | bintree | prodcons | realloc_grow | bigbuf) CMD=("$bin/$w") ;;
+	python) CMD=("$PY" "$wl_src/py_dicts.py"); WLENV=(-e PYTHONHASHSEED=0 -e PYTHONDONTWRITEBYTECODE=1) ;;
+	perl) CMD=("$PERL" "$wl_src/perl_hash.pl"); WLENV=(-e PERL_HASH_SEED=0 -e PERL_PERTURB_KEYS=0) ;;
+	sqlite) CMD=("$SQLITE" -batch "$run/test.db"); WLENV=() ;;
+	gcc) CMD=("$GCC" -O2 -g -c -I "$tmp/gcc-src/include" -I "$tmp/gcc-src/src" "${GCC_FILES[@]}") ;;
+	git)
+		CMD=(/bin/sh -c "$GIT_SCRIPT" git-workload "$tmp/git-src")
+		WLENV=(-e "HOME=$run" -e GIT_CONFIG_NOSYSTEM=1 -e TZ=UTC -e LC_ALL=C
+			-e GIT_AUTHOR_NAME=bench -e GIT_AUTHOR_EMAIL=bench@example.invalid
+			-e "GIT_AUTHOR_DATE=1700000000 +0000" -e GIT_COMMITTER_NAME=bench
+			-e GIT_COMMITTER_EMAIL=bench@example.invalid -e "GIT_COMMITTER_DATE=1700000000 +0000")
+		;;
+	esac
+}
+wl_input() { # the stdin of the command
+	case $1 in
+	sqlite) echo "$tmp/sqlite.sql" ;;
+	*) echo /dev/null ;;
+	esac
+}
+wl_prep() {
+	local w=$1 run=$2
+	case $w in
+	git) cp -R "$tmp/git-src/v0/." "$run/" ;;
+	esac
+}
+wl_post() { # extra output to compare
+	local w=$1 run=$2
+	case $w in
+	gcc) (cd "$run" && md5sum -- *.o) ;;
+	esac
+}
+
+avail_workloads=()
+for w in "${workloads[@]}"; do
+	case $w in
+	python) [[ -n $PY ]] || { WL_NOTE[$w]="skipped: python3 not found"; continue; } ;;
+	perl) [[ -n $PERL ]] || { WL_NOTE[$w]="skipped: perl not found"; continue; } ;;
+	sqlite) [[ -n $SQLITE ]] || { WL_NOTE[$w]="skipped: sqlite3 not found"; continue; }; setup_sqlite ;;
+	gcc) [[ -n $GCC ]] || { WL_NOTE[$w]="skipped: gcc not found"; continue; }; setup_gcc ;;
+	git) [[ -n $GIT ]] || { WL_NOTE[$w]="skipped: git not found"; continue; }; setup_git ;;
+	esac
+	avail_workloads+=("$w")
+done
+((${#avail_workloads[@]})) || { echo "$prog: no workload to run" >&2; exit 1; }
+
+# ------------------------------------------------------------------
+# The runs
+# ------------------------------------------------------------------
+results=$tmp/results # workload alloc rep wall_s maxrss_kib cpu_s status signature
+: >"$results"
+mkdir -p "$tmp/outs" "$tmp/errs"
+declare -A DEAD # workload/alloc that timed out: not run again
+
+run_one() { # run_one WORKLOAD ALLOC REP
+	local w=$1 a=$2 r=$3 run=$tmp/run st sig
+	rm -rf "$run"
+	mkdir -p "$run"
+	wl_prep "$w" "$run"
+	wl_cmd "$w" "$run"
+	alloc_env "$a"
+	local out=$tmp/outs/$w.$a.$r err=$tmp/errs/$w.$a.$r
+	st=$("$runwait" "${WLENV[@]}" "${ENVARGS[@]}" -C "$run" -i "$(wl_input "$w")" -o "$out" -E "$err" \
+		-t "$timeout_s" -- "${CMD[@]}" 2>>"$err" || true)
+	[[ -n $st ]] || st="0 0 0 setup-error"
+	if [[ ${st##* } == ok ]]; then
+		wl_post "$w" "$run" >>"$out" 2>>"$err" || true
+	fi
+	sig=$(md5sum <"$out" | cut -c1-12)
+	echo "$w $a $r $st $sig" >>"$results"
+	[[ ${st##* } == timeout ]] && DEAD[$w/$a]=1
+	rm -f "$tmp"/snreport.*
+	LAST=$st
+}
+
+rotate() { # rotate K LIST... -> LIST rotated left by K
+	local k=$1
+	shift
+	local -a l=("$@")
+	local n=${#l[@]} i
+	for ((i = 0; i < n; i++)); do printf '%s ' "${l[(i + k) % n]}"; done
+}
+
+is_leak_col() { [[ $1 == sn+leaks || $1 == sn+leaks64 ]]; }
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'; }
+load_start=$(loadavg)
+start=$SECONDS
+log "allocators: ${avail_allocs[*]}; workloads: ${avail_workloads[*]}; $reps reps (leak columns $leak_reps)"
+for ((r = 1; r <= reps; r++)); do
+	wi=0
+	for w in "${avail_workloads[@]}"; do
+		read -r -a order <<<"$(rotate $(((r - 1 + wi) % ${#avail_allocs[@]})) "${avail_allocs[@]}")"
+		line="[rep $r/$reps $((SECONDS - start))s] $w:"
+		for a in "${order[@]}"; do
+			if is_leak_col "$a" && ((r > leak_reps)); then continue; fi
+			if [[ -n ${DEAD[$w/$a]:-} ]]; then continue; fi
+			run_one "$w" "$a" "$r"
+			read -r t _ _ s <<<"$LAST"
+			[[ $s == ok ]] && line+=" $a=$t" || line+=" $a=$s"
+		done
+		log "$line"
+		wi=$((wi + 1))
+	done
+done
+elapsed=$((SECONDS - start))
+load_end=$(loadavg)
+
+# Keep one stderr line of each failed cell, and the mismatching outputs.
+notes=$tmp/notes
+: >"$notes"
+for w in "${avail_workloads[@]}"; do
+	ref=""
+	refa=""
+	for a in glibc "${avail_allocs[@]}"; do
+		[[ -n ${AVAIL[$a]:-} ]] || continue
+		ref=$(awk -v w="$w" -v a="$a" '$1 == w && $2 == a && $7 == "ok" { print $8; exit }' "$results")
+		[[ -n $ref ]] && { refa=$a; break; }
+	done
+	echo "REF $w $refa $ref" >>"$notes"
+	while read -r _ a r _ _ _ st sig; do
+		if [[ $st != ok ]]; then
+			msg=$(first_err "$tmp/errs/$w.$a.$r")
+			echo "FAIL $w $a $r $st ${msg:-(no message)}" >>"$notes"
+		elif [[ -n $ref && $sig != "$ref" ]]; then
+			reffile=$(awk -v w="$w" -v a="$refa" '$1 == w && $2 == a && $7 == "ok" { print $3; exit }' "$results")
+			d=$(diff "$tmp/outs/$w.$refa.$reffile" "$tmp/outs/$w.$a.$r" | grep '^[<>]' | head -2 | tr '\n' ' ' | cut -c1-200 || true)
+			echo "MISMATCH $w $a $r $d" >>"$notes"
+		fi
+	done < <(awk -v w="$w" '$1 == w' "$results")
+done
+
+# ------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+{
+	echo "H date $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "H machine $(uname -m), ${cpu_model:-unknown CPU}, nproc $(nproc), $(uname -sr)"
+	echo "H command $cmdline"
+	echo "H slabnotify $sn_lib ($(cd "$src_dir" && git describe --always --dirty 2>/dev/null || echo 'no git'))"
+	echo "H glibc $(getconf GNU_LIBC_VERSION 2>/dev/null || echo glibc)"
+	for a in "${ALL_ALLOCS[@]}"; do
+		sel=0
+		for b in "${allocs[@]}"; do [[ $a == "$b" ]] && sel=1; done
+		((sel)) || continue
+		if [[ -n ${AVAIL[$a]:-} ]]; then
+			case $a in
+			glibc) echo "A $a no LD_PRELOAD" ;;
+			sn+max) echo "A $a slabnotify, SLABNOTIFY_MAX=64G (accounting on, never hit)" ;;
+			sn+leaks) echo "A $a slabnotify, SLABNOTIFY_LEAKS=1 (a stack for every live object)" ;;
+			sn+leaks64) echo "A $a slabnotify, SLABNOTIFY_LEAKS=64 (sampling 1 in 64)" ;;
+			*) echo "A $a ${LIB[$a]}" ;;
+			esac
+		else
+			echo "A $a n/a: ${NOTE[$a]}"
+		fi
+	done
+	echo "H runs $reps repetitions (sn+leaks, sn+leaks64: $leak_reps), interleaved, rotating order; timeout ${timeout_s}s; $elapsed s in all"
+	echo "H load load average $load_start at the start, $load_end at the end"
+	for w in "${avail_workloads[@]}"; do echo "W $w ${WL_NOTE[$w]:-}"; done
+	for w in "${workloads[@]}"; do
+		case " ${avail_workloads[*]} " in *" $w "*) ;; *) echo "N $w ${WL_NOTE[$w]:-skipped}" ;; esac
+	done
+	cat "$notes"
+	echo "R"
+	cat "$results"
+} | awk -v md="$markdown" -v allocs="${allocs[*]}" -v peers="${PEERS[*]}" -f "$src_dir/bench/workloads/report.awk"
