@@ -150,8 +150,10 @@ static size_t pool_reclaim(struct slab_memcg *g, size_t want, slab_gfp_t gfp, vo
 {
 	(void)g;
 	struct pool *p = arg;
+	pthread_mutex_lock(&p->lock);
 	p->calls++;
 	p->last_gfp = gfp;
+	pthread_mutex_unlock(&p->lock);
 	if (!p->frees)
 		return 0;
 	size_t got = 0;
