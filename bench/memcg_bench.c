@@ -99,7 +99,7 @@ BENCH_LOOP static double pair_loop(struct slab_cache *c, unsigned long n)
 /* ------------------------------------------------------------------ */
 
 struct pair_job {
-	struct slab_cache *cache;
+	struct slab_cache *cache;   /* NULL: the thread makes its own */
 	struct slab_memcg *group;
 	unsigned long n;
 	pthread_barrier_t *start;
@@ -108,12 +108,23 @@ struct pair_job {
 static void *pair_thread(void *arg)
 {
 	struct pair_job *j = arg;
+	struct slab_cache *c = j->cache;
+	if (!c) {
+		char name[64];
+		snprintf(name, sizeof(name), "bench-acct-own-%p", (void *)j);
+		if (!(c = slab_cache_create(name, 64, 0, SLAB_ACCOUNT, NULL)))
+			die("slab_cache_create");
+	}
 	if (j->group)
 		slab_memcg_enter(j->group);
-	pair_loop(j->cache, 1000);   /* warm up this thread's slabs and stock */
+	pair_loop(c, 1000);   /* warm up this thread's slabs and stock */
 	pthread_barrier_wait(j->start);
-	pair_loop(j->cache, j->n);
+	pair_loop(c, j->n);
 	slab_memcg_drain_stock();
+	if (!j->cache) {
+		slab_memcg_enter(slab_memcg_root());
+		slab_cache_destroy(c);
+	}
 	return NULL;
 }
 
@@ -350,16 +361,24 @@ int main(int argc, char **argv)
 	}
 
 	/* 2. scaling */
-	double sv[2][2][MAX_TRIALS];   /* [accounted][threads-1][trial] */
+	enum { S_PLAIN, S_NOTIFY, S_ACCT, S_ACCT_OWN, S_N };
+	static const char *snames[S_N] = {
+		"plain cache", "SLAB_NOTIFY cache, not charged", "SLAB_ACCOUNT, one child group",
+		"same, a cache per thread",
+	};
+	double sv[S_N][2][MAX_TRIALS];   /* [row][threads-1][trial] */
 	for (int t = 0; t < trials; t++)
-		for (int a = 0; a < 2; a++)
-			for (int n = 1; n <= 2; n++)
-				sv[a][n - 1][t] = pair_threads(a ? acct : plain, a ? child : NULL, n, scale_pairs);
+		for (int a = 0; a < S_N; a++)
+			for (int n = 1; n <= 2; n++) {
+				struct slab_cache *c = a == S_PLAIN ? plain : a == S_NOTIFY ? notified
+								: a == S_ACCT ? acct : NULL;
+				sv[a][n - 1][t] = pair_threads(c, a >= S_ACCT ? child : NULL, n, scale_pairs);
+			}
 	static const char *scols[] = { "2. scaling, pair loop", "1 thread", "2 threads", "2/1" };
 	table_begin("2. pair loop on 1 and 2 threads (million pairs/s, total)", 4, scols);
-	for (int a = 0; a < 2; a++) {
+	for (int a = 0; a < S_N; a++) {
 		double m1 = median(sv[a][0], trials), m2 = median(sv[a][1], trials);
-		row_begin(a ? "SLAB_ACCOUNT, one child group" : "plain cache");
+		row_begin(snames[a]);
 		cell("%.1f", m1);
 		cell("%.1f", m2);
 		cell("%.2fx", m2 / m1);

@@ -40,6 +40,11 @@
  * drainer takes the bytes with atomic_exchange.
  *   Object counts use the same stocks as per-thread deltas (a counter
  * with no limit needs no reservation), folded in at drain.
+ *   A global sequence number (sync_seq) moves on every limit change,
+ * peak reset and forced (NOFAIL) charge; a stock whose number is stale
+ * takes the slow path, and is emptied if its group or an ancestor is now
+ * above max, so that bytes pre-charged under an old limit are never
+ * handed out past a new one.
  *
  * max (hard). A charge that does not fit under some ancestor's max first
  * drains the stocks of that ancestor's subtree and retries; then it is a
@@ -88,8 +93,17 @@
  * thread-local flag keeps charges made from inside any reclaim callback
  * from recursing into reclaim (or throttling).
  *
- * Event callbacks (HIGH per high event, MAX per max hit, VETO per veto)
- * run on the charging thread, only on those slow events.
+ * Counters and events are kept at the group whose limit is involved:
+ * failcnt, events_max and the VETO/MAX callbacks at the limiting
+ * ancestor (as page_counter's failcnt), events_high, the HIGH callbacks
+ * and throttled_us at each group found above its high. events_high and
+ * HIGH count every charge that leaves the group above high (as the
+ * kernel's memory.events "high"), not only the first crossing. Event
+ * callbacks run on the charging thread, only on those slow events.
+ *
+ * FREE events of caches that are neither SLAB_ACCOUNT nor ever had an
+ * object charged through SLAB_GFP_ACCOUNT return at once, without the
+ * obj_ext lookup (a small insert-only set of such caches).
  *
  * The notifier is registered at priority 0 on first use of any memcg
  * function (pthread_once): below failslab (INT_MAX / 2), so an injected
@@ -803,12 +817,56 @@ static size_t footprint(const struct slab_event_data *d)
 	return ((d->size + LARGE_PAGE - 1) & ~(size_t)(LARGE_PAGE - 1)) + LARGE_PAGE;
 }
 
+/*
+ * Caches that are not SLAB_ACCOUNT but have had an object charged
+ * through SLAB_GFP_ACCOUNT (kmalloc-large, say): only their FREEs, and
+ * those of SLAB_ACCOUNT caches, need the owner looked up. A lock-free
+ * insert-only set of cache pointers (cache structures are never freed,
+ * only reused: a stale entry costs a lookup, nothing else).
+ */
+#define ACCT_SET_BITS 11
+static _Atomic(const struct slab_cache *) acct_set[1u << ACCT_SET_BITS];
+
+static inline unsigned acct_hash(const struct slab_cache *c)
+{
+	return (unsigned)(((uintptr_t)c * 0x9e3779b97f4a7c15ULL) >> (64 - ACCT_SET_BITS));
+}
+
+static bool acct_set_has(const struct slab_cache *c)
+{
+	for (unsigned i = acct_hash(c), n = 0; n < (1u << ACCT_SET_BITS); n++) {
+		const struct slab_cache *x = atomic_load_explicit(&acct_set[i], memory_order_acquire);
+		if (x == c)
+			return true;
+		if (!x)
+			return false;
+		i = (i + 1) & ((1u << ACCT_SET_BITS) - 1);
+	}
+	return false;
+}
+
+static bool acct_set_add(const struct slab_cache *c)
+{
+	for (unsigned i = acct_hash(c), n = 0; n < (1u << ACCT_SET_BITS); n++) {
+		const struct slab_cache *x = NULL;
+		if (atomic_compare_exchange_strong(&acct_set[i], &x, c) || x == c)
+			return true;
+		i = (i + 1) & ((1u << ACCT_SET_BITS) - 1);
+	}
+	return false;   /* more caches than SLAB_MAX_CACHES: cannot happen */
+}
+
 static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	(void)nb;
 	if (ev == SLAB_EVENT_ALLOC) {
-		if (!(d->gfp & SLAB_GFP_ACCOUNT) && !(slab_cache_flags(d->cache) & SLAB_ACCOUNT))
-			return SLAB_NOTIFY_DONE;
+		if (!(slab_cache_flags(d->cache) & SLAB_ACCOUNT)) {
+			if (!(d->gfp & SLAB_GFP_ACCOUNT))
+				return SLAB_NOTIFY_DONE;
+			if (unlikely(!acct_set_has(d->cache)) && !acct_set_add(d->cache))
+				return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE
+								  : slab_notify_from_errno(-ENOMEM);
+		}
 		void **slot = slab_obj_ext(d->ptr, ext_slot);
 		if (unlikely(!slot))   /* no room to record the owner */
 			return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
@@ -825,6 +883,8 @@ static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct
 		return SLAB_NOTIFY_OK;
 	}
 	if (ev == SLAB_EVENT_FREE) {
+		if (!(slab_cache_flags(d->cache) & SLAB_ACCOUNT) && !acct_set_has(d->cache))
+			return SLAB_NOTIFY_DONE;   /* nothing of it was ever charged */
 		void **slot = slab_obj_ext(d->ptr, ext_slot);
 		struct slab_memcg *owner = slot ? *slot : NULL;
 		if (!owner)
