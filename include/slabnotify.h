@@ -201,7 +201,9 @@ struct slab_event_data {
 	struct slab_cache *cache;
 	void *ptr;        /* the object, or the slab page's base */
 	size_t size;      /* the cache's object size, or the slab's bytes */
-	slab_gfp_t gfp;   /* the allocation's flags (0 for frees) */
+	slab_gfp_t gfp;   /* the allocation's flags; 0 for frees, except the
+			   * rollback FREE of a vetoed allocation, which runs
+			   * in (and carries) the allocation's context */
 };
 
 struct slab_notifier {

@@ -10,8 +10,11 @@ SN_NOINLINE void *alloc_post_hook(struct slab_cache *c, void *obj, slab_gfp_t gf
 	if (gfp & SLAB_GFP_ZERO)
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook(c, obj, gfp);
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) {
+		/* The object came off the thread's active slab. */
+		struct slab *s = cpu_slot(c)->slab;
+		return notify_alloc_hook(c, s, slab_obj_index(c, s, obj), obj, gfp);
+	}
 #endif
 	return obj;
 }
@@ -29,11 +32,12 @@ SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct 
 		large_free(fn, s, obj);
 		return;
 	}
-	if (unlikely(slab_obj_index(c, s, obj) == UINT32_MAX))
+	uint32_t idx = slab_obj_index(c, s, obj);
+	if (unlikely(idx == UINT32_MAX))
 		free_bad_index(fn, c, obj);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (hooks & HOOK_FREE)
-		notify_free_hook(c, s, obj);
+		notify_free_hook(c, s, idx, obj);
 #endif
 	cache_free_plain(fn, c, s, obj);
 }

@@ -99,7 +99,8 @@ struct slab {
 	size_t large_size;          /* kmalloc-large: usable bytes */
 	size_t map_size;            /* kmalloc-large: bytes mapped */
 	struct rcu_head rcu;        /* TYPESAFE_BY_RCU deferral */
-	char _pad[128 - 88 - sizeof(struct rcu_head)];
+	_Atomic(uint32_t *) stamps; /* notifier generation per object (notify.c) */
+	char _pad[128 - 96 - sizeof(struct rcu_head)];
 };
 _Static_assert(sizeof(struct slab) == 128, "struct slab must be 128 bytes");
 #define SN_SLAB_DESC_SHIFT 7
@@ -320,8 +321,9 @@ SN_HIDDEN void large_release(struct slab *s);
 SN_HIDDEN void kmalloc_init(void);
 
 /* notify.c: the out-of-line hooks the fast paths call. */
-SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp);
-SN_HIDDEN void notify_free_hook(struct slab_cache *c, struct slab *s, void *obj);
+SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
+				    slab_gfp_t gfp);
+SN_HIDDEN void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj);
 SN_HIDDEN int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp);
 SN_HIDDEN void notify_freepage(struct slab_cache *c, struct slab *s);
 SN_HIDDEN void notify_slab_release_ext(struct slab *s);

@@ -110,7 +110,7 @@ static SN_NOINLINE void *large_alloc(size_t size, size_t align, slab_gfp_t gfp)
 	atomic_fetch_add_explicit(&c->dead_alloc_slow, 1, memory_order_relaxed);
 	/* Fresh mappings are zero: SLAB_GFP_ZERO needs no memset. */
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook(c, s->base, gfp & ~SLAB_GFP_ZERO);
+		return notify_alloc_hook(c, s, 0, s->base, gfp);
 	return s->base;
 }
 
@@ -132,7 +132,7 @@ void large_free(const char *fn, struct slab *s, void *p)
 		sn_bad_free(fn, p, s->cache, "invalid pointer (not the start of an object)");
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (atomic_load_explicit(&s->cache->hooks, memory_order_relaxed) & HOOK_FREE)
-		notify_free_hook(s->cache, s, p);
+		notify_free_hook(s->cache, s, 0, p);
 #endif
 	large_release(s);
 }

@@ -45,9 +45,9 @@ struct chain {
 	struct slab_notifier *nb[];
 };
 
-/* Per-slab extension: stamps and consumer slots, made on first use. */
+/* Per-slab consumer slots, made on first use (the stamps hang off the
+ * descriptor itself, being on the path of every notified operation). */
 struct slab_ext {
-	_Atomic(uint32_t *) stamps;
 	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
 };
 
@@ -117,21 +117,21 @@ static void *ext_array(_Atomic(void *) *slot, size_t n, size_t elem)
 
 static uint32_t *stamps_of(struct slab *s, bool create)
 {
-	struct slab_ext *ext = create ? ext_get(s) : atomic_load_explicit(&s->ext, memory_order_acquire);
-	if (!ext)
-		return NULL;
-	if (!create)
-		return atomic_load_explicit(&ext->stamps, memory_order_acquire);
-	return ext_array((_Atomic(void *) *)&ext->stamps, s->objects, sizeof(uint32_t));
+	uint32_t *stamps = atomic_load_explicit(&s->stamps, memory_order_acquire);
+	if (likely(stamps) || !create)
+		return stamps;
+	return ext_array((_Atomic(void *) *)&s->stamps, s->objects, sizeof(uint32_t));
 }
 
 void notify_slab_release_ext(struct slab *s)
 {
+	uint32_t *stamps = atomic_exchange(&s->stamps, NULL);
+	if (stamps)
+		quiet_free(stamps);
 	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
 	if (!ext)
 		return;
 	atomic_store(&s->ext, NULL);
-	quiet_free(atomic_load(&ext->stamps));
 	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++)
 		quiet_free(atomic_load(&ext->slots[i]));
 	quiet_free(ext);
@@ -216,12 +216,15 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
  * thread writes its slot; relaxed stores keep TSan's model exact. */
 static void notified_add(struct slab_cache *c, long delta)
 {
-	struct slab_thread *t = thread_get();
+	struct slab_thread *t = sn_tls_thread;
+	if (unlikely(t == &sn_thread_dummy || c->index >= t->max_index))
+		t = thread_get();
 	if (unlikely(!t)) {
 		atomic_fetch_add(&c->dead_notified, delta);
 		return;
 	}
-	thread_touch(t, c->index);
+	if (unlikely(c->index >= t->max_index))
+		thread_touch(t, c->index);
 	struct slab_cpu *cpu = &t->cpu[c->index];
 	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
 }
@@ -381,12 +384,10 @@ static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
 										      : c->object_size;
 }
 
-void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
+void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp)
 {
 	if (sn_handler_depth)   /* inside a handler: served quietly */
 		return obj;
-	struct slab *s = slab_of(obj);
-	uint32_t idx = obj_index(c, s, obj);
 	struct slab_event_data d = { c, obj, event_obj_size(c, s), gfp };
 	uint32_t stamp = 0;
 	int err = 0;
@@ -425,12 +426,11 @@ void *notify_alloc_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
 	return NULL;
 }
 
-void notify_free_hook(struct slab_cache *c, struct slab *s, void *obj)
+void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
 	uint32_t *stamps = stamps_of(s, false);
 	if (!stamps)
 		return;
-	uint32_t idx = obj_index(c, s, obj);
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
