@@ -214,7 +214,7 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 
 /* Per-thread notified counts (see struct slab_cpu). Only the owning
  * thread writes its slot; relaxed stores keep TSan's model exact. */
-static void notified_add(struct slab_cache *c, long delta)
+static inline void notified_add(struct slab_cache *c, long delta)
 {
 	struct slab_thread *t = sn_tls_thread;
 	if (unlikely(t == &sn_thread_dummy || c->index >= t->max_index))
