@@ -83,10 +83,12 @@ build_dir=$(cd "$build_dir" && pwd)
 sn_lib=$build_dir/src/libslabnotify-malloc.so
 [[ -f $sn_lib ]] || { echo "$prog: $sn_lib not found: build the slabnotify-malloc target" >&2; exit 1; }
 
-select_list() { # select_list "a,b" all... -> the selected names, in the order of all
-	local want=$1 name w found
-	shift
-	local -a sel=()
+select_list() { # select_list OUTVAR "a,b" all... -> OUTVAR: the selected names, in the order of all
+	local -n out=$1
+	local want=$2 name w found
+	shift 2
+	local -a wanted
+	out=()
 	IFS=, read -r -a wanted <<<"$want"
 	for w in "${wanted[@]}"; do
 		found=0
@@ -94,12 +96,12 @@ select_list() { # select_list "a,b" all... -> the selected names, in the order o
 		((found)) || { echo "$prog: unknown name '$w' (known: $*)" >&2; exit 2; }
 	done
 	for name in "$@"; do
-		for w in "${wanted[@]}"; do [[ $name == "$w" ]] && sel+=("$name"); done
+		for w in "${wanted[@]}"; do [[ $name == "$w" ]] && out+=("$name") && break; done
 	done
-	echo "${sel[*]}"
+	((${#out[@]})) || { echo "$prog: empty selection '$want'" >&2; exit 2; }
 }
-if [[ -n $only ]]; then read -r -a workloads <<<"$(select_list "$only" "${ALL_WORKLOADS[@]}")"; else workloads=("${ALL_WORKLOADS[@]}"); fi
-if [[ -n $only_allocs ]]; then read -r -a allocs <<<"$(select_list "$only_allocs" "${ALL_ALLOCS[@]}")"; else allocs=("${ALL_ALLOCS[@]}"); fi
+if [[ -n $only ]]; then select_list workloads "$only" "${ALL_WORKLOADS[@]}"; else workloads=("${ALL_WORKLOADS[@]}"); fi
+if [[ -n $only_allocs ]]; then select_list allocs "$only_allocs" "${ALL_ALLOCS[@]}"; else allocs=("${ALL_ALLOCS[@]}"); fi
 
 for tool in cc awk md5sum; do
 	command -v "$tool" >/dev/null || { echo "$prog: $tool is required" >&2; exit 1; }
@@ -477,7 +479,7 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/
 			echo "A $a n/a: ${NOTE[$a]}"
 		fi
 	done
-	echo "H runs $reps repetitions (sn+leaks, sn+leaks64: $leak_reps), interleaved, rotating order; timeout ${timeout_s}s; $elapsed s in all"
+	echo "H runs $reps repetition$( ((reps == 1)) || echo s) (sn+leaks, sn+leaks64: $leak_reps), interleaved, rotating order; timeout ${timeout_s}s; $elapsed s in all"
 	echo "H load load average $load_start at the start, $load_end at the end"
 	for w in "${avail_workloads[@]}"; do echo "W $w ${WL_NOTE[$w]:-}"; done
 	for w in "${workloads[@]}"; do
