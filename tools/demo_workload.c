@@ -255,8 +255,10 @@ int demo_workload(void)
 	size_t leaked = leaky_config_parser();
 	printf("demo: leaky_config_parser() allocated %d config entries (%zu bytes) "
 	       "and never freed them\n", LEAKED_ENTRIES, leaked);
-	printf("demo: the drop-in's report at exit follows: the veto under vetoes by "
-	       "cause, the leak with its stack, and the slabinfo table\n");
+	const char *file = getenv("SLABNOTIFY_REPORT");
+	printf("demo: the drop-in's report at exit (%s%s) shows the veto under "
+	       "\"vetoes:\", the slabinfo table, and the leak with its stack\n",
+	       file ? "in " : "on stderr", file ? file : "");
 	fflush(stdout);
 	return 0;
 }

@@ -127,6 +127,11 @@ static void print_synopsis(FILE *f)
 		progname, progname, progname);
 }
 
+static void print_version(void)
+{
+	printf("slabnotify %s\n", TOOL_VERSION);
+}
+
 static void print_help(FILE *f)
 {
 	print_synopsis(f);
@@ -263,6 +268,10 @@ static void parse_args(int argc, char **argv, int first, bool need_cmd,
 			break;
 		if (strcmp(argv[i], "--help") == 0) {
 			print_help(stdout);
+			exit(0);
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			print_version();
 			exit(0);
 		}
 		if (strncmp(argv[i], "--", 2) != 0)
@@ -439,47 +448,32 @@ static int cmd_run(int argc, char **argv)
 /*
  * The demo is `run --max 16M --leaks --stats -- <ourselves> __demo-workload`:
  * the workload runs in a fresh process on the drop-in, and the report at
- * its exit is the drop-in's own. Options given to `demo` come after the
- * defaults, so they can change them (--json, --report, --max 8M).
+ * its exit is the drop-in's own. Options given to `demo` are applied on
+ * top of those defaults (--json, --report FILE, --max 8M).
  */
 static int cmd_demo(int argc, char **argv)
 {
-	static char *const defaults[] = { "--max", "16M", "--leaks", "--stats" };
-	enum { N_DEFAULTS = sizeof(defaults) / sizeof(defaults[0]) };
+	static const struct { const char *name, *value; } defaults[] = {
+		{ "max", "16M" }, { "leaks", "1" }, { "stats", "1" },
+	};
+	struct settings s = { 0 };
+	parse_args(argc, argv, 2, false, &s);
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		const struct option_def *o = find_option(defaults[i].name,
+							 strlen(defaults[i].name));
+		if (!s.value[o - options])
+			s.value[o - options] = defaults[i].value;
+	}
 
-	char self[PATH_MAX];
+	static char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0) {
 		fprintf(stderr, "%s: /proc/self/exe: %s\n", progname, strerror(errno));
 		return EXIT_LAUNCH;
 	}
 	self[n] = '\0';
-
-	/* argv: prog demo DEFAULTS USER-OPTIONS -- self __demo-workload */
-	int extra = argc - 2;
-	int nargs = 2 + N_DEFAULTS + extra + 3;
-	char **args = calloc((size_t)nargs + 1, sizeof(*args));
-	if (!args)
-		return EXIT_LAUNCH;
-	int k = 0;
-	args[k++] = argv[0];
-	args[k++] = argv[1];
-	for (int i = 0; i < N_DEFAULTS; i++)
-		args[k++] = defaults[i];
-	for (int i = 0; i < extra; i++)
-		args[k++] = argv[2 + i];
-	args[k++] = "--";
-	args[k++] = self;
-	args[k++] = DEMO_WORKLOAD_CMD;
-	args[k] = NULL;
-
-	/* The user's part alone first, so that a stray "--" or argument is
-	 * refused as `demo`'s, not mistaken for a command. */
-	struct settings check = { 0 };
-	parse_args(argc, argv, 2, false, &check);
-
-	struct settings s = { 0 };
-	parse_args(k, args, 2, true, &s);
+	char *cmd[] = { self, DEMO_WORKLOAD_CMD, NULL };
+	s.cmd = cmd;
 	return launch(&s);
 }
 
@@ -501,7 +495,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-		printf("slabnotify %s\n", TOOL_VERSION);
+		print_version();
 		return 0;
 	}
 	usage_error("unknown command '%s'", cmd);
