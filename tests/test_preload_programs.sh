@@ -33,9 +33,9 @@ sn_exec() {
 	local mode=$1
 	shift
 	case $mode in
-	plain)   timeout $LIMIT "$@" ;;
-	preload) timeout $LIMIT env LD_PRELOAD="$PRELOAD" "$@" ;;
-	run)     timeout $LIMIT "$TOOL" run --max 4G --leaks=64 --stats \
+	plain)   timeout "$LIMIT" "$@" ;;
+	preload) timeout "$LIMIT" env LD_PRELOAD="$PRELOAD" "$@" ;;
+	run)     timeout "$LIMIT" "$TOOL" run --max 4G --leaks=64 --stats \
 			 --report "$TMP/reports/%p.txt" -- "$@" ;;
 	esac
 }
