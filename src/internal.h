@@ -95,7 +95,7 @@ struct slab {
 	uint8_t on_partial;         /* lock-protected */
 	uint8_t counted_empty;      /* lock-protected: counted in nr_empty */
 	uint8_t order_idx;
-	uint8_t _pad0;
+	uint8_t large_fresh;        /* kmalloc-large: memory never used (zero) */
 	size_t large_size;          /* kmalloc-large: usable bytes */
 	size_t map_size;            /* kmalloc-large: bytes mapped */
 	struct rcu_head rcu;        /* TYPESAFE_BY_RCU deferral */
@@ -160,6 +160,7 @@ SN_HIDDEN void pages_free_slab(struct slab *s);
 SN_HIDDEN size_t pages_purge_all(void);
 SN_HIDDEN struct slab *pages_alloc_large(size_t size, size_t align);
 SN_HIDDEN void pages_free_large(struct slab *s);
+SN_HIDDEN struct slab *pages_realloc_large(struct slab *s, size_t size);
 SN_HIDDEN size_t pages_slab_bytes(const struct slab *s);
 SN_HIDDEN void pages_fork_prepare(void);
 SN_HIDDEN void pages_fork_parent(void);

@@ -108,7 +108,9 @@ static SN_NOINLINE void *large_alloc(size_t size, size_t align, slab_gfp_t gfp)
 	atomic_fetch_add_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->alloc_slab, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->dead_alloc_slow, 1, memory_order_relaxed);
-	/* Fresh mappings are zero: SLAB_GFP_ZERO needs no memset. */
+	/* Fresh mappings are zero; reused ones are not. */
+	if ((gfp & SLAB_GFP_ZERO) && !s->large_fresh)
+		memset(s->base, 0, size);
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
 		return notify_alloc_hook(c, s, 0, s->base, gfp);
 	return s->base;
@@ -207,6 +209,19 @@ void *slab_realloc(void *p, size_t size, slab_gfp_t gfp)
 		return NULL;
 	}
 	size_t old = slab_usable_size(p);
+	struct slab *s = slab_of(p);
+	if (s->cache == sn_large_cache && size > SLAB_KMALLOC_MAX &&
+	    !(atomic_load_explicit(&sn_large_cache->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE))) {
+		/* Unobserved large object: resize its mapping, no copy. With
+		 * notification on it moves by alloc+copy+free, so consumers
+		 * see the FREE of the old and the ALLOC of the new. */
+		struct slab *d = pages_realloc_large(s, size);
+		if (!d)
+			return NULL;
+		if ((gfp & SLAB_GFP_ZERO) && size > old)
+			memset(d->base + old, 0, size - old);
+		return d->base;
+	}
 	/* Keep the block when it fits without wasting more than half. */
 	if (size <= old && (old <= 256 || size > old / 2))
 		return p;

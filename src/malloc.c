@@ -89,9 +89,12 @@ SN_EXPORT void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* Large blocks are fresh mappings, already zero. */
+	/* Large blocks are zeroed by the large path only when they are not
+	 * fresh (zero) mappings. */
+	if (bytes > SLAB_KMALLOC_MAX)
+		return sn_alloc(bytes, SLAB_GFP_ZERO);
 	void *p = sn_alloc(bytes, 0);
-	if (likely(p) && bytes <= SLAB_KMALLOC_MAX)
+	if (likely(p))
 		memset(p, 0, bytes);
 	return p;
 }

@@ -25,9 +25,11 @@
  * the life of the process. Large segments are unmapped on free and
  * their bit cleared.
  */
+#define _GNU_SOURCE   /* mremap */
 #include "internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,45 +231,182 @@ size_t pages_purge_all(void)
 }
 
 /*
- * A large object: its own segment, the descriptor in a header page, the
- * object at max(page, align) from the start, so that it lies in the
+ * Large objects: each its own segment, the descriptor in a header page,
+ * the object at max(page, align) from the start, so that it lies in the
  * segment's first 4 MiB and the map finds its header.
+ *
+ * Freed large segments are kept in a small cache (LARGE_CACHE entries,
+ * LARGE_CACHE_BYTES in all, each for at most LARGE_CACHE_AGE_NS) and
+ * reused for a request that fits without wasting more than a quarter:
+ * a program that churns big buffers then neither maps nor faults them
+ * in again. Their map bit stays set while cached (they stay mapped); a
+ * stale pointer into one finds no owning cache and is refused.
+ * Growing realloc moves the pages with mremap() instead of copying.
  */
-struct slab *pages_alloc_large(size_t size, size_t align)
+#define LARGE_CACHE        16
+#define LARGE_CACHE_BYTES  (64UL << 20)
+#define LARGE_CACHE_MAX    (32UL << 20)
+#define LARGE_CACHE_AGE_NS (1000 * 1000 * 1000ULL)
+
+static struct {
+	pthread_mutex_t lock;
+	struct segment *seg[LARGE_CACHE];
+	uint64_t freed_ns[LARGE_CACHE];
+	size_t bytes;
+} large_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void large_unmap(struct segment *seg)
 {
-	size_t off = align > SN_PAGE_SIZE ? align : SN_PAGE_SIZE;
+	segmap_set((uintptr_t)seg, false);
+	os_unmap(seg, seg->map_size);
+}
+
+/* Take a cached segment of at least @total bytes, at most a third more. */
+static struct segment *large_cache_take(size_t total)
+{
+	struct segment *best = NULL;
+	int best_i = -1;
+	pthread_mutex_lock(&large_cache.lock);
+	for (int i = 0; i < LARGE_CACHE; i++) {
+		struct segment *seg = large_cache.seg[i];
+		if (seg && seg->map_size >= total && seg->map_size - total <= total / 3 &&
+		    (!best || seg->map_size < best->map_size)) {
+			best = seg;
+			best_i = i;
+		}
+	}
+	if (best) {
+		large_cache.seg[best_i] = NULL;
+		large_cache.bytes -= best->map_size;
+	}
+	pthread_mutex_unlock(&large_cache.lock);
+	return best;
+}
+
+/* Keep @seg for reuse; unmap what is too old or does not fit. */
+static void large_cache_put(struct segment *seg)
+{
+	struct segment *drop[LARGE_CACHE + 1];
+	int nd = 0;
+	uint64_t now = now_ns();
+	pthread_mutex_lock(&large_cache.lock);
+	int slot = -1;
+	for (int i = 0; i < LARGE_CACHE; i++) {
+		struct segment *old = large_cache.seg[i];
+		if (old && now - large_cache.freed_ns[i] >= LARGE_CACHE_AGE_NS) {
+			drop[nd++] = old;
+			large_cache.bytes -= old->map_size;
+			large_cache.seg[i] = old = NULL;
+		}
+		if (!old && slot < 0)
+			slot = i;
+	}
+	if (slot >= 0 && seg->map_size <= LARGE_CACHE_MAX &&
+	    large_cache.bytes + seg->map_size <= LARGE_CACHE_BYTES) {
+		large_cache.seg[slot] = seg;
+		large_cache.freed_ns[slot] = now;
+		large_cache.bytes += seg->map_size;
+	} else {
+		drop[nd++] = seg;
+	}
+	pthread_mutex_unlock(&large_cache.lock);
+	while (nd)
+		large_unmap(drop[--nd]);
+}
+
+static size_t large_total(size_t size, size_t off)
+{
 	size_t body = (size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
-	if (size > ((size_t)1 << SN_ADDR_BITS) || body < size) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	size_t total = off + body;
-	struct segment *seg = os_map_segment_aligned(total);
-	if (!seg) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (size > ((size_t)1 << SN_ADDR_BITS) || body < size)
+		return 0;
+	return off + body;
+}
+
+static struct slab *large_setup(struct segment *seg, size_t off, size_t map_size, bool fresh)
+{
 	seg->magic = SN_SEG_MAGIC;
 	seg->kind = SEG_LARGE;
 	seg->slab_shift = SN_SEG_SHIFT;
 	seg->first_slab = 0;
 	seg->nr_slabs = 1;
 	seg->nr_used = 1;
-	seg->map_size = total;
+	seg->map_size = map_size;
 	struct slab *s = &seg->slabs[0];
+	memset(s, 0, sizeof(*s));
 	s->base = (char *)seg + off;
 	s->objects = 1;
-	s->large_size = total - off;
-	s->map_size = total;
+	s->large_size = map_size - off;
+	s->map_size = map_size;
+	s->large_fresh = fresh;
+	return s;
+}
+
+struct slab *pages_alloc_large(size_t size, size_t align)
+{
+	size_t off = align > SN_PAGE_SIZE ? align : SN_PAGE_SIZE;
+	size_t total = large_total(size, off);
+	if (!total) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct segment *seg = large_cache_take(total);
+	if (seg)
+		return large_setup(seg, off, seg->map_size, false);
+	seg = os_map_segment_aligned(total);
+	if (!seg) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct slab *s = large_setup(seg, off, total, true);
 	segmap_set((uintptr_t)seg, true);
 	return s;
 }
 
 void pages_free_large(struct slab *s)
 {
+	large_cache_put(segment_of_slab(s));
+}
+
+/*
+ * Resize a large object to @size bytes, keeping its contents: in place
+ * when it fits or the mapping can grow where it is, else by moving the
+ * pages to a new segment-aligned place with mremap (no copy). Returns
+ * the (possibly new) descriptor, or NULL with the object untouched.
+ */
+struct slab *pages_realloc_large(struct slab *s, size_t size)
+{
 	struct segment *seg = segment_of_slab(s);
+	size_t off = (size_t)(s->base - (char *)seg);
+	size_t total = large_total(size, off);
+	if (!total) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (total <= seg->map_size && total > seg->map_size / 2)
+		return s;   /* fits, without wasting half */
+	if (mremap(seg, seg->map_size, total, 0) != MAP_FAILED) {
+		seg->map_size = s->map_size = total;
+		s->large_size = total - off;
+		return s;
+	}
+	struct segment *dst = os_map_segment_aligned(total);
+	if (!dst) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (mremap(seg, seg->map_size, total, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) {
+		os_unmap(dst, total);
+		errno = ENOMEM;
+		return NULL;
+	}
 	segmap_set((uintptr_t)seg, false);
-	os_unmap(seg, seg->map_size);
+	segmap_set((uintptr_t)dst, true);
+	dst->map_size = total;
+	struct slab *d = &dst->slabs[0];
+	d->base = (char *)dst + off;
+	d->map_size = total;
+	d->large_size = total - off;
+	return d;
 }
 
 bool slab_owns(const void *p)

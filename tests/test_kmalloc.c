@@ -645,3 +645,51 @@ Test(kmalloc_misc, kmalloc_caches_in_slabinfo)
 	for (size_t i = 0; i < NCLASSES; i++)
 		slab_free(ptrs[i]);
 }
+
+/* ------------------------------------------------------------------ */
+/* The large path: reuse of freed segments and realloc by mremap      */
+/* ------------------------------------------------------------------ */
+
+/* A freed large block is reused; SLAB_GFP_ZERO must still give zeros. */
+Test(kmalloc_large, zero_after_reuse_of_a_freed_segment)
+{
+	for (int round = 0; round < 8; round++) {
+		size_t n = 300 * 1024 + (size_t)round * 4096;
+		unsigned char *p = slab_malloc(n, round ? SLAB_GFP_ZERO : 0);
+		cr_assert_not_null(p);
+		for (size_t i = 0; i < n; i += 997)
+			cr_assert(!round || p[i] == 0, "round %d byte %zu of a reused block is %d", round, i, p[i]);
+		memset(p, 0xa5, n);
+		slab_free(p);
+	}
+}
+
+/* Growing and shrinking a large block keeps every byte, whether the
+ * mapping grows in place or moves (mremap), and the result is usable. */
+Test(kmalloc_large, realloc_grow_and_shrink_keeps_contents)
+{
+	size_t n = 100 * 1024;
+	unsigned char *p = slab_malloc(n, 0);
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7);
+	/* A neighbour mapping makes in-place growth fail sometimes. */
+	void *block = slab_malloc(5 * 1024 * 1024, 0);
+	cr_assert_not_null(block);
+	for (size_t to = 2 * n; to <= 16 * 1024 * 1024; to *= 2) {
+		unsigned char *q = slab_realloc(p, to, 0);
+		cr_assert_not_null(q);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(q[i], (unsigned char)(i * 7), "byte %zu lost growing to %zu", i, to);
+		cr_assert_geq(slab_usable_size(q), to);
+		memset(q + n, 0x5a, to - n);
+		p = q;
+	}
+	unsigned char *q = slab_realloc(p, 80 * 1024, 0);
+	cr_assert_not_null(q);
+	for (size_t i = 0; i < 80 * 1024; i++)
+		cr_assert_eq(q[i], (unsigned char)(i * 7));
+	cr_assert_geq(slab_usable_size(q), 80 * 1024);
+	slab_free(q);
+	slab_free(block);
+}
