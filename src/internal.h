@@ -320,6 +320,9 @@ SN_HIDDEN extern struct slab_cache *sn_large_cache;
 SN_HIDDEN void large_free(const char *fn, struct slab *s, void *p);
 SN_HIDDEN void large_release(struct slab *s);
 SN_HIDDEN void kmalloc_init(void);
+SN_HIDDEN void kmalloc_fork_prepare(void);
+SN_HIDDEN void kmalloc_fork_parent(void);
+SN_HIDDEN void kmalloc_fork_child(void);
 
 /* notify.c: the out-of-line hooks the fast paths call. */
 SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,

@@ -57,6 +57,23 @@ void kmalloc_init(void)
 	pthread_once(&kmalloc_once, do_kmalloc_init);
 }
 
+/* fork: cg_cache() holds cg_lock while it creates a cache; the child
+ * must not inherit it held. Taken before the cache list lock (its order). */
+void kmalloc_fork_prepare(void)
+{
+	pthread_mutex_lock(&cg_lock);
+}
+
+void kmalloc_fork_parent(void)
+{
+	pthread_mutex_unlock(&cg_lock);
+}
+
+void kmalloc_fork_child(void)
+{
+	pthread_mutex_init(&cg_lock, NULL);
+}
+
 static inline unsigned size_class(size_t size)
 {
 	if (size <= 192)

@@ -290,15 +290,13 @@ static void drain_schedule(struct slab_cache *c)
 }
 
 /* A stamped object or page went: with notification off, let the drain
- * look again (the fence orders our count against its queued flag). */
+ * look again (the CAS orders our count against its queued flag). */
 static void notified_dec(struct slab_cache *c)
 {
 	notified_add(c, -1);
 	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return;
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load(&c->drain_queued))
-		drain_schedule(c);
+	drain_schedule(c);   /* its compare-and-swap is the full barrier */
 }
 
 int slab_cache_set_notify(struct slab_cache *c, bool on)
@@ -501,6 +499,8 @@ static void chain_publish(struct chain *next)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
 }
 
+static void rcu_fork_register(void);
+
 int slab_notifier_register(struct slab_notifier *nb)
 {
 	if (!nb || !nb->call) {
@@ -536,6 +536,7 @@ int slab_notifier_register(struct slab_notifier *nb)
 	nb->_flags = NB_REGISTERED;
 	ch->gen = chain_gen;
 	chain_publish(ch);
+	rcu_fork_register();
 	pthread_mutex_unlock(&chain_lock);
 	return 0;
 }
@@ -583,23 +584,69 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 /* fork                                                               */
 /* ------------------------------------------------------------------ */
 
-void notify_fork_prepare(void)
+/*
+ * fork() must not begin while a grace period is in progress that waits
+ * for readers, and readers are handlers that may wait for a consumer's
+ * lock. A consumer's pthread_atfork prepare handler takes its locks, and
+ * prepare handlers run in reverse order of registration, so the RCU
+ * preparation has to run before any consumer's: slab_notifier_register()
+ * registers it again (once per registration, at most RCU_FORK_MAX times)
+ * after the consumer's own handlers, and only the first one to run works.
+ */
+#define RCU_FORK_MAX 16
+static int rcu_fork_registered;
+static bool rcu_fork_prepared;
+
+static void rcu_fork_prepare(void)
 {
-	pthread_mutex_lock(&chain_lock);
+	if (rcu_fork_prepared)
+		return;
+	rcu_fork_prepared = true;
 	urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
 }
 
-void notify_fork_parent(void)
+static void rcu_fork_parent(void)
 {
+	if (!rcu_fork_prepared)
+		return;
+	rcu_fork_prepared = false;
 	urcu_bp_after_fork_parent();
 	urcu_bp_call_rcu_after_fork_parent();
+}
+
+static void rcu_fork_child(void)
+{
+	if (!rcu_fork_prepared)
+		return;
+	rcu_fork_prepared = false;
+	urcu_bp_after_fork_child();
+	urcu_bp_call_rcu_after_fork_child();
+}
+
+/* Called by slab_notifier_register() with chain_lock held. */
+static void rcu_fork_register(void)
+{
+	if (rcu_fork_registered < RCU_FORK_MAX) {
+		rcu_fork_registered++;
+		pthread_atfork(rcu_fork_prepare, rcu_fork_parent, rcu_fork_child);
+	}
+}
+
+void notify_fork_prepare(void)
+{
+	rcu_fork_prepare();
+	pthread_mutex_lock(&chain_lock);
+}
+
+void notify_fork_parent(void)
+{
 	pthread_mutex_unlock(&chain_lock);
+	rcu_fork_parent();
 }
 
 void notify_fork_child(void)
 {
-	urcu_bp_after_fork_child();
-	urcu_bp_call_rcu_after_fork_child();
 	pthread_mutex_init(&chain_lock, NULL);
+	rcu_fork_child();
 }

@@ -236,14 +236,15 @@ size_t pages_purge_all(void)
  * segment's first 4 MiB and the map finds its header.
  *
  * Freed large segments are kept in a small cache (LARGE_CACHE entries,
- * LARGE_CACHE_BYTES in all, each for at most LARGE_CACHE_AGE_NS) and
- * reused for a request that fits without wasting more than a quarter:
- * a program that churns big buffers then neither maps nor faults them
- * in again. Their map bit stays set while cached (they stay mapped); a
+ * each for at most LARGE_CACHE_AGE_NS, in all at most half the bytes of
+ * the live large objects, between 4 and 64 MiB, oldest evicted first) and
+ * reused for a request that fits in at most twice its size: a program
+ * that churns big buffers then neither maps nor faults them in again. Their map bit stays set while cached (they stay mapped); a
  * stale pointer into one finds no owning cache and is refused.
  * Growing realloc moves the pages with mremap() instead of copying.
  */
-#define LARGE_CACHE        16
+#define LARGE_CACHE        32
+#define LARGE_CACHE_MIN_BYTES (4UL << 20)
 #define LARGE_CACHE_BYTES  (64UL << 20)
 #define LARGE_CACHE_MAX    (32UL << 20)
 #define LARGE_CACHE_AGE_NS (1000 * 1000 * 1000ULL)
@@ -253,7 +254,21 @@ static struct {
 	struct segment *seg[LARGE_CACHE];
 	uint64_t freed_ns[LARGE_CACHE];
 	size_t bytes;
+	size_t live_bytes;       /* mapped bytes of live large objects */
 } large_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void large_live_adjust(size_t old_size, size_t new_size)
+{
+	pthread_mutex_lock(&large_cache.lock);
+	large_cache.live_bytes += new_size - old_size;
+	pthread_mutex_unlock(&large_cache.lock);
+}
+
+static size_t large_cache_limit(void)
+{
+	size_t lim = large_cache.live_bytes / 2;
+	return lim < LARGE_CACHE_MIN_BYTES ? LARGE_CACHE_MIN_BYTES : lim > LARGE_CACHE_BYTES ? LARGE_CACHE_BYTES : lim;
+}
 
 static void large_unmap(struct segment *seg)
 {
@@ -261,7 +276,8 @@ static void large_unmap(struct segment *seg)
 	os_unmap(seg, seg->map_size);
 }
 
-/* Take a cached segment of at least @total bytes, at most a third more. */
+/* Take the smallest cached segment of at least @total bytes and at most
+ * twice that; count the result as live. */
 static struct segment *large_cache_take(size_t total)
 {
 	struct segment *best = NULL;
@@ -269,7 +285,7 @@ static struct segment *large_cache_take(size_t total)
 	pthread_mutex_lock(&large_cache.lock);
 	for (int i = 0; i < LARGE_CACHE; i++) {
 		struct segment *seg = large_cache.seg[i];
-		if (seg && seg->map_size >= total && seg->map_size - total <= total / 3 &&
+		if (seg && seg->map_size >= total && seg->map_size / 2 <= total &&
 		    (!best || seg->map_size < best->map_size)) {
 			best = seg;
 			best_i = i;
@@ -278,48 +294,73 @@ static struct segment *large_cache_take(size_t total)
 	if (best) {
 		large_cache.seg[best_i] = NULL;
 		large_cache.bytes -= best->map_size;
+		large_cache.live_bytes += best->map_size;
 	}
 	pthread_mutex_unlock(&large_cache.lock);
 	return best;
 }
 
-/* Keep @seg for reuse; unmap what is too old or does not fit. */
+/* Keep @seg for reuse; unmap what is too old, and the oldest while the
+ * cache is over its limit. */
 static void large_cache_put(struct segment *seg)
 {
 	struct segment *drop[LARGE_CACHE + 1];
 	int nd = 0;
 	uint64_t now = now_ns();
 	pthread_mutex_lock(&large_cache.lock);
-	int slot = -1;
+	large_cache.live_bytes -= seg->map_size;
+	if (seg->map_size > LARGE_CACHE_MAX) {
+		drop[nd++] = seg;
+		seg = NULL;
+	}
 	for (int i = 0; i < LARGE_CACHE; i++) {
 		struct segment *old = large_cache.seg[i];
 		if (old && now - large_cache.freed_ns[i] >= LARGE_CACHE_AGE_NS) {
 			drop[nd++] = old;
 			large_cache.bytes -= old->map_size;
-			large_cache.seg[i] = old = NULL;
+			large_cache.seg[i] = NULL;
 		}
-		if (!old && slot < 0)
-			slot = i;
 	}
-	if (slot >= 0 && seg->map_size <= LARGE_CACHE_MAX &&
-	    large_cache.bytes + seg->map_size <= LARGE_CACHE_BYTES) {
-		large_cache.seg[slot] = seg;
-		large_cache.freed_ns[slot] = now;
-		large_cache.bytes += seg->map_size;
-	} else {
-		drop[nd++] = seg;
+	size_t limit = large_cache_limit();
+	while (seg) {
+		int slot = -1, oldest = -1;
+		for (int i = 0; i < LARGE_CACHE; i++) {
+			if (!large_cache.seg[i])
+				slot = slot < 0 ? i : slot;
+			else if (oldest < 0 || large_cache.freed_ns[i] < large_cache.freed_ns[oldest])
+				oldest = i;
+		}
+		if (slot >= 0 && large_cache.bytes + seg->map_size <= limit) {
+			large_cache.seg[slot] = seg;
+			large_cache.freed_ns[slot] = now;
+			large_cache.bytes += seg->map_size;
+			break;
+		}
+		if (oldest < 0 || seg->map_size > limit) {
+			drop[nd++] = seg;
+			break;
+		}
+		drop[nd++] = large_cache.seg[oldest];     /* make room */
+		large_cache.bytes -= large_cache.seg[oldest]->map_size;
+		large_cache.seg[oldest] = NULL;
 	}
 	pthread_mutex_unlock(&large_cache.lock);
 	while (nd)
 		large_unmap(drop[--nd]);
 }
 
+/* Mapping size for @size bytes at offset @off: rounded up to a quarter
+ * power of two (at most 25% more), so that freed segments fit later
+ * requests of about the same size. */
 static size_t large_total(size_t size, size_t off)
 {
-	size_t body = (size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
-	if (size > ((size_t)1 << SN_ADDR_BITS) || body < size)
+	if (size > ((size_t)1 << SN_ADDR_BITS))
 		return 0;
-	return off + body;
+	size_t need = off + size;
+	unsigned shift = 63 - (unsigned)__builtin_clzl(need);  /* floor(log2) */
+	size_t quarter = shift >= 2 ? (size_t)1 << (shift - 2) : 1;
+	size_t total = (need + quarter - 1) & ~(quarter - 1);
+	return (total + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
 }
 
 static struct slab *large_setup(struct segment *seg, size_t off, size_t map_size, bool fresh)
@@ -359,6 +400,7 @@ struct slab *pages_alloc_large(size_t size, size_t align)
 	}
 	struct slab *s = large_setup(seg, off, total, true);
 	segmap_set((uintptr_t)seg, true);
+	large_live_adjust(0, total);
 	return s;
 }
 
@@ -384,7 +426,9 @@ struct slab *pages_realloc_large(struct slab *s, size_t size)
 	}
 	if (total <= seg->map_size && total > seg->map_size / 2)
 		return s;   /* fits, without wasting half */
+	size_t old_size = seg->map_size;
 	if (mremap(seg, seg->map_size, total, 0) != MAP_FAILED) {
+		large_live_adjust(old_size, total);
 		seg->map_size = s->map_size = total;
 		s->large_size = total - off;
 		return s;
@@ -401,6 +445,7 @@ struct slab *pages_realloc_large(struct slab *s, size_t size)
 	}
 	segmap_set((uintptr_t)seg, false);
 	segmap_set((uintptr_t)dst, true);
+	large_live_adjust(old_size, total);
 	dst->map_size = total;
 	struct slab *d = &dst->slabs[0];
 	d->base = (char *)dst + off;

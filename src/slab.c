@@ -78,6 +78,7 @@ struct slab_cache *cache_list_first(void) { return cache_list; }
 static void fork_prepare(void)
 {
 	notify_fork_prepare();
+	kmalloc_fork_prepare();
 	cache_list_lock();
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
 		pthread_mutex_lock(&c->lock);
@@ -92,6 +93,7 @@ static void fork_parent(void)
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
 		pthread_mutex_unlock(&c->lock);
 	cache_list_unlock();
+	kmalloc_fork_parent();
 	notify_fork_parent();
 }
 
@@ -101,6 +103,7 @@ static void fork_child(void)
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
 		pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&cache_list_mutex, NULL);
+	kmalloc_fork_child();
 	notify_fork_child();
 	threads_fork_child();
 }
