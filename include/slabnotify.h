@@ -271,6 +271,11 @@ static inline int slab_notify_to_errno(int ret)
  *    FREE later; its frees of notified objects are still notified.
  *  - Registration and unregistration are safe at any time, from any
  *    thread, while others allocate.
+ *  - fork(): a consumer whose pthread_atfork() prepare handler takes
+ *    locks that its handlers also take must call pthread_atfork() before
+ *    slab_notifier_register(). Registration arranges for the RCU fork
+ *    preparation (which waits for readers, i.e. running handlers) to run
+ *    before such a consumer's prepare handler takes its locks.
  */
 /* 0, -EEXIST if already registered, -EINVAL for NULL nb or callback. */
 int slab_notifier_register(struct slab_notifier *nb);
