@@ -1312,10 +1312,18 @@ static size_t count_groups(const struct slab_memcg *g)
 static void collect(struct slab_memcg *g, struct print_rec *r, size_t *i, const char *parent)
 {
 	struct print_rec *me = &r[(*i)++];
-	if (g == &root_group)
-		snprintf(me->path, sizeof(me->path), "/");
-	else
-		snprintf(me->path, sizeof(me->path), "%s/%s", strcmp(parent, "/") ? parent : "", g->name);
+	if (g == &root_group) {
+		strcpy(me->path, "/");
+	} else {   /* parent + "/" + name, cut to fit */
+		size_t cap = sizeof(me->path), pl = strcmp(parent, "/") ? strlen(parent) : 0;
+		if (pl > cap - 2)
+			pl = cap - 2;
+		memcpy(me->path, parent, pl);
+		me->path[pl] = '/';
+		size_t nl = strnlen(g->name, cap - pl - 2);
+		memcpy(me->path + pl + 1, g->name, nl);
+		me->path[pl + 1 + nl] = '\0';
+	}
 	slab_memcg_stat(g, &me->st);
 	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
 		collect(c, r, i, me->path);
