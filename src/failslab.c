@@ -142,8 +142,14 @@ static struct slab_notifier failslab_nb = {
 	.priority = INT_MAX / 2,
 };
 
-/* fork: a child must not inherit the state lock held by a thread that
- * does not exist there. */
+/*
+ * fork: a child must not inherit the state lock held by a thread that
+ * does not exist there; the handler holds it briefly, with no other lock.
+ * ctl_lock is not taken (inject() holds it across an RCU grace period):
+ * the child makes it anew. Registered after the core's handlers
+ * (slab_fault_inject() makes the kmalloc caches first), so ours run
+ * before the core takes its locks.
+ */
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&state_lock);
@@ -157,6 +163,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	pthread_mutex_init(&state_lock, NULL);
+	pthread_mutex_init(&ctl_lock, NULL);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -205,7 +212,6 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 		return ret ? fail_errno(ret) : 0;
 	}
 
-	pthread_once(&atfork_once, atfork_register);
 	struct fault_state next = {
 		.active = true,
 		.probability = attr->probability,
@@ -232,6 +238,7 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 	tl_self = true;
 	slab_free(slab_malloc(0, 0));
 	tl_self = false;
+	pthread_once(&atfork_once, atfork_register);
 
 	pthread_mutex_lock(&state_lock);
 	st = next;

@@ -66,7 +66,7 @@
 
 #define LEAK_CAPTURE    40   /* raw frames kept: slabnotify's own and the caller's */
 #define LEAK_MAX_FRAMES 16   /* caller frames printed */
-#define LEAK_FALLBACK_SKIP 1 /* frames cut when no name is known: the handler */
+#define LEAK_FALLBACK_SKIP 2 /* frames cut when no name is known: capture, handler */
 #define LEAK_CHUNK      (1u << 20)
 
 #define LEAK_TLS __attribute__((tls_model("initial-exec")))
@@ -98,6 +98,15 @@ static int leak_slot = -1;
 
 static _Atomic unsigned int leak_sample;
 static _Atomic size_t all_live, all_peak;   /* every accepted object */
+
+/*
+ * Held for reading around every stack capture, for writing by fork's
+ * prepare handler: so no thread is inside the unwinder when another
+ * forks, and the child cannot inherit one of libunwind's internal locks
+ * held (libunwind has no fork handlers). Writers first, so that a stream
+ * of captures cannot starve a fork.
+ */
+static pthread_rwlock_t capture_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 static __thread unsigned int tl_countdown LEAK_TLS;
 static __thread bool tl_quiet LEAK_TLS;     /* this thread is reporting */
@@ -251,6 +260,14 @@ static __attribute__((always_inline)) inline int capture(void **pc)
 	return n > 0 ? n : 0;
 }
 
+static __attribute__((noinline)) int leak_capture_stack(void **pc)
+{
+	pthread_rwlock_rdlock(&capture_lock);
+	int n = capture(pc);
+	pthread_rwlock_unlock(&capture_lock);
+	return n;
+}
+
 static bool sample_this(void)
 {
 	unsigned int s = atomic_load_explicit(&leak_sample, memory_order_relaxed);
@@ -286,7 +303,7 @@ static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum
 		if (!slot)
 			return SLAB_NOTIFY_DONE;
 		void *pc[LEAK_CAPTURE];
-		int n = capture(pc);
+		int n = leak_capture_stack(pc);
 		pthread_mutex_lock(&table_lock);
 		struct leak_stack *r = depot_get(pc, (uint32_t)n);
 		if (r) {
@@ -334,21 +351,38 @@ __attribute__((visibility("hidden"))) bool slab_leak_quiet(bool on)
 	return was;
 }
 
-/* fork: a child must not inherit the depot lock held by a thread that
- * does not exist there. */
+/*
+ * fork: a child must not inherit our locks, or the unwinder's, held by a
+ * thread that does not exist there. The prepare handler waits for the
+ * captures and depot updates in flight (short, and they need no other
+ * lock). ctl_lock is not taken (a report holds it for long and
+ * allocates): the child makes it anew, so that it can track and report.
+ * Our handlers are registered after the core's (slab_leak_track() makes
+ * the kmalloc caches first), so they run before the core takes its locks.
+ */
 static void fork_prepare(void)
 {
+	pthread_rwlock_wrlock(&capture_lock);
 	pthread_mutex_lock(&table_lock);
 }
 
 static void fork_parent(void)
 {
 	pthread_mutex_unlock(&table_lock);
+	pthread_rwlock_unlock(&capture_lock);
 }
 
+/* The child makes the locks anew: a rwlock's word also counts the
+ * parent's waiting threads, which do not exist in the child. */
 static void fork_child(void)
 {
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&capture_lock, &a);
+	pthread_rwlockattr_destroy(&a);
 	pthread_mutex_init(&table_lock, NULL);
+	pthread_mutex_init(&ctl_lock, NULL);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -391,6 +425,9 @@ int slab_leak_track(unsigned int sample)
 		pthread_mutex_unlock(&ctl_lock);
 		return ret ? fail_errno(ret) : 0;
 	}
+	/* The size classes and kmalloc-large exist before they are switched
+	 * on; and the core's fork handlers are registered before ours. */
+	slab_free(slab_malloc(0, 0));
 	pthread_once(&atfork_once, atfork_register);
 	if (leak_slot < 0) {
 		int slot = slab_obj_ext_reserve();
@@ -405,9 +442,7 @@ int slab_leak_track(unsigned int sample)
 	 * libunwind initialises its globals lazily, without ordering that
 	 * other threads (or TSan) could see. */
 	void *warm[LEAK_CAPTURE];
-	(void)capture(warm);
-	/* The size classes and kmalloc-large exist before they are switched on. */
-	slab_free(slab_malloc(0, 0));
+	(void)leak_capture_stack(warm);
 	atomic_store(&leak_sample, sample);
 	if (!registered) {
 		atomic_store(&all_live, 0);

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,4 +502,50 @@ Test(leak, report_at_exit)
 	cr_expect(strstr(buf, "240 bytes in 3 objects allocated from:") != NULL, "%s", buf);
 	cr_expect(strstr(buf, "planted_leak_qx7_alpha") != NULL, "%s", buf);
 	cr_expect(strstr(buf, "slabnotify: 240 bytes in 3 objects leaked from 1 stacks") != NULL, "%s", buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* fork                                                               */
+/* ------------------------------------------------------------------ */
+
+static atomic_bool fork_stop;
+
+static void *fork_churn(void *arg)
+{
+	struct slab_cache *c = arg;
+	while (!atomic_load(&fork_stop)) {
+		void *p = slab_cache_alloc(c, 0);
+		slab_cache_free(c, p);
+	}
+	return NULL;
+}
+
+/* Children forked while other threads record stacks can still record
+ * and report (the depot lock is not inherited held). */
+Test(leak, fork_while_tracking)
+{
+	struct slab_cache *c = mkcache("lk-fork", 64, SLAB_NOTIFY);
+	track_ok(1);
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, fork_churn, c), 0);
+	for (int i = 0; i < 40; i++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			alarm(60);
+			planted_leak_qx7_alpha(c, 2);
+			if (i % 10)   /* symbolizing is slow: report from a few */
+				_exit(0);
+			FILE *f = fopen("/dev/null", "w");
+			int n = f ? slab_leak_report(f, 0, false) : -1;
+			_exit(n >= 1 ? 0 : 1);
+		}
+		int status;
+		waitpid(pid, &status, 0);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", i, status);
+	}
+	atomic_store(&fork_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
 }
