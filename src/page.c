@@ -469,16 +469,19 @@ void pages_fork_prepare(void)
 {
 	for (int i = 0; i < SN_NR_ORDERS; i++)
 		pthread_mutex_lock(&pools[i].lock);
+	pthread_mutex_lock(&large_cache.lock);
 }
 
 void pages_fork_parent(void)
 {
+	pthread_mutex_unlock(&large_cache.lock);
 	for (int i = SN_NR_ORDERS; i-- > 0;)
 		pthread_mutex_unlock(&pools[i].lock);
 }
 
 void pages_fork_child(void)
 {
+	pthread_mutex_init(&large_cache.lock, NULL);
 	for (int i = 0; i < SN_NR_ORDERS; i++)
 		pthread_mutex_init(&pools[i].lock, NULL);
 }
