@@ -174,6 +174,15 @@ int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out);
 /* Print every cache in the /proc/slabinfo version 2.1 format. */
 void slab_info_print(FILE *f);
 
+/* Memory slabnotify has in use: slab pages given to caches plus the
+ * mappings of live large objects, now and at its highest, in bytes. */
+struct slab_mem_stat {
+	size_t in_use;
+	size_t peak;
+	size_t large_in_use;   /* the large objects' part of in_use */
+};
+int slab_mem_stat(struct slab_mem_stat *st);
+
 /* Call @fn for every live cache (under the cache-list lock: @fn must
  * not create or destroy caches). Returns the number of caches. */
 int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg);

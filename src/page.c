@@ -39,6 +39,31 @@
 
 _Atomic uint64_t sn_segmap[(1UL << (SN_ADDR_BITS - SN_SEG_SHIFT)) / 64];
 
+/* Bytes in use (slabs given to caches, live large mappings) and peak. */
+static _Atomic size_t mem_in_use, mem_peak, mem_large;
+
+static void mem_account(long delta)
+{
+	size_t now = atomic_fetch_add_explicit(&mem_in_use, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+	size_t peak = atomic_load_explicit(&mem_peak, memory_order_relaxed);
+	while (delta > 0 && now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&mem_peak, &peak, now, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+int slab_mem_stat(struct slab_mem_stat *st)
+{
+	if (!st) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	st->in_use = atomic_load(&mem_in_use);
+	st->peak = atomic_load(&mem_peak);
+	st->large_in_use = atomic_load(&mem_large);
+	return 0;
+}
+
 struct order_pool {
 	pthread_mutex_t lock;
 	struct slab *free_desc;    /* clean unused descriptors, by ->next */
@@ -183,6 +208,7 @@ struct slab *pages_alloc_slab(unsigned shift)
 	segment_of_slab(s)->nr_used++;
 	pthread_mutex_unlock(&pool->lock);
 	s->next = s->prev = NULL;
+	mem_account((long)bytes);
 	return s;
 }
 
@@ -203,6 +229,7 @@ void pages_free_slab(struct slab *s)
 	memset(s, 0, sizeof(*s));
 	s->base = base;
 	s->order_idx = order_idx;
+	mem_account(-(long)bytes);
 	uint64_t now = now_ns();
 	s->map_size = (size_t)now;
 	pthread_mutex_lock(&pool->lock);
@@ -262,6 +289,8 @@ static void large_live_adjust(size_t old_size, size_t new_size)
 	pthread_mutex_lock(&large_cache.lock);
 	large_cache.live_bytes += new_size - old_size;
 	pthread_mutex_unlock(&large_cache.lock);
+	atomic_fetch_add(&mem_large, new_size - old_size);
+	mem_account((long)new_size - (long)old_size);
 }
 
 static size_t large_cache_limit(void)
@@ -391,8 +420,11 @@ struct slab *pages_alloc_large(size_t size, size_t align)
 		return NULL;
 	}
 	struct segment *seg = large_cache_take(total);
-	if (seg)
+	if (seg) {
+		atomic_fetch_add(&mem_large, seg->map_size);
+		mem_account((long)seg->map_size);
 		return large_setup(seg, off, seg->map_size, false);
+	}
 	seg = os_map_segment_aligned(total);
 	if (!seg) {
 		errno = ENOMEM;
@@ -406,7 +438,10 @@ struct slab *pages_alloc_large(size_t size, size_t align)
 
 void pages_free_large(struct slab *s)
 {
-	large_cache_put(segment_of_slab(s));
+	struct segment *seg = segment_of_slab(s);
+	atomic_fetch_sub(&mem_large, seg->map_size);
+	mem_account(-(long)seg->map_size);
+	large_cache_put(seg);
 }
 
 /*

@@ -693,3 +693,21 @@ Test(kmalloc_large, realloc_grow_and_shrink_keeps_contents)
 	slab_free(q);
 	slab_free(block);
 }
+
+/* slab_mem_stat(): memory in use follows allocations; peak remembers. */
+Test(kmalloc_large, mem_stat_in_use_and_peak)
+{
+	struct slab_mem_stat a, b, c;
+	cr_assert_eq(slab_mem_stat(NULL), -EINVAL);
+	cr_assert_eq(slab_mem_stat(&a), 0);
+	void *p = slab_malloc(10 * 1024 * 1024, 0);
+	cr_assert_not_null(p);
+	cr_assert_eq(slab_mem_stat(&b), 0);
+	cr_assert_geq(b.in_use, a.in_use + 10 * 1024 * 1024);
+	cr_assert_geq(b.large_in_use, 10 * 1024 * 1024);
+	cr_assert_geq(b.peak, b.in_use);
+	slab_free(p);
+	cr_assert_eq(slab_mem_stat(&c), 0);
+	cr_assert_leq(c.in_use + 10 * 1024 * 1024, b.in_use);
+	cr_assert_geq(c.peak, b.in_use);
+}
