@@ -217,14 +217,13 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 static inline void notified_add(struct slab_cache *c, long delta)
 {
 	struct slab_thread *t = sn_tls_thread;
-	if (unlikely(t == &sn_thread_dummy || c->index >= t->max_index))
+	if (unlikely(t == &sn_thread_dummy))
 		t = thread_get();
 	if (unlikely(!t)) {
 		atomic_fetch_add(&c->dead_notified, delta);
 		return;
 	}
-	if (unlikely(c->index >= t->max_index))
-		thread_touch(t, c->index);
+	thread_touch(t, c->index);
 	struct slab_cpu *cpu = &t->cpu[c->index];
 	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
 }

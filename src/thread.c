@@ -58,7 +58,7 @@ static struct slab_thread *thread_new(void)
 			return NULL;
 	}
 	t->live = true;
-	t->max_index = 0;
+	__atomic_store_n(&t->max_index, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&registry_lock);
 	t->prev = NULL;
 	t->next = registry;
@@ -84,10 +84,16 @@ struct slab_thread *thread_get(void)
 	return t;
 }
 
+/* max_index is written by its thread and read by statistics readers. */
 void thread_touch(struct slab_thread *t, uint32_t index)
 {
-	if (index + 1 > t->max_index)
-		t->max_index = index + 1;
+	if (index + 1 > __atomic_load_n(&t->max_index, __ATOMIC_RELAXED))
+		__atomic_store_n(&t->max_index, index + 1, __ATOMIC_RELAXED);
+}
+
+static uint32_t max_index_of(const struct slab_thread *t)
+{
+	return __atomic_load_n(&t->max_index, __ATOMIC_RELAXED);
 }
 
 static unsigned long ld(const unsigned long *p)
@@ -118,7 +124,7 @@ static void thread_release_slots(struct slab_thread *t)
 {
 	cache_list_lock();
 	for (struct slab_cache *c = cache_list_first(); c; c = c->next_cache) {
-		if (c->index >= t->max_index)
+		if (c->index >= max_index_of(t))
 			continue;
 		struct slab_cpu *cpu = &t->cpu[c->index];
 		if (cpu->slab)
@@ -160,7 +166,7 @@ void threads_flush_cache(struct slab_cache *c)
 {
 	pthread_mutex_lock(&registry_lock);
 	for (struct slab_thread *t = registry; t; t = t->next) {
-		if (c->index >= t->max_index)
+		if (c->index >= max_index_of(t))
 			continue;
 		struct slab_cpu *cpu = &t->cpu[c->index];
 		if (cpu->slab)
@@ -178,7 +184,7 @@ void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CP
 	memset(out, 0, SN_NR_CPU_COUNTERS * sizeof(out[0]));
 	pthread_mutex_lock(&registry_lock);
 	for (struct slab_thread *t = registry; t; t = t->next) {
-		if (c->index >= t->max_index)
+		if (c->index >= max_index_of(t))
 			continue;
 		const struct slab_cpu *cpu = &t->cpu[c->index];
 		out[0] += ld(&cpu->alloc_fast);
