@@ -13,10 +13,12 @@
  * fixed size: its objects are counted (large_objects), and its bytes
  * are not in the totals, since the public API gives no way to sum them.
  *
- * Peak, three views, none of which costs the allocator anything extra:
- *  - bytes: the highest total bytes seen by any slab_stats_report()
- *    call of this process (report-time sampling: a lower bound of the
- *    true peak);
+ * Peak, four views, none of which costs the allocator anything extra:
+ *  - memory: slab_mem_stat()'s peak of the memory slabnotify had in use
+ *    (slab pages given to caches, live large mappings), kept by the page
+ *    layer on its slow paths: the true peak footprint;
+ *  - bytes: the highest total object bytes seen by any slab_stats_report()
+ *    call of this process (report-time sampling: a lower bound);
  *  - tracked: the running peak of live bytes of the notified objects
  *    the leak tracker accepted (every notified allocation, sampled or
  *    not, event sizes), since tracking last started; 0 when it never
@@ -134,6 +136,8 @@ void slab_stats_report(FILE *f, bool json)
 	size_t tracked_peak = 0;
 	size_t tracked_live = slab_leak_tracked_bytes(&tracked_peak);
 
+	struct slab_mem_stat mem = { 0 };
+	slab_mem_stat(&mem);
 	struct slab_memcg_stat mst;
 	bool have_memcg = slab_memcg_stat(slab_memcg_root(), &mst) == 0;
 	if (!have_memcg)
@@ -147,9 +151,11 @@ void slab_stats_report(FILE *f, bool json)
 			   "\"slab_bytes\":%zu,\"large_objects\":%lu},",
 			t.caches, t.notifying, t.active_objs, t.num_objs, t.bytes, t.slabs,
 			t.active_slabs, t.slab_bytes, t.large_objects);
-		fprintf(f, "\"peak\":{\"bytes\":%zu,\"tracked_bytes\":%zu,\"tracked_live\":%zu,"
-			   "\"memcg_bytes\":%zu},",
-			seen_peak, tracked_peak, tracked_live, mst.peak);
+		fprintf(f, "\"memory\":{\"in_use\":%zu,\"peak\":%zu,\"large_in_use\":%zu},",
+			mem.in_use, mem.peak, mem.large_in_use);
+		fprintf(f, "\"peak\":{\"memory\":%zu,\"bytes\":%zu,\"tracked_bytes\":%zu,"
+			   "\"tracked_live\":%zu,\"memcg_bytes\":%zu},",
+			mem.peak, seen_peak, tracked_peak, tracked_live, mst.peak);
 		fprintf(f, "\"vetoes\":{\"failslab\":%lu,\"memcg\":%lu,\"total\":%lu},", v_failslab,
 			v_memcg, v_failslab + v_memcg);
 		fprintf(f, "\"memcg\":{\"usage\":%zu,\"peak\":%zu,\"nr_objects\":%lu,\"failcnt\":%lu,"
@@ -177,8 +183,10 @@ void slab_stats_report(FILE *f, bool json)
 			   "%zu bytes, %lu slabs (%lu active), %zu slab bytes, %lu large objects\n",
 			t.caches, t.notifying, t.active_objs, t.bytes, t.slabs, t.active_slabs,
 			t.slab_bytes, t.large_objects);
-		fprintf(f, "slabnotify: peak: %zu bytes (highest at a report), %zu tracked bytes "
-			   "(%zu live), %zu memcg bytes\n",
+		fprintf(f, "slabnotify: memory: %zu bytes in use, peak %zu (slabs and large objects)\n",
+			mem.in_use, mem.peak);
+		fprintf(f, "slabnotify: peak: %zu object bytes at a report, %zu tracked bytes (%zu live), "
+			   "%zu memcg bytes\n",
 			seen_peak, tracked_peak, tracked_live, mst.peak);
 		fprintf(f, "slabnotify: vetoes: %lu failslab, %lu memcg, %lu total\n", v_failslab,
 			v_memcg, v_failslab + v_memcg);
