@@ -10,13 +10,14 @@
  * Totals: active objects, their bytes (active_objs * stride, SLUB's
  * s->size, so metadata and alignment included), slabs (all, and active)
  * and slab bytes (num_slabs * bytes per slab). kmalloc-large has no
- * fixed size: its objects are counted (large_objects), and its bytes
- * are not in the totals, since the public API gives no way to sum them.
+ * fixed size: its objects are counted apart (large objects), with the
+ * bytes of their live mappings from slab_mem_stat().
+ *
+ * Memory: slab_mem_stat(), what slabnotify has in use (slab pages given
+ * to caches, live large mappings) and its peak, kept by the page layer.
  *
  * Peak, four views, none of which costs the allocator anything extra:
- *  - memory: slab_mem_stat()'s peak of the memory slabnotify had in use
- *    (slab pages given to caches, live large mappings), kept by the page
- *    layer on its slow paths: the true peak footprint;
+ *  - memory: slab_mem_stat()'s peak, the true peak footprint;
  *  - bytes: the highest total object bytes seen by any slab_stats_report()
  *    call of this process (report-time sampling: a lower bound);
  *  - tracked: the running peak of live bytes of the notified objects
@@ -136,8 +137,9 @@ void slab_stats_report(FILE *f, bool json)
 	size_t tracked_peak = 0;
 	size_t tracked_live = slab_leak_tracked_bytes(&tracked_peak);
 
-	struct slab_mem_stat mem = { 0 };
-	slab_mem_stat(&mem);
+	struct slab_mem_stat mem;
+	if (slab_mem_stat(&mem) != 0)
+		memset(&mem, 0, sizeof(mem));
 	struct slab_memcg_stat mst;
 	bool have_memcg = slab_memcg_stat(slab_memcg_root(), &mst) == 0;
 	if (!have_memcg)
@@ -148,9 +150,9 @@ void slab_stats_report(FILE *f, bool json)
 	if (json) {
 		fprintf(f, "{\"totals\":{\"caches\":%lu,\"notifying\":%lu,\"active_objs\":%lu,"
 			   "\"num_objs\":%lu,\"bytes\":%zu,\"slabs\":%lu,\"active_slabs\":%lu,"
-			   "\"slab_bytes\":%zu,\"large_objects\":%lu},",
+			   "\"slab_bytes\":%zu,\"large_objects\":%lu,\"large_bytes\":%zu},",
 			t.caches, t.notifying, t.active_objs, t.num_objs, t.bytes, t.slabs,
-			t.active_slabs, t.slab_bytes, t.large_objects);
+			t.active_slabs, t.slab_bytes, t.large_objects, mem.large_in_use);
 		fprintf(f, "\"memory\":{\"in_use\":%zu,\"peak\":%zu,\"large_in_use\":%zu},",
 			mem.in_use, mem.peak, mem.large_in_use);
 		fprintf(f, "\"peak\":{\"memory\":%zu,\"bytes\":%zu,\"tracked_bytes\":%zu,"
@@ -180,14 +182,15 @@ void slab_stats_report(FILE *f, bool json)
 		fprintf(f, "]}\n");
 	} else {
 		fprintf(f, "slabnotify: totals: %lu caches (%lu notifying), %lu active objects, "
-			   "%zu bytes, %lu slabs (%lu active), %zu slab bytes, %lu large objects\n",
+			   "%zu bytes, %lu slabs (%lu active), %zu slab bytes, %lu large objects "
+			   "(%zu bytes)\n",
 			t.caches, t.notifying, t.active_objs, t.bytes, t.slabs, t.active_slabs,
-			t.slab_bytes, t.large_objects);
+			t.slab_bytes, t.large_objects, mem.large_in_use);
 		fprintf(f, "slabnotify: memory: %zu bytes in use, peak %zu (slabs and large objects)\n",
 			mem.in_use, mem.peak);
-		fprintf(f, "slabnotify: peak: %zu object bytes at a report, %zu tracked bytes (%zu live), "
-			   "%zu memcg bytes\n",
-			seen_peak, tracked_peak, tracked_live, mst.peak);
+		fprintf(f, "slabnotify: peak: %zu bytes of memory, %zu object bytes at a report, "
+			   "%zu tracked bytes (%zu live), %zu memcg bytes\n",
+			mem.peak, seen_peak, tracked_peak, tracked_live, mst.peak);
 		fprintf(f, "slabnotify: vetoes: %lu failslab, %lu memcg, %lu total\n", v_failslab,
 			v_memcg, v_failslab + v_memcg);
 		slab_info_print(f);

@@ -51,7 +51,7 @@ static unsigned long count_of(const char *s, const char *needle)
 
 struct totals {
 	unsigned long caches, notifying, active_objs, slabs, active_slabs, large;
-	size_t bytes, slab_bytes;
+	size_t bytes, slab_bytes, large_bytes;
 };
 
 static void sum_fn(struct slab_cache *c, void *arg)
@@ -77,6 +77,9 @@ static struct totals expected_totals(void)
 	struct totals t;
 	memset(&t, 0, sizeof(t));
 	slab_cache_for_each(sum_fn, &t);
+	struct slab_mem_stat m;
+	cr_assert_eq(slab_mem_stat(&m), 0);
+	t.large_bytes = m.large_in_use;
 	return t;
 }
 
@@ -86,10 +89,10 @@ static struct totals text_totals(const char *rep)
 	const char *p = strstr(rep, "slabnotify: totals: ");
 	cr_assert_not_null(p, "no totals in:\n%s", rep);
 	int n = sscanf(p, "slabnotify: totals: %lu caches (%lu notifying), %lu active objects, %zu bytes, "
-			  "%lu slabs (%lu active), %zu slab bytes, %lu large objects",
+			  "%lu slabs (%lu active), %zu slab bytes, %lu large objects (%zu bytes)",
 		       &t.caches, &t.notifying, &t.active_objs, &t.bytes, &t.slabs, &t.active_slabs,
-		       &t.slab_bytes, &t.large);
-	cr_assert_eq(n, 8, "totals line: %.200s", p);
+		       &t.slab_bytes, &t.large, &t.large_bytes);
+	cr_assert_eq(n, 9, "totals line: %.200s", p);
 	return t;
 }
 
@@ -117,6 +120,7 @@ static void expect_same(struct totals a, struct totals b)
 	cr_expect_eq(a.active_slabs, b.active_slabs);
 	cr_expect_eq(a.slab_bytes, b.slab_bytes);
 	cr_expect_eq(a.large, b.large);
+	cr_expect_eq(a.large_bytes, b.large_bytes);
 }
 
 static void veto_counts(const char *rep, unsigned long *failslab, unsigned long *memcg)
@@ -147,6 +151,7 @@ Test(report, text_sections_and_totals)
 	struct totals want = expected_totals();
 	char *rep = report(false);
 	cr_expect(strncmp(rep, "slabnotify: totals: ", 20) == 0, "%s", rep);
+	cr_expect(strstr(rep, "\nslabnotify: memory: ") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "\nslabnotify: peak: ") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "\nslabnotify: vetoes: ") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "\nslabinfo - version: 2.1\n# name ") != NULL, "%s", rep);
@@ -185,33 +190,48 @@ Test(report, peak_is_kept)
 	void *objs[300];
 	for (int i = 0; i < 300; i++)
 		objs[i] = slab_cache_alloc(c, 0);
+	void *big = slab_malloc(3 << 20, 0);
+	cr_assert_not_null(big);
+	struct slab_mem_stat high;
+	cr_assert_eq(slab_mem_stat(&high), 0);
 	char *rep = report(false);
 	struct totals at_peak = text_totals(rep);
+	cr_expect_geq(at_peak.large_bytes, 3 << 20);
 	free(rep);
 	for (int i = 0; i < 300; i++)
 		slab_cache_free(c, objs[i]);
+	slab_free(big);
+	slab_cache_shrink(c);
 	rep = report(false);
 	struct totals after = text_totals(rep);
-	size_t peak, tracked, tracked_live, memcg_peak;
-	const char *p = strstr(rep, "slabnotify: peak: ");
+	size_t in_use, mem_peak, peak, at_report, tracked, tracked_live, memcg_peak;
+	const char *p = strstr(rep, "slabnotify: memory: ");
 	cr_assert_not_null(p);
-	cr_assert_eq(sscanf(p, "slabnotify: peak: %zu object bytes at a report, %zu tracked bytes (%zu live), "
-			       "%zu memcg bytes",
-			    &peak, &tracked, &tracked_live, &memcg_peak),
-		     4, "%.200s", p);
-	/* The page layer's peak: at least the 300 KiB of objects, and at
-	 * least what is in use now. */
-	size_t mem_now, mem_peak;
-	const char *m = strstr(rep, "slabnotify: memory: ");
-	cr_assert_not_null(m);
-	cr_assert_eq(sscanf(m, "slabnotify: memory: %zu bytes in use, peak %zu", &mem_now, &mem_peak), 2,
-		     "%.200s", m);
-	cr_expect_geq(mem_peak, 300 * 1024);
-	cr_expect_geq(mem_peak, mem_now);
+	cr_assert_eq(sscanf(p, "slabnotify: memory: %zu bytes in use, peak %zu", &in_use, &mem_peak), 2,
+		     "%.200s", p);
+	p = strstr(rep, "slabnotify: peak: ");
+	cr_assert_not_null(p);
+	cr_assert_eq(sscanf(p, "slabnotify: peak: %zu bytes of memory, %zu object bytes at a report, "
+			       "%zu tracked bytes (%zu live), %zu memcg bytes",
+			    &peak, &at_report, &tracked, &tracked_live, &memcg_peak),
+		     5, "%.200s", p);
+	struct slab_mem_stat now;
+	cr_assert_eq(slab_mem_stat(&now), 0);
 	cr_expect_lt(after.bytes, at_peak.bytes);
-	cr_expect_eq(peak, at_peak.bytes, "the peak is the highest total reported");
-	cr_expect_geq(peak, 300 * 1024);
+	cr_expect_eq(after.large_bytes, 0);
+	cr_expect_eq(peak, now.peak, "the memory peak is the page layer's");
+	cr_expect_eq(mem_peak, now.peak);
+	cr_expect_geq(peak, high.in_use, "it covers the moment of most use");
+	cr_expect_geq(peak, 300 * 1024 + (3 << 20));
+	cr_expect_lt(in_use, peak);
+	cr_expect_eq(at_report, at_peak.bytes, "the highest total object bytes reported");
 	cr_expect_eq(tracked, 0, "no leak tracking, no tracked peak");
+	free(rep);
+	rep = report(true);
+	cr_expect_eq(json_num(rep, "peak", "memory"), now.peak);
+	cr_expect_eq(json_num(rep, "peak", "bytes"), at_peak.bytes);
+	cr_expect_eq(json_num(rep, "memory", "peak"), now.peak);
+	cr_expect_eq(json_num(rep, "memory", "large_in_use"), 0);
 	free(rep);
 }
 
@@ -316,7 +336,8 @@ Test(report, json_document)
 	cr_expect_eq(count_of(rep, "\n"), 1);
 	cr_expect_eq(count_of(rep, "{"), count_of(rep, "}"));
 	cr_expect_eq(count_of(rep, "["), count_of(rep, "]"));
-	const char *sections[] = { "\"totals\":{", "\"peak\":{", "\"vetoes\":{", "\"memcg\":{", "\"slabinfo\":[" };
+	const char *sections[] = { "\"totals\":{", "\"memory\":{", "\"peak\":{", "\"vetoes\":{", "\"memcg\":{",
+				   "\"slabinfo\":[" };
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		cr_expect(strstr(rep, sections[i]) != NULL, "%s in %s", sections[i], rep);
 	cr_expect(strstr(rep, "{\"name\":\"rp-json \\\"quoted\\\"\",\"active_objs\":10,") != NULL,
@@ -328,7 +349,10 @@ Test(report, json_document)
 	cr_expect_eq(json_num(rep, "totals", "slabs"), want.slabs);
 	cr_expect_eq(json_num(rep, "totals", "slab_bytes"), want.slab_bytes);
 	cr_expect_eq(json_num(rep, "totals", "large_objects"), 1);
+	cr_expect_eq(json_num(rep, "totals", "large_bytes"), want.large_bytes);
+	cr_expect_geq(json_num(rep, "totals", "large_bytes"), 300000);
 	cr_expect_geq(json_num(rep, "peak", "bytes"), want.bytes);
+	cr_expect_geq(json_num(rep, "peak", "memory"), want.slab_bytes + want.large_bytes);
 	/* Every cache appears once in the table. */
 	cr_expect_eq(count_of(rep, "{\"name\":"), want.caches);
 	free(rep);
