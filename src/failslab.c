@@ -74,6 +74,8 @@ static _Atomic unsigned long injected;
 static bool registered;   /* under ctl_lock */
 /* Set around slab_fault_inject()'s own allocation, which is never failed. */
 static __thread bool tl_self __attribute__((tls_model("initial-exec")));
+/* Between our fork prepare and parent/child handlers (see there). */
+static __thread bool tl_forking __attribute__((tls_model("initial-exec")));
 
 /* splitmix64 (Steele, Lea, Flood 2014): tiny, full period, good enough. */
 static uint64_t splitmix64(uint64_t *s)
@@ -130,7 +132,7 @@ static int failslab_call(struct slab_notifier *nb, enum slab_event ev,
 			 const struct slab_event_data *d)
 {
 	(void)nb;
-	if (ev != SLAB_EVENT_ALLOC || (d->gfp & SLAB_GFP_NOFAIL) || tl_self)
+	if (ev != SLAB_EVENT_ALLOC || (d->gfp & SLAB_GFP_NOFAIL) || tl_self || tl_forking)
 		return SLAB_NOTIFY_DONE;
 	if (should_fail(d))
 		return slab_notify_from_errno(-ENOMEM);
@@ -148,22 +150,29 @@ static struct slab_notifier failslab_nb = {
  * ctl_lock is not taken (inject() holds it across an RCU grace period):
  * the child makes it anew. Registered after the core's handlers
  * (slab_fault_inject() makes the kmalloc caches first), so ours run
- * before the core takes its locks.
+ * before the core takes its locks. Between our prepare and parent/child
+ * handlers the forking thread's allocations are let through untouched
+ * (tl_forking): other fork handlers may allocate there while state_lock
+ * is held (liburcu's child handler does, from the core's, which runs
+ * before ours in the child).
  */
 static void fork_prepare(void)
 {
+	tl_forking = true;
 	pthread_mutex_lock(&state_lock);
 }
 
 static void fork_parent(void)
 {
 	pthread_mutex_unlock(&state_lock);
+	tl_forking = false;
 }
 
 static void fork_child(void)
 {
 	pthread_mutex_init(&state_lock, NULL);
 	pthread_mutex_init(&ctl_lock, NULL);
+	tl_forking = false;
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;

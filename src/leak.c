@@ -74,8 +74,8 @@
 struct leak_stack {
 	struct leak_stack *next;     /* hash chain */
 	uint64_t hash;
-	unsigned long count;         /* live objects */
-	size_t bytes;                /* their bytes */
+	_Atomic unsigned long count; /* live objects */
+	_Atomic size_t bytes;        /* their bytes (atomic: FREE takes no lock) */
 	uint32_t depth;
 	void *pc[LEAK_CAPTURE];
 };
@@ -110,6 +110,7 @@ static pthread_rwlock_t capture_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIA
 
 static __thread unsigned int tl_countdown LEAK_TLS;
 static __thread bool tl_quiet LEAK_TLS;     /* this thread is reporting */
+static __thread bool tl_forking LEAK_TLS;   /* between fork's prepare and parent/child */
 
 /* ------------------------------------------------------------------ */
 /* Memory of our own                                                  */
@@ -297,7 +298,7 @@ static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum
 	(void)nb;
 	if (ev == SLAB_EVENT_ALLOC) {
 		live_add(d->size);
-		if (tl_quiet || !sample_this())
+		if (tl_quiet || tl_forking || !sample_this())
 			return SLAB_NOTIFY_DONE;
 		void **slot = slab_obj_ext(d->ptr, leak_slot);
 		if (!slot)
@@ -307,8 +308,8 @@ static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum
 		pthread_mutex_lock(&table_lock);
 		struct leak_stack *r = depot_get(pc, (uint32_t)n);
 		if (r) {
-			r->count++;
-			r->bytes += d->size;
+			atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&r->bytes, d->size, memory_order_relaxed);
 		}
 		pthread_mutex_unlock(&table_lock);
 		*slot = r;
@@ -319,10 +320,9 @@ static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum
 		if (!r)
 			return SLAB_NOTIFY_DONE;
 		*slot = NULL;
-		pthread_mutex_lock(&table_lock);
-		r->count--;
-		r->bytes -= d->size;
-		pthread_mutex_unlock(&table_lock);
+		/* No lock: records stay put while the handler is registered. */
+		atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&r->bytes, d->size, memory_order_relaxed);
 	}
 	return SLAB_NOTIFY_DONE;
 }
@@ -359,9 +359,14 @@ __attribute__((visibility("hidden"))) bool slab_leak_quiet(bool on)
  * allocates): the child makes it anew, so that it can track and report.
  * Our handlers are registered after the core's (slab_leak_track() makes
  * the kmalloc caches first), so they run before the core takes its locks.
+ * Between our prepare and our parent/child handlers the forking thread
+ * records nothing (tl_forking): other fork handlers may allocate there
+ * (liburcu's child handler does, from the core's, which runs before ours
+ * in the child) while our locks are still held. FREEs take no lock.
  */
 static void fork_prepare(void)
 {
+	tl_forking = true;
 	pthread_rwlock_wrlock(&capture_lock);
 	pthread_mutex_lock(&table_lock);
 }
@@ -370,6 +375,7 @@ static void fork_parent(void)
 {
 	pthread_mutex_unlock(&table_lock);
 	pthread_rwlock_unlock(&capture_lock);
+	tl_forking = false;
 }
 
 /* The child makes the locks anew: a rwlock's word also counts the
@@ -383,6 +389,7 @@ static void fork_child(void)
 	pthread_rwlockattr_destroy(&a);
 	pthread_mutex_init(&table_lock, NULL);
 	pthread_mutex_init(&ctl_lock, NULL);
+	tl_forking = false;
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -710,17 +717,18 @@ static size_t snapshot(struct entry **out, size_t *bytes_out)
 	size_t n = 0;
 	for (size_t i = 0; i < nbuckets; i++)
 		for (struct leak_stack *r = buckets[i]; r; r = r->next)
-			n += r->count > 0;
+			n += atomic_load_explicit(&r->count, memory_order_relaxed) > 0;
 	size_t bytes = round_page((n ? n : 1) * sizeof(struct entry));
 	struct entry *e = n ? map_zero(bytes) : NULL;
 	size_t k = 0;
 	if (e) {
 		for (size_t i = 0; i < nbuckets; i++)
 			for (struct leak_stack *r = buckets[i]; r; r = r->next) {
-				if (!r->count)
+				unsigned long cnt = atomic_load_explicit(&r->count, memory_order_relaxed);
+				if (!cnt || k == n)
 					continue;
-				e[k].count = r->count;
-				e[k].bytes = r->bytes;
+				e[k].count = cnt;
+				e[k].bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
 				e[k].depth = r->depth;
 				memcpy(e[k].pc, r->pc, r->depth * sizeof(void *));
 				k++;

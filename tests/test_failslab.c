@@ -598,3 +598,39 @@ Test(failslab, threads)
 	cr_expect(f > NTHREADS * PER_THREAD / 10 && f < NTHREADS * PER_THREAD * 6 / 10, "%lu failures", f);
 	cr_expect_eq(active_objs(mt_cache), 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* fork                                                               */
+/* ------------------------------------------------------------------ */
+
+/* A child fork handler registered before failslab's runs first in the
+ * child, while failslab's prepare handler still holds its lock; its
+ * allocations must go through, not deadlock (liburcu's own child handler
+ * allocates so under the malloc drop-in). */
+static void child_allocates(void)
+{
+	void *p = slab_malloc(100, 0);
+	slab_free(p);
+}
+
+Test(failslab, fork_handlers_that_allocate)
+{
+	struct slab_cache *c = mkcache("fs-fork", 64, SLAB_NOTIFY);
+	cr_assert_eq(pthread_atfork(NULL, NULL, child_allocates), 0);
+	struct slab_fault_attr a = attr(50);
+	inject_ok(&a);
+	for (int i = 0; i < 5; i++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			alarm(20);
+			/* Injection goes on in the child. */
+			unsigned f = alloc_pattern(c, 1000, 0, NULL);
+			_exit(f > 300 && f < 700 ? 0 : 1);
+		}
+		int status;
+		waitpid(pid, &status, 0);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", i, status);
+	}
+	inject_ok(NULL);
+}
