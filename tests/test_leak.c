@@ -544,6 +544,13 @@ Test(leak, fork_while_tracking)
 			 * ran; the report is covered by the normal and TSan builds. */
 			_exit(0);
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+			/* ASan's own allocator (gcc 12) is not fork-safe: a child of
+			 * a threaded parent can inherit its lock held, and libdw's
+			 * symbolizing mallocs through it. Recording (above) still
+			 * ran; the report is covered by the normal and TSan builds. */
+			_exit(0);
+#endif
 			FILE *f = fopen("/dev/null", "w");
 			int n = f ? slab_leak_report(f, 0, false) : -1;
 			_exit(n >= 1 ? 0 : 1);
