@@ -92,14 +92,19 @@ static double rand_percent(uint64_t *s)
 	return (double)(splitmix64(s) >> 11) * 0x1.0p-53 * 100.0;
 }
 
-static bool filter_match_locked(const struct slab_cache *c)
+static bool filter_match(const struct fault_state *f, const struct slab_cache *c)
 {
-	if (!st.has_filter)
+	if (!f->has_filter)
 		return true;
-	if (st.filter_never)
+	if (f->filter_never)
 		return false;
 	const char *name = slab_cache_name(c);
-	return name && strncmp(name, st.filter, st.filter_len) == 0;
+	return name && strncmp(name, f->filter, f->filter_len) == 0;
+}
+
+static bool filter_match_locked(const struct slab_cache *c)
+{
+	return filter_match(&st, c);
 }
 
 /* The kernel's should_fail(), on an eligible-looking event. */
@@ -170,6 +175,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	pthread_mutex_unlock(&state_lock);   /* for TSan's books; then anew */
 	pthread_mutex_init(&state_lock, NULL);
 	pthread_mutex_init(&ctl_lock, NULL);
 	tl_forking = false;
@@ -182,14 +188,10 @@ static void atfork_register(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* @arg: the new state (a copy: no lock of ours under the cache-list lock). */
 static void notify_on_matching(struct slab_cache *c, void *arg)
 {
-	(void)arg;
-	/* Read under state_lock: the filter was just installed. */
-	pthread_mutex_lock(&state_lock);
-	bool match = filter_match_locked(c);
-	pthread_mutex_unlock(&state_lock);
-	if (match)
+	if (filter_match(arg, c))
 		slab_cache_set_notify(c, true);
 }
 
@@ -265,7 +267,7 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 		}
 	}
 	if (ret == 0)
-		slab_cache_for_each(notify_on_matching, NULL);
+		slab_cache_for_each(notify_on_matching, &next);
 	else {
 		pthread_mutex_lock(&state_lock);
 		st.active = false;

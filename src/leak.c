@@ -379,9 +379,12 @@ static void fork_parent(void)
 }
 
 /* The child makes the locks anew: a rwlock's word also counts the
- * parent's waiting threads, which do not exist in the child. */
+ * parent's waiting threads, which do not exist in the child. They are
+ * unlocked first, so that TSan sees them released. */
 static void fork_child(void)
 {
+	pthread_mutex_unlock(&table_lock);
+	pthread_rwlock_unlock(&capture_lock);
 	pthread_rwlockattr_t a;
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

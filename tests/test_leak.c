@@ -544,13 +544,6 @@ Test(leak, fork_while_tracking)
 			 * ran; the report is covered by the normal and TSan builds. */
 			_exit(0);
 #endif
-#if defined(__SANITIZE_ADDRESS__)
-			/* ASan's own allocator (gcc 12) is not fork-safe: a child of
-			 * a threaded parent can inherit its lock held, and libdw's
-			 * symbolizing mallocs through it. Recording (above) still
-			 * ran; the report is covered by the normal and TSan builds. */
-			_exit(0);
-#endif
 			FILE *f = fopen("/dev/null", "w");
 			int n = f ? slab_leak_report(f, 0, false) : -1;
 			_exit(n >= 1 ? 0 : 1);
@@ -562,6 +555,43 @@ Test(leak, fork_while_tracking)
 	atomic_store(&fork_stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
+}
+
+/*
+ * An idle thread kept alive across the forks below. Under TSan, a child
+ * of a single-threaded process inherits the locks the fork handlers took
+ * (ours and the core's, which the core re-initialises in the child
+ * without releasing) as still held in TSan's books, and reports lock
+ * orders that cannot deadlock there; TSan does not check children of
+ * multi-threaded processes. The deadlock this test is about shows the
+ * same either way (the child hangs).
+ */
+static int idle_pipe[2];
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	char ch;
+	ssize_t r = read(idle_pipe[0], &ch, 1);
+	(void)r;
+	return NULL;
+}
+
+static pthread_t idle_start(void)
+{
+	pthread_t t;
+	cr_assert_eq(pipe(idle_pipe), 0);
+	cr_assert_eq(pthread_create(&t, NULL, idle_thread, NULL), 0);
+	return t;
+}
+
+static void idle_stop(pthread_t t)
+{
+	ssize_t w = write(idle_pipe[1], "x", 1);
+	(void)w;
+	pthread_join(t, NULL);
+	close(idle_pipe[0]);
+	close(idle_pipe[1]);
 }
 
 /* A child fork handler registered before the tracker's runs first in the
@@ -584,6 +614,7 @@ Test(leak, fork_handlers_that_allocate)
 	cr_assert_eq(pthread_atfork(NULL, NULL, child_allocates), 0);
 	track_ok(1);
 	child_kept = slab_cache_alloc(child_cache, 0);
+	pthread_t idle = idle_start();
 	for (int i = 0; i < 3; i++) {
 		pid_t pid = fork();
 		cr_assert_geq(pid, 0);
@@ -602,5 +633,6 @@ Test(leak, fork_handlers_that_allocate)
 		waitpid(pid, &status, 0);
 		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", i, status);
 	}
+	idle_stop(idle);
 	slab_cache_free(child_cache, child_kept);
 }
