@@ -32,6 +32,13 @@
  * objects it accepted (sampled or not) and their running peak, which
  * slab_stats_report() prints as the tracked peak.
  *
+ * The cut: the leading frames whose function is slabnotify's (names
+ * starting slab_, notify_, sn_, leak_, the core's allocation-path helpers,
+ * and malloc and friends when they live in the module that holds
+ * slabnotify, i.e. the drop-in), or nameless frames in that module. A
+ * caller's own function named slab_* that allocates is cut as well (its
+ * caller shows as #0).
+ *
  * Symbolization is done at report time with elfutils' libdwfl: function
  * and offset from the symbol tables, file:line from DWARF where present.
  * Without libunwind/libdw (no SLABNOTIFY_HAVE_UNWIND), dladdr() gives
@@ -614,18 +621,21 @@ static bool internal_name(const char *name, bool lib_module)
 }
 
 /* Index of the first caller frame: after the leading run of slabnotify's
- * own frames (by name), or LEAK_FALLBACK_SKIP when no name is known. */
+ * own frames: by name, or nameless in the module that holds slabnotify
+ * (static functions the symbol tables at hand do not name, as with
+ * dladdr() or a stripped library). LEAK_FALLBACK_SKIP if none is known. */
 static uint32_t first_user_frame(struct symbolizer *s, void *const *pc, uint32_t depth)
 {
-	uint32_t i = 0;
+	uint32_t i = 0, named = 0;
 	struct frame_info fi;
 	while (i < depth) {
 		sym_frame(s, (uintptr_t)pc[i], &fi);
-		if (!fi.func || !internal_name(fi.func, fi.lib_module))
+		if (fi.func ? !internal_name(fi.func, fi.lib_module) : !fi.lib_module)
 			break;
+		named += fi.func != NULL;
 		i++;
 	}
-	if (i == 0 && depth > LEAK_FALLBACK_SKIP)
+	if (named == 0 && depth > LEAK_FALLBACK_SKIP && i < LEAK_FALLBACK_SKIP)
 		i = LEAK_FALLBACK_SKIP;
 	return i;
 }
