@@ -601,8 +601,10 @@ static void rcu_fork_prepare(void)
 	if (rcu_fork_prepared)
 		return;
 	rcu_fork_prepared = true;
+	sn_handler_depth++;     /* liburcu's own allocations: quiet */
 	urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
+	sn_handler_depth--;
 }
 
 static void rcu_fork_parent(void)
@@ -610,8 +612,10 @@ static void rcu_fork_parent(void)
 	if (!rcu_fork_prepared)
 		return;
 	rcu_fork_prepared = false;
+	sn_handler_depth++;
 	urcu_bp_after_fork_parent();
 	urcu_bp_call_rcu_after_fork_parent();
+	sn_handler_depth--;
 }
 
 static void rcu_fork_child(void)
@@ -619,8 +623,13 @@ static void rcu_fork_child(void)
 	if (!rcu_fork_prepared)
 		return;
 	rcu_fork_prepared = false;
+	/* The child's call_rcu thread is made here, before the consumers'
+	 * child handlers have re-made their locks: its allocations must not
+	 * reach them. */
+	sn_handler_depth++;
 	urcu_bp_after_fork_child();
 	urcu_bp_call_rcu_after_fork_child();
+	sn_handler_depth--;
 }
 
 /* Called by slab_notifier_register() with chain_lock held. */
