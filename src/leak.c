@@ -51,6 +51,7 @@
  */
 #define _GNU_SOURCE
 #include "slabnotify.h"
+#include "json.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -671,21 +672,6 @@ static int cmp_bytes(const void *a, const void *b)
 	if (x->count != y->count)
 		return x->count > y->count ? -1 : 1;
 	return 0;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
 }
 
 static void print_frame_text(FILE *f, unsigned idx, uintptr_t pc, const struct frame_info *fi)

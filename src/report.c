@@ -38,6 +38,7 @@
  * notification on (see src/memcg.c), as any memcg call does.
  */
 #include "slabnotify.h"
+#include "json.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,21 +93,6 @@ static void sum(const struct cache_snap *s, struct totals *t)
 		t->bytes += i->active_objs * i->size;
 		t->slab_bytes += i->num_slabs * i->slab_bytes;
 	}
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
 }
 
 void slab_stats_report(FILE *f, bool json)
