@@ -121,7 +121,7 @@ int slab_cache_destroy(struct slab_cache *c);
  */
 #define SLAB_KMALLOC_MAX (64u * 1024u)
 /* Largest alignment slab_malloc_aligned() supports (larger: EINVAL). */
-#define SLAB_MAX_ALIGN   (1u << 20)
+#define SLAB_MAX_ALIGN   ((size_t)1 << 30)
 
 void *slab_malloc(size_t size, slab_gfp_t gfp);
 /* @align must be a power of two (EINVAL otherwise). */

@@ -4,61 +4,127 @@
  */
 #include "fastpath.h"
 
-/* Zeroing and notification, after the object is off the freelist. */
-SN_NOINLINE void *alloc_post_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define SN_GFP_KNOWN (SLAB_GFP_ZERO | SLAB_GFP_NOWAIT | SLAB_GFP_NOFAIL | SLAB_GFP_ACCOUNT)
+
+/* Flags checks, zeroing and notification, after the object is off the
+ * current slab's chain (@idx in cpu->slab). */
+SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, struct slab_cpu *cpu, void *obj,
+				  uint32_t idx, slab_gfp_t gfp)
 {
+	if (unlikely(gfp & ~SN_GFP_KNOWN)) {
+		slab_free_nohook(fn, c, cpu->slab, obj, idx);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (gfp & SLAB_GFP_ZERO)
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) {
-		/* The object came off the thread's active slab. */
-		struct slab *s = cpu_slot(c)->slab;
-		return notify_alloc_hook(c, s, slab_obj_index(c, s, obj), obj, gfp);
-	}
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
+		return notify_alloc_hook(c, cpu->slab, idx, obj, gfp);
 #endif
 	return obj;
 }
 
-void free_bad_index(const char *fn, struct slab_cache *c, void *obj)
+void free_bad_index(const char *fn, struct slab_cache *c, const void *obj)
 {
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
 }
 
-/* Large objects, and frees that may need a FREE event. */
-SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj)
+/* Frees that may need a FREE event: a double free is caught before it
+ * could be announced twice. */
+SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
-	uint32_t hooks = atomic_load_explicit(&c->hooks, memory_order_relaxed);
-	if (hooks & HOOK_LARGE) {
-		large_free(fn, s, obj);
-		return;
-	}
-	uint32_t idx = slab_obj_index(c, s, obj);
-	if (unlikely(idx == UINT32_MAX))
-		free_bad_index(fn, c, obj);
+	if (unlikely(link_get(c, obj) <= c->objects))
+		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (hooks & HOOK_FREE)
-		notify_free_hook(c, s, idx, obj);
+	notify_free_hook(c, s, idx, obj);
 #endif
-	cache_free_plain(fn, c, s, obj);
+	cache_free_plain(fn, c, s, obj, idx);
 }
 
-void *slab_cache_alloc(struct slab_cache *c, slab_gfp_t gfp)
+/* Not in a slab segment: a large object, or not ours at all. */
+SN_NOINLINE void free_not_slab(const char *fn, void *p)
 {
-	return cache_alloc(c, gfp);
+	large_free(fn, p);
 }
 
-void slab_cache_free(struct slab_cache *c, void *obj)
+/* Is @p inside the brk heap (glibc's main arena)? Read from
+ * /proc/self/maps without allocating: we are about to abort. */
+static bool in_brk_heap(const void *p)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[4096], line[512];
+	size_t ll = 0;
+	bool found = false;
+	ssize_t n;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n && !found; i++) {
+			if (buf[i] != '\n') {
+				if (ll < sizeof(line) - 1)
+					line[ll++] = buf[i];
+				continue;
+			}
+			line[ll] = '\0';
+			ll = 0;
+			unsigned long lo, hi;
+			if (strstr(line, "[heap]") && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+				found = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		}
+	close(fd);
+	return found;
+}
+
+void sn_bad_pointer(const char *fn, const void *p)
+{
+	if (p && in_brk_heap(p))
+		sn_fatal("slabnotify: %s(): invalid pointer %p: it is in glibc's heap, not "
+			 "slabnotify's: the program mixes allocators, or a library loaded with "
+			 "RTLD_DEEPBIND allocated it with glibc's malloc", fn, p);
+	sn_fatal("slabnotify: %s(): invalid pointer: pointer %p (not allocated by slabnotify)", fn, p);
+}
+
+void *slab_cache_alloc(struct slab_cache *h, slab_gfp_t gfp)
+{
+	struct slab_cache *c = cache_of_handle(h);
+	if (unlikely(!c)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return cache_alloc("slab_cache_alloc", c, gfp);
+}
+
+static SN_COLD void cache_free_mismatch(struct slab_cache *h, const void *obj)
+{
+	struct slab *s = slab_of(obj);
+	struct slab_cache *owner = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (!owner && large_find(obj))
+		owner = sn_large_cache;
+	struct slab_cache *c = cache_of_handle(h);
+	if (!owner)
+		sn_bad_free("slab_cache_free", obj, c, c ? "invalid pointer" : "invalid pointer and cache handle");
+	if (!c)
+		sn_fatal("slabnotify: slab_cache_free(): invalid cache handle %p for an object of cache %s: "
+			 "pointer %p", (void *)h, owner->name, obj);
+	sn_fatal("slabnotify: slab_cache_free(): object of cache %s given to cache %s: pointer %p",
+		 owner->name, c->name, obj);
+}
+
+void slab_cache_free(struct slab_cache *h, void *obj)
 {
 	if (unlikely(!obj))
 		return;
 	struct slab *s = slab_of(obj);
-	struct slab_cache *owner = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
-	if (unlikely(owner != c)) {
-		if (!owner)
-			sn_bad_free("slab_cache_free", obj, c, "invalid pointer");
-		sn_fatal("slab_cache_free(): object of cache %s given to cache %s: pointer %p",
-			 owner->name, c ? c->name : "none", obj);
-	}
+	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (unlikely(!c || c->handle != (uintptr_t)h))
+		cache_free_mismatch(h, obj);
 	cache_free("slab_cache_free", c, s, obj);
 }
 
@@ -66,7 +132,5 @@ void slab_free(void *p)
 {
 	if (unlikely(!p))
 		return;
-	struct slab *s;
-	struct slab_cache *c = owner_of("slab_free", p, &s);
-	cache_free("slab_free", c, s, p);
+	sn_free_any("slab_free", p);
 }

@@ -2,15 +2,27 @@
  * fastpath.h - the alloc and free fast paths, inlined into every entry
  * point (slab_cache_alloc, slab_malloc, the malloc drop-in).
  *
- * Alloc: pop the calling thread's cpu freelist. Free: when the object
- * belongs to the thread's active slab, push it back there. Both touch
- * thread-local data only: no atomic instruction, no lock. Everything
- * else (an empty freelist, another slab, notification, zeroing, large
- * objects) is one predictable branch away, out of line.
+ * Alloc: pop the current slab's free chain, kept in the calling thread's
+ * cpu slot. Free: push onto the chain of the slab the object belongs to
+ * when the calling thread owns that slab: the cpu slot's chain for the
+ * current slab, the descriptor's for any other. Both touch thread-local
+ * data only: no atomic instruction, no lock. Everything else (an empty
+ * chain, a slab another thread owns, notification, zeroing) is one
+ * predictable branch away, out of line.
  *
- * The notification test reads the per-cache hooks word, which the free
- * path needs anyway for large objects: a cache without notification pays
- * one load and one branch per operation.
+ * The checks stay on, and are cheap:
+ *  - a foreign pointer is refused by the segment map before anything is
+ *    dereferenced (large objects and foreign pointers leave here);
+ *  - an interior pointer fails the exact-division test that also gives
+ *    the object's index (one multiply, one rotate, one compare);
+ *  - a double free: the object's link word decodes to a chain value only
+ *    while the object is free (a handed-out object's word was cleared,
+ *    and the key has bit 63 set), so one compare finds every candidate;
+ *    slab_confirm_free() then decides;
+ *  - a corrupted chain: a decoded link beyond the slab's objects is
+ *    never followed (slab_freelist_corrupt aborts).
+ * The notification test reads the cache's hooks word: a cache without
+ * notification pays one load and one branch per operation.
  */
 #ifndef SLABNOTIFY_FASTPATH_H
 #define SLABNOTIFY_FASTPATH_H
@@ -29,73 +41,92 @@
 #define STAT_INC(x) ((x)++)
 #endif
 
-SN_HIDDEN void *alloc_post_hook(struct slab_cache *c, void *obj, slab_gfp_t gfp);
-SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, void *obj) __attribute__((noreturn, cold));
-SN_HIDDEN void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj);
+SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, struct slab_cpu *cpu, void *obj,
+				uint32_t idx, slab_gfp_t gfp);
+SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, const void *obj) __attribute__((noreturn, cold));
+SN_HIDDEN void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+SN_HIDDEN void free_not_slab(const char *fn, void *p);
 
-static __attribute__((always_inline)) inline void *cache_alloc(struct slab_cache *c, slab_gfp_t gfp)
+static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 {
-	struct slab_cpu *cpu = cpu_slot(c);
-	void *obj = cpu->freelist;
-	if (unlikely(!obj))
-		return slab_alloc_slow(c, gfp);
-	cpu->freelist = fp_get(c, obj);
+	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
+	uint32_t h = cpu->head;
+	if (unlikely(!h))
+		return slab_alloc_slow(fn, c, gfp);
+	void *obj = slab_obj(c, cpu->base, h - 1);
+	uintptr_t *w = link_word(c, obj);
+	uintptr_t next = *w ^ link_key(c, w);
+	if (unlikely(next > c->objects))
+		slab_freelist_corrupt(fn, c, obj, next);
+	cpu->head = (uint32_t)next;
+	*w = 0;     /* no allocator data in a handed-out object */
 	STAT_INC(cpu->alloc_fast);
 #ifdef SLABNOTIFY_NO_NOTIFY
 	if (unlikely(gfp))
 #else
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
 #endif
-		return alloc_post_hook(c, obj, gfp);
+		return alloc_post_hook(fn, c, cpu, obj, h - 1, gfp);
 	return obj;
 }
 
-/* Free without hooks: validate, then push on the thread's freelist when
- * @s is its active slab. Only tail calls leave it, so the fast path
- * saves no registers. */
-static __attribute__((always_inline)) inline void cache_free_plain(const char *fn, struct slab_cache *c,
-								   struct slab *s, void *obj)
+/* Free without hooks: @idx is checked. Pushes onto the calling thread's
+ * chain when it owns the slab; only tail calls leave it. */
+static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					      uint32_t idx)
 {
-	if (unlikely(slab_obj_index(c, s, obj) == UINT32_MAX))
-		free_bad_index(fn, c, obj);
-	struct slab_cpu *cpu = cpu_slot(c);
+	uintptr_t *w = link_word(c, obj);
+	uintptr_t key = link_key(c, w);
+	if (unlikely((*w ^ key) <= c->objects)) {
+		/* Looks free: a double free, or data that decodes so. */
+		slab_confirm_free(fn, c, s, obj, idx);
+	}
+	struct slab_thread *t = sn_tls_thread;
+	struct slab_cpu *cpu = cpu_of(t, c);
 	if (likely(cpu->slab == s)) {
-		void *head = cpu->freelist;
-		if (unlikely(head == obj))
-			sn_bad_free(fn, obj, c, "double free");
-		fp_set(c, obj, head);
-		cpu->freelist = obj;
-		STAT_INC(cpu->free_fast);
+		*w = cpu->head ^ key;
+		cpu->head = idx + 1;
+	} else if (likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)t)) {
+		*w = s->head ^ key;
+		s->head = idx + 1;
+		if (unlikely(--s->inuse == 0)) {
+			STAT_INC(cpu->free_fast);
+			slab_became_empty(c, s);
+			return;
+		}
+	} else {
+		slab_free_slow(fn, c, s, obj, idx);
 		return;
 	}
-	slab_free_slow(c, s, obj);
+	STAT_INC(cpu->free_fast);
 }
 
-/* Free @obj of slab @s of cache @c; @fn names the API for messages.
- * Notification and large objects are one branch away, out of line. */
-static __attribute__((always_inline)) inline void cache_free(const char *fn, struct slab_cache *c,
-							     struct slab *s, void *obj)
+/* Free @obj of slab @s of cache @c; @fn names the API for messages. */
+static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)
 {
+	uint64_t idx = slab_obj_index(c, s->base, obj);
+	if (unlikely(idx >= c->objects))
+		free_bad_index(fn, c, obj);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed))) {
-#else
-	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE)) {
-#endif
-		cache_free_hooked(fn, c, s, obj);
+	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_FREE)) {
+		cache_free_hooked(fn, c, s, obj, (uint32_t)idx);
 		return;
 	}
-	cache_free_plain(fn, c, s, obj);
+#endif
+	cache_free_plain(fn, c, s, obj, (uint32_t)idx);
 }
 
-/* The owning cache of @p, checked: aborts naming @fn on a foreign one. */
-static inline struct slab_cache *owner_of(const char *fn, const void *p, struct slab **sp)
+/* Free any pointer slabnotify handed out: a slab object, a large object;
+ * anything else aborts naming @fn. */
+static SN_ALWAYS_INLINE void sn_free_any(const char *fn, void *p)
 {
 	struct slab *s = slab_of(p);
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
-	if (unlikely(!c))
-		sn_bad_free(fn, p, NULL, "invalid pointer");
-	*sp = s;
-	return c;
+	if (unlikely(!c)) {
+		free_not_slab(fn, p);
+		return;
+	}
+	cache_free(fn, c, s, p);
 }
 
 #endif /* SLABNOTIFY_FASTPATH_H */

@@ -1,17 +1,22 @@
 /*
  * internal.h - slabnotify's internal structures, shared by the layers.
  *
- * Layers, bottom up (no layer reaches around the one below it):
- *   page.c     segments from the OS, the segment map, slab and large pages
- *   thread.c   the per-thread structure (SLUB's kmem_cache_cpu array)
- *   slab.c     caches, slow paths, the slab state machine
- *   alloc.c    the alloc and free fast paths
- *   kmalloc.c  size classes and the large path
+ * Layers, bottom up (each calls only the ones below it):
+ *   os.c       the kernel's memory calls (os.h)
+ *   page.c     segments, the segment map, slab pages (user and meta pools)
+ *   meta.c     slabnotify's own metadata, on pages of their own
+ *   thread.c   the per-thread structure: one cpu slot per cache
+ *   slab.c     caches, the slow paths, the slab life cycle
+ *   fastpath.h the inline alloc and free fast paths; alloc.c the entries
+ *   large.c    objects above SLAB_KMALLOC_MAX, descriptors out of line
+ *   kmalloc.c  the size classes
  *   notify.c   the notifier chain and the hooks the fast paths call
  *   stats.c    introspection and slabinfo
- *   memcg.c, failslab.c, leak.c: consumers, on the public API only
+ * The consumers (src/consumers/) use the public API and consumer.h only.
  *
- * See docs/design.md for the life cycle and the locking rules.
+ * The slab life cycle, who may touch what and the lock order are stated
+ * once, at the top of slab.c (and drawn in docs/design.md); lock.h has
+ * the ranks.
  */
 #ifndef SLABNOTIFY_INTERNAL_H
 #define SLABNOTIFY_INTERNAL_H
@@ -23,44 +28,64 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lock.h"
+#include "os.h"
 #include "rcu.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define SN_NOINLINE __attribute__((noinline))
 #define SN_COLD     __attribute__((cold, noinline))
-#define SN_HIDDEN   __attribute__((visibility("hidden")))
 #define SN_TLS      __attribute__((tls_model("initial-exec")))
+#define SN_ALWAYS_INLINE __attribute__((always_inline)) inline
 
 #define SN_PAGE_SHIFT     12
 #define SN_PAGE_SIZE      (1UL << SN_PAGE_SHIFT)
 #define SN_SEG_SHIFT      22                      /* 4 MiB segments */
 #define SN_SEG_SIZE       (1UL << SN_SEG_SHIFT)
 #define SN_SEG_MASK       (SN_SEG_SIZE - 1)
-#define SN_ADDR_BITS      47                      /* user address space */
+#define SN_MAP_BITS       48                      /* address bits the segment map covers */
 #define SN_MIN_SLAB_SHIFT 12                      /* 4 KiB: SLUB order 0 */
 #define SN_MAX_SLAB_SHIFT 20                      /* 1 MiB: order 8 */
 #define SN_NR_ORDERS      (SN_MAX_SLAB_SHIFT - SN_MIN_SLAB_SHIFT + 1)
 #define SN_CACHE_LINE     64
+#define SN_CACHE_STRIDE   4096                    /* bytes per cache table entry */
+#define SN_GEN_MASK       (SN_CACHE_STRIDE - 1)   /* generation bits of a handle */
+/* Empty slabs a thread may keep for reuse, in bytes, over all caches. */
+#define SN_THREAD_IDLE_MAX (1UL << 20)
+/* Full slabs looked at for remote frees per allocation slow path. */
+#define SN_FULL_SCAN      4
+
+/* Cache table slots: the built-in caches take the first ones. */
+#define SN_NR_CLASSES       45                  /* kmalloc size classes (kmalloc.c) */
+#define SN_SLOT_KMALLOC     0
+#define SN_SLOT_KMALLOC_CG  (SN_SLOT_KMALLOC + SN_NR_CLASSES)
+#define SN_SLOT_LARGE       (SN_SLOT_KMALLOC_CG + SN_NR_CLASSES)
+#define SN_FIRST_USER_SLOT  (SN_SLOT_LARGE + 1)
+/* slabnotify's own caches (meta.c) sit past the SLAB_MAX_CACHES slots a
+ * program can see: they are on no cache list and have no handle. */
+#define SN_NR_META          11                  /* 64 B .. 64 KiB */
+#define SN_SLOT_META        SLAB_MAX_CACHES
+#define SN_NR_SLOTS         (SLAB_MAX_CACHES + SN_NR_META)
 
 /* ------------------------------------------------------------------ */
-/* Slab state word                                                    */
+/* The slab state word                                                */
 /* ------------------------------------------------------------------ */
 /*
  * slab->state packs, in one atomic 64-bit word:
  *   head   (24 bits) index+1 of the remote-free stack's top (0: empty)
- *   count  (24 bits) FROZEN: objects on the remote stack;
+ *   count  (24 bits) OWNED: objects on the remote stack;
  *                    otherwise: objects in use (not free anywhere)
- *   FROZEN  the slab is some thread's active slab (SLUB's "frozen")
+ *   OWNED   some thread owns the slab (allocates from it, frees to it
+ *           without atomics)
  *   LISTED  the slab is, or is about to be, on the cache's partial list
- *   PENDING a free claimed a list change; it will settle the slab
- *           under the cache lock
+ *   PENDING a free claimed a list change; it settles the slab under the
+ *           cache lock
  * The remote stack is push-only plus take-all, so it has no ABA.
  */
-#define ST_HEAD_BITS   24
-#define ST_COUNT_SHIFT 24
 #define ST_FIELD_MASK  ((1ULL << 24) - 1)
-#define ST_FROZEN      (1ULL << 48)
+#define ST_COUNT_SHIFT 24
+#define ST_OWNED       (1ULL << 48)
 #define ST_LISTED      (1ULL << 49)
 #define ST_PENDING     (1ULL << 50)
 
@@ -75,98 +100,127 @@ static inline uint64_t st_make(uint32_t head, uint32_t count, uint64_t flags)
 /* Slabs and segments                                                 */
 /* ------------------------------------------------------------------ */
 
-struct slab_ext;
+struct slab_meta;
+struct slab_thread;
+
+/* slab->owner: the owning thread, with this bit set while the slab sits
+ * on the owner's full list (so that the owner's own frees to it take the
+ * slow path once and put it back on its partial list). */
+#define SLAB_OWNER_FULL ((uintptr_t)1)
+
+enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_FULL };
 
 /*
- * One slab descriptor (SLUB's struct slab), kept out of line in its
- * segment's header so that object memory stays naturally aligned.
- * 128 bytes, so that the descriptor of an address is a shift away.
+ * A slab descriptor (SLUB's struct slab), kept out of line in its
+ * segment's header so that object memory stays naturally aligned and no
+ * overflow from an object can reach it. 128 bytes: the descriptor of an
+ * address is a shift away. Large objects use the same structure, made
+ * in meta memory (large.c).
+ *
+ * Free objects are chained by index: an object's link word (at
+ * cache->offset) holds (index+1 of the next free object) ^ secret ^ the
+ * link word's address; 0 ends the chain. A decoded link above the slab's
+ * object count is corruption: it is never followed.
  */
 struct slab {
+	/* First line: the fast paths. */
 	struct slab_cache *cache;   /* NULL: descriptor unused */
-	char *base;                 /* first object */
-	_Atomic uint64_t state;     /* see above */
-	void *freelist;             /* free objects, owner or lock holder */
-	uint32_t nr_local;          /* objects on freelist (unfrozen only) */
+	char *base;                 /* first object (the slab's start) */
+	uint32_t head;              /* free chain (owner, or lock holder when unowned) */
+	uint32_t inuse;             /* owner, not current: objects not on head */
 	uint32_t objects;           /* capacity */
-	struct slab *next, *prev;   /* partial list or free-descriptor list */
-	_Atomic(struct slab_ext *) ext; /* notify stamps, obj_ext slots */
+	uint32_t nr_local;          /* unowned: objects on head (lock holder) */
+	_Atomic uintptr_t owner;    /* owning thread | SLAB_OWNER_FULL; 0: unowned */
+	_Atomic uint64_t state;     /* see above */
+	struct slab *next, *prev;   /* owner's lists, the partial list, pools */
+	/* Second line: slow paths and notification. */
+	_Atomic(struct slab_meta *) meta; /* stamps and obj_ext arrays (notify.c) */
 	uint32_t page_stamp;        /* notifier generation at NEWPAGE, 0: none */
-	uint8_t on_partial;         /* lock-protected */
-	uint8_t counted_empty;      /* lock-protected: counted in nr_empty */
+	uint8_t on_partial;         /* cache lock: on the cache's partial list */
+	uint8_t counted_empty;      /* cache lock: counted in nr_empty */
 	uint8_t order_idx;
-	uint8_t large_fresh;        /* kmalloc-large: memory never used (zero) */
-	size_t large_size;          /* kmalloc-large: usable bytes */
-	size_t map_size;            /* kmalloc-large: bytes mapped */
-	struct rcu_head rcu;        /* TYPESAFE_BY_RCU deferral */
-	_Atomic(uint32_t *) stamps; /* notifier generation per object (notify.c) */
-	char _pad[128 - 96 - sizeof(struct rcu_head)];
+	uint8_t list;               /* owner: enum slab_list */
+	uint8_t idle;               /* owner: empty, counted in the thread's idle bytes */
+	uint8_t large_fresh;        /* large: memory never used (reads as zero) */
+	uint16_t _pad;
+	size_t large_size;          /* large: usable bytes */
+	size_t map_size;            /* large: bytes mapped; pools: when freed (ns) */
+	struct rcu_head rcu;        /* SLAB_TYPESAFE_BY_RCU deferral */
+	uintptr_t _pad2;
 };
 _Static_assert(sizeof(struct slab) == 128, "struct slab must be 128 bytes");
-#define SN_SLAB_DESC_SHIFT 7
 
-enum seg_kind { SEG_SLABS = 1, SEG_LARGE = 2 };
-#define SN_SEG_MAGIC 0x51ab5e60u
+#define SN_SEG_MAGIC 0x51ab5e61u
 
-/* A segment: 4 MiB aligned, holding slabs of one size, or one large
- * object. Its header (this struct and the descriptors) fills the first
- * slab slots. */
+enum seg_pool { POOL_USER, POOL_META, SN_NR_POOLS };
+
+/*
+ * A slab segment: 4 MiB, 4 MiB aligned, slabs of one size. Its first
+ * page is inaccessible (an overflow from the segment below stops
+ * there); this header and the descriptors follow; then another guard
+ * page; then the slabs. Every address of the segment finds the header
+ * at chunk + SN_PAGE_SIZE.
+ */
 struct segment {
 	uint32_t magic;
-	uint8_t kind;
 	uint8_t slab_shift;
-	uint16_t first_slab;        /* slots before it hold this header */
+	uint8_t pool;
+	uint16_t first_slab;        /* slots before it hold the header and guards */
 	uint32_t nr_slabs;          /* slots in all */
-	uint32_t nr_used;           /* slots in use (pages lock) */
-	struct segment *next, *prev;/* per-order segment list (pages lock) */
-	size_t map_size;
-	char _pad[128 - 40];
+	uint32_t nr_used;           /* slots in use (pool lock) */
+	struct segment *next;       /* every segment of a pool (pool lock) */
+	char _pad[128 - 24];
 	struct slab slabs[];
 };
 _Static_assert(sizeof(struct segment) == 128, "segment header layout");
 
-/* The segment map: one bit per 4 MiB of address space. */
-extern _Atomic uint64_t sn_segmap[(1UL << (SN_ADDR_BITS - SN_SEG_SHIFT)) / 64] SN_HIDDEN;
+/* The segment map: one bit per 4 MiB of the address space it covers. */
+extern _Atomic uint64_t sn_segmap[(1UL << (SN_MAP_BITS - SN_SEG_SHIFT)) / 64] SN_HIDDEN;
 
 static inline bool segmap_test(uintptr_t p)
 {
-	if (unlikely(p >> SN_ADDR_BITS))
+	if (unlikely(p >> SN_MAP_BITS))
 		return false;
 	uintptr_t bit = p >> SN_SEG_SHIFT;
 	uint64_t word = atomic_load_explicit(&sn_segmap[bit >> 6], memory_order_relaxed);
 	return (word >> (bit & 63)) & 1;
 }
 
-/* The descriptor of the slab holding @p, or NULL when slabnotify does
- * not own @p. Never faults on a foreign pointer. */
+static inline struct segment *segment_at(uintptr_t chunk)
+{
+	return (struct segment *)(chunk + SN_PAGE_SIZE);
+}
+
+/* The descriptor of the slab holding @p, or NULL when @p is not in a
+ * slab segment. Never faults on a foreign pointer. */
 static inline struct slab *slab_of(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	if (unlikely(!segmap_test(a)))
 		return NULL;
-	struct segment *seg = (struct segment *)(a & ~SN_SEG_MASK);
-	uintptr_t idx = (a & SN_SEG_MASK) >> seg->slab_shift;
-	return &seg->slabs[idx];
+	struct segment *seg = segment_at(a & ~SN_SEG_MASK);
+	return &seg->slabs[(a & SN_SEG_MASK) >> seg->slab_shift];
 }
 
 static inline struct segment *segment_of_slab(const struct slab *s)
 {
-	return (struct segment *)((uintptr_t)s & ~SN_SEG_MASK);
+	return segment_at((uintptr_t)s & ~SN_SEG_MASK);
 }
 
 /* page.c */
-SN_HIDDEN struct slab *pages_alloc_slab(unsigned slab_shift);
+SN_HIDDEN struct slab *pages_alloc_slab(unsigned slab_shift, enum seg_pool pool);
 SN_HIDDEN void pages_free_slab(struct slab *s);
 SN_HIDDEN size_t pages_purge_all(void);
-SN_HIDDEN struct slab *pages_alloc_large(size_t size, size_t align);
-SN_HIDDEN void pages_free_large(struct slab *s);
-SN_HIDDEN struct slab *pages_realloc_large(struct slab *s, size_t size);
-SN_HIDDEN size_t pages_slab_bytes(const struct slab *s);
+SN_HIDDEN void pages_account_large(long delta);
 SN_HIDDEN void pages_fork_prepare(void);
 SN_HIDDEN void pages_fork_parent(void);
 SN_HIDDEN void pages_fork_child(void);
-SN_HIDDEN void *os_map(size_t size);
-SN_HIDDEN void os_unmap(void *p, size_t size);
+
+/* meta.c: slabnotify's own memory, never notified, never next to a
+ * program's objects. Zeroed. */
+SN_HIDDEN void meta_init(void);
+SN_HIDDEN void *meta_zalloc(size_t size);
+SN_HIDDEN void meta_free(void *p);
 
 /* ------------------------------------------------------------------ */
 /* Caches                                                             */
@@ -175,69 +229,123 @@ SN_HIDDEN void os_unmap(void *p, size_t size);
 /* slab_cache.hooks: what the fast paths must call out of line for. */
 #define HOOK_ALLOC 0x1u   /* notification on: alloc goes to the hook */
 #define HOOK_FREE  0x2u   /* notified objects may be live: free checks */
-#define HOOK_LARGE 0x4u   /* kmalloc-large: no slab, its own free path */
+
+enum cache_state { CACHE_FREE, CACHE_LIVE, CACHE_DYING };
+/* cache_create_internal() kinds. */
+#define CACHE_BUILTIN 0x1u   /* a kmalloc class: cannot be destroyed */
+#define CACHE_META    0x2u   /* slabnotify's own: never notified, meta pages */
+#define CACHE_LARGE   0x4u   /* kmalloc-large: no slabs of its own */
 
 struct slab_cache {
-	/* Read by the fast paths: keep together, first cache line. */
+	/* First line: read by the fast paths. */
 	uint32_t index;             /* slot in the per-thread cpu array */
 	_Atomic uint32_t hooks;     /* HOOK_* */
-	uintptr_t secret;           /* freelist pointer hardening */
-	uint32_t offset;            /* freelist pointer offset in object */
+	uintptr_t secret;           /* link-word key; bit 63 is always set */
+	uint32_t offset;            /* link word offset in an object */
 	uint32_t size;              /* stride */
-	uint32_t object_size;
-	uint32_t reciprocal;        /* ceil(2^32 / size) */
 	uint32_t objects;           /* per slab */
-	uint32_t slab_shift;
-	uint32_t align;
-	slab_flags_t flags;
+	uint32_t object_size;
+	uint64_t inv;               /* inverse of the stride's odd part, mod 2^64 */
+	uint8_t inv_shift;          /* trailing zero bits of the stride */
+	uint8_t slab_shift;
+	uint16_t gen;               /* handle generation, 1..SN_GEN_MASK */
+	uint32_t kind;              /* CACHE_* */
+	uintptr_t handle;           /* this cache | gen: what the program holds */
 	void (*ctor)(void *);
 
 	/* Slow path, under lock. */
-	pthread_mutex_t lock __attribute__((aligned(SN_CACHE_LINE)));
-	struct slab *partial;       /* partial slabs, then empty ones */
+	struct sn_mutex lock __attribute__((aligned(SN_CACHE_LINE)));
+	struct slab *partial;       /* unowned partial slabs, then empty ones */
 	struct slab *partial_tail;
 	uint32_t nr_partial;
 	uint32_t nr_empty;          /* empty slabs kept on the partial list */
 	uint32_t min_partial;
-	bool in_use;
+	uint32_t align;
+	slab_flags_t flags;
+	_Atomic int state;          /* enum cache_state */
+	_Atomic uint32_t shrink_seq;/* bumped by slab_cache_shrink: threads trim */
+	uint32_t next_free;         /* free-slot FIFO (cache list lock) */
+	uint16_t *random_seq;       /* freelist order of new slabs (meta) */
 
-	/* Counters of slabs and of threads that are gone. */
+	/* Counters: slabs, idle slabs of threads, threads that are gone. */
 	_Atomic long nr_slabs;
+	_Atomic long nr_idle;
 	_Atomic unsigned long alloc_slab, free_slab;
 	_Atomic unsigned long dead_alloc_fast, dead_alloc_slow;
 	_Atomic unsigned long dead_free_fast, dead_free_slow, dead_free_remote;
 
 	/* Notification bookkeeping (notify.c). */
-	pthread_mutex_t notify_lock;
+	struct sn_mutex notify_lock;
 	_Atomic long dead_notified;  /* notified counts of exited threads */
 	_Atomic bool drain_queued;
 	_Atomic uint32_t off_seq;     /* bumped by every switch-off */
 	uint32_t drain_seq;           /* off_seq when the drain was queued */
+	_Atomic long rcu_pending;     /* callbacks queued that point into this cache */
 	struct rcu_head drain_rcu;
 
-	struct slab_cache *next_cache; /* cache list */
+	struct slab_cache *next_cache; /* cache list, creation order */
 	char name[64];
-};
+} __attribute__((aligned(SN_CACHE_STRIDE)));
+_Static_assert(sizeof(struct slab_cache) == SN_CACHE_STRIDE, "one cache per table entry");
 
-/* The per-thread view of a cache (SLUB's kmem_cache_cpu). */
+SN_HIDDEN extern struct slab_cache sn_cache_table[SN_NR_SLOTS];
+
+/* The handle the program holds and the cache it names, or NULL. */
+static inline struct slab_cache *cache_of_handle(const struct slab_cache *h)
+{
+	uintptr_t off = (uintptr_t)h - (uintptr_t)sn_cache_table;
+	if (unlikely(off >= (uintptr_t)SLAB_MAX_CACHES * SN_CACHE_STRIDE))
+		return NULL;
+	struct slab_cache *c = (struct slab_cache *)((uintptr_t)sn_cache_table + (off & ~(uintptr_t)SN_GEN_MASK));
+	if (unlikely(c->handle != (uintptr_t)h))
+		return NULL;
+	return c;
+}
+
+static inline struct slab_cache *cache_handle(const struct slab_cache *c)
+{
+	return (struct slab_cache *)c->handle;
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The per-thread view of a cache (SLUB's kmem_cache_cpu). The current
+ * slab's free chain lives here, so that an allocation touches only this
+ * line and the cache's first line.
+ */
 struct slab_cpu {
-	void *freelist;
-	struct slab *slab;
-	unsigned long alloc_fast, alloc_slow;
-	unsigned long free_fast, free_slow, free_remote;
+	/* First line: fast paths. */
+	uint32_t head;              /* current slab's free chain */
+	uint32_t _pad;
+	char *base;                 /* current slab's base */
+	struct slab *slab;          /* current slab, or NULL */
+	unsigned long alloc_fast, free_fast;
 	/* Notified objects and pages of this cache: +1 at a stamped ALLOC or
-	 * NEWPAGE on this thread, -1 at a FREE or FREEPAGE on this thread.
-	 * The sum over threads is the number live; no shared counter is
-	 * touched per operation (notify.c). */
+	 * NEWPAGE on this thread, -1 at a FREE or FREEPAGE on this thread. */
 	unsigned long notified;
+	struct slab *partial;       /* owned slabs with free objects */
+	unsigned long alloc_slow;
+	/* Second line: slow paths. */
+	unsigned long free_slow, free_remote;
+	struct slab *full, *full_tail; /* owned slabs without, oldest first */
+	uint32_t shrink_seq;        /* the cache's, when this slot last trimmed */
+	uint32_t nr_full;
+	char _pad2[64 - 40];
 };
-_Static_assert(sizeof(struct slab_cpu) == 64, "one cpu slot per cache line");
+_Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
+#define SN_CPU_SHIFT 7
 
 struct slab_thread {
-	struct slab_cpu cpu[SLAB_MAX_CACHES];
+	struct slab_cpu cpu[SN_NR_SLOTS];
 	struct slab_thread *next, *prev; /* registry */
+	_Atomic size_t idle_bytes;       /* empty slabs kept (owner; a destroyer too) */
+	uint64_t rng;                    /* owner: freelist start offsets */
 	uint32_t max_index;              /* highest cpu slot touched + 1 */
 	bool live;
+	bool orphan;                     /* fork: its thread is gone, slabs not yet reaped */
 };
 
 /* thread.c */
@@ -245,98 +353,137 @@ extern __thread struct slab_thread *sn_tls_thread SN_TLS SN_HIDDEN;
 extern struct slab_thread sn_thread_dummy SN_HIDDEN;
 SN_HIDDEN struct slab_thread *thread_get(void);
 SN_HIDDEN void thread_touch(struct slab_thread *t, uint32_t index);
-SN_HIDDEN void threads_flush_cache(struct slab_cache *c);
+SN_HIDDEN void threads_flush_cache(struct slab_cache *c, struct slab **release);
+SN_HIDDEN void threads_clear_cache(const struct slab_cache *c);
 #define SN_NR_CPU_COUNTERS 6  /* alloc fast/slow, free fast/slow/remote, notified */
 SN_HIDDEN void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CPU_COUNTERS]);
+SN_HIDDEN void threads_reap_orphans(void);
+SN_HIDDEN extern _Atomic int sn_orphans;
 SN_HIDDEN void thread_init_once(void);
 SN_HIDDEN void threads_fork_prepare(void);
 SN_HIDDEN void threads_fork_parent(void);
 SN_HIDDEN void threads_fork_child(void);
 
-static inline struct slab_cpu *cpu_slot(const struct slab_cache *c)
+static inline struct slab_cpu *cpu_of(struct slab_thread *t, const struct slab_cache *c)
 {
-	return &sn_tls_thread->cpu[c->index];
+	return &t->cpu[c->index];
 }
 
-/* Hardened freelist pointers (CONFIG_SLAB_FREELIST_HARDENED). */
-static inline void *fp_get(const struct slab_cache *c, const void *obj)
+/* ------------------------------------------------------------------ */
+/* Link words and object indices                                      */
+/* ------------------------------------------------------------------ */
+
+static inline uintptr_t *link_word(const struct slab_cache *c, const void *obj)
 {
-	const uintptr_t *slot = (const uintptr_t *)((const char *)obj + c->offset);
-	return (void *)(*slot ^ c->secret ^ (uintptr_t)slot);
+	return (uintptr_t *)((uintptr_t)obj + c->offset);
 }
 
-static inline void fp_set(const struct slab_cache *c, void *obj, void *next)
+static inline uintptr_t link_key(const struct slab_cache *c, const uintptr_t *w)
 {
-	uintptr_t *slot = (uintptr_t *)((char *)obj + c->offset);
-	*slot = (uintptr_t)next ^ c->secret ^ (uintptr_t)slot;
+	return c->secret ^ (uintptr_t)w;
 }
 
-static inline void *slab_obj(const struct slab_cache *c, const struct slab *s, uint32_t idx)
+/* The decoded link of a free object: 0..objects when it is on a chain.
+ * A live object's word decodes above objects (it was cleared to 0 when
+ * handed out, and the key has bit 63 set). */
+static inline uintptr_t link_get(const struct slab_cache *c, const void *obj)
 {
-	return s->base + (size_t)idx * c->size;
+	const uintptr_t *w = link_word(c, obj);
+	return *w ^ link_key(c, w);
+}
+
+static inline void link_set(const struct slab_cache *c, void *obj, uint32_t next)
+{
+	uintptr_t *w = link_word(c, obj);
+	*w = (uintptr_t)next ^ link_key(c, w);
+}
+
+static inline void *slab_obj(const struct slab_cache *c, const char *base, uint32_t idx)
+{
+	return (void *)(base + (size_t)idx * c->size);
 }
 
 /*
- * Index of @obj in @s, or UINT32_MAX if it is not the start of an
- * object. Uses the reciprocal: for offsets below 2^21 the quotient of
- * an exact multiple is exact, and any other offset fails the check.
+ * Index of @obj in the slab at @base, or a value >= c->objects when it is
+ * not the start of one of its objects. The stride is d0 * 2^k with d0
+ * odd: off is a multiple of the stride exactly when rotr(off * d0^-1,
+ * k) is at most (2^64-1)/stride, and it is then the quotient; objects is
+ * below that bound, so one compare checks both.
  */
-static inline uint32_t slab_obj_index(const struct slab_cache *c, const struct slab *s, const void *obj)
+static inline uint64_t slab_obj_index(const struct slab_cache *c, const char *base, const void *obj)
 {
-	uintptr_t off = (uintptr_t)obj - (uintptr_t)s->base;
-	uint32_t idx = (uint32_t)(((uint64_t)off * c->reciprocal) >> 32);
-	if (unlikely(off != (uintptr_t)idx * c->size || idx >= s->objects))
-		return UINT32_MAX;
-	return idx;
+	uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)base);
+	uint64_t m = off * c->inv;
+	unsigned k = c->inv_shift;
+	return k ? (m >> k) | (m << (64 - k)) : m;
 }
 
+/* ------------------------------------------------------------------ */
+/* Layer interfaces                                                   */
+/* ------------------------------------------------------------------ */
+
 /* slab.c */
-SN_HIDDEN void *slab_alloc_slow(struct slab_cache *c, slab_gfp_t gfp);
-SN_HIDDEN void slab_free_slow(struct slab_cache *c, struct slab *s, void *obj);
-SN_HIDDEN void slab_free_nohook(struct slab_cache *c, struct slab *s, void *obj);
-SN_HIDDEN long cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu);
+SN_HIDDEN void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp);
+SN_HIDDEN void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+SN_HIDDEN void slab_became_empty(struct slab_cache *c, struct slab *s);
+SN_HIDDEN void slab_free_nohook(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+SN_HIDDEN void slab_confirm_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+SN_HIDDEN void slab_freelist_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link);
+SN_HIDDEN void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu,
+			       struct slab **release);
+SN_HIDDEN void slabs_release_list(struct slab_cache *c, struct slab *list);
 SN_HIDDEN void cache_list_lock(void);
 SN_HIDDEN void cache_list_unlock(void);
 SN_HIDDEN struct slab_cache *cache_list_first(void);
 SN_HIDDEN struct slab_cache *cache_create_internal(const char *name, size_t size, size_t align,
-						    slab_flags_t flags, void (*ctor)(void *), uint32_t hooks);
-SN_HIDDEN void slabs_fork_prepare(void);
-SN_HIDDEN void slabs_fork_parent(void);
-SN_HIDDEN void slabs_fork_child(void);
+						    slab_flags_t flags, void (*ctor)(void *), uint32_t kind,
+						    int slot);
 SN_HIDDEN void sn_init(void);
 SN_HIDDEN unsigned long cache_active_objs(const struct slab_cache *c);
-SN_HIDDEN void notify_fork_prepare(void);
-SN_HIDDEN void notify_fork_parent(void);
-SN_HIDDEN void notify_fork_child(void);
+SN_HIDDEN size_t slab_bytes_of(const struct slab_cache *c);
 
-/* Bad input: one line naming the function, the pointer and the cache,
- * then abort(). */
+/* Bad input: one line naming the function the program called, the
+ * pointer and the cache, then abort(). */
 SN_HIDDEN void sn_bad_free(const char *fn, const void *p, const struct slab_cache *c,
 			   const char *why) __attribute__((noreturn, cold));
+SN_HIDDEN void sn_bad_pointer(const char *fn, const void *p) __attribute__((noreturn, cold));
 SN_HIDDEN void sn_fatal(const char *fmt, ...) __attribute__((noreturn, cold, format(printf, 1, 2)));
 
-/* kmalloc.c */
+/* large.c */
 SN_HIDDEN extern struct slab_cache *sn_large_cache;
-SN_HIDDEN void large_free(const char *fn, struct slab *s, void *p);
+SN_HIDDEN void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp);
+SN_HIDDEN void large_free(const char *fn, void *p);
+SN_HIDDEN struct slab *large_find(const void *p);
+SN_HIDDEN size_t large_usable_size(const char *fn, const void *p);
+SN_HIDDEN void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp);
 SN_HIDDEN void large_release(struct slab *s);
-SN_HIDDEN void kmalloc_init(void);
-SN_HIDDEN void kmalloc_fork_prepare(void);
-SN_HIDDEN void kmalloc_fork_parent(void);
-SN_HIDDEN void kmalloc_fork_child(void);
+SN_HIDDEN bool large_owns(const void *p);
+SN_HIDDEN bool sn_size_possible(size_t size);
+SN_HIDDEN void large_fork_prepare(void);
+SN_HIDDEN void large_fork_parent(void);
+SN_HIDDEN void large_fork_child(void);
 
-/* notify.c: the out-of-line hooks the fast paths call. */
+/* kmalloc.c: the entry points' shared bodies; @fn names the function
+ * the program called, for messages. */
+SN_HIDDEN void kmalloc_init(void);
+SN_HIDDEN struct slab_cache *kmalloc_cache_for(size_t size, slab_gfp_t gfp);
+SN_HIDDEN void *sn_kmalloc(const char *fn, size_t size, slab_gfp_t gfp);
+SN_HIDDEN void *sn_kmalloc_aligned(const char *fn, size_t size, size_t align, slab_gfp_t gfp);
+SN_HIDDEN size_t sn_usable_size(const char *fn, const void *p);
+SN_HIDDEN void *sn_krealloc(const char *fn, void *p, size_t size, slab_gfp_t gfp);
+
+/* notify.c: the out-of-line hooks. */
 SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
 				    slab_gfp_t gfp);
 SN_HIDDEN void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj);
 SN_HIDDEN int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp);
 SN_HIDDEN void notify_freepage(struct slab_cache *c, struct slab *s);
-SN_HIDDEN void notify_slab_release_ext(struct slab *s);
+SN_HIDDEN void notify_slab_release_meta(struct slab *s);
 SN_HIDDEN void notify_cache_init(struct slab_cache *c);
+SN_HIDDEN void notify_cache_quiesce(struct slab_cache *c);
 SN_HIDDEN uint32_t notify_initial_hooks(slab_flags_t flags);
-
-static inline size_t slab_bytes_of(const struct slab_cache *c)
-{
-	return (size_t)1 << c->slab_shift;
-}
+SN_HIDDEN void notify_fork_prepare(void);
+SN_HIDDEN void notify_fork_parent(void);
+SN_HIDDEN void notify_fork_child(void);
 
 #endif /* SLABNOTIFY_INTERNAL_H */

@@ -17,7 +17,7 @@
  * allocate from inside their handlers, where the notifier's guard serves
  * them quietly.
  */
-#include "fastpath.h"
+#include "kmalloc.h"
 #include "options.h"
 
 #include <errno.h>
@@ -47,18 +47,19 @@ static struct report_opts report;
 /* The allocation functions                                           */
 /* ------------------------------------------------------------------ */
 
-static inline void *sn_alloc(size_t n, slab_gfp_t extra)
+/* Every message names the function the program called. */
+static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
 {
-	void *p = slab_malloc(n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp | extra);
+	void *p = kmalloc_named(fn, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp | extra);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
 }
 
-static void *sn_alloc_aligned(size_t align, size_t n)
+static void *sn_alloc_aligned(const char *fn, size_t align, size_t n)
 {
-	void *p = align <= MIN_ALIGN ? slab_malloc(n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp)
-				     : slab_malloc_aligned(n, align, malloc_gfp);
+	void *p = align <= MIN_ALIGN ? sn_kmalloc(fn, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp)
+				     : sn_kmalloc_aligned(fn, n, align, malloc_gfp);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
@@ -70,16 +71,14 @@ SN_EXPORT void *malloc(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return sn_alloc(n, 0);
+	return sn_alloc("malloc", n, 0);
 }
 
 SN_EXPORT void free(void *p)
 {
 	if (unlikely(!p))
 		return;
-	struct slab *s;
-	struct slab_cache *c = owner_of("free", p, &s);
-	cache_free("free", c, s, p);
+	sn_free_any("free", p);
 }
 
 SN_EXPORT void *calloc(size_t n, size_t size)
@@ -92,8 +91,8 @@ SN_EXPORT void *calloc(size_t n, size_t size)
 	/* Large blocks are zeroed by the large path only when they are not
 	 * fresh (zero) mappings. */
 	if (bytes > SLAB_KMALLOC_MAX)
-		return sn_alloc(bytes, SLAB_GFP_ZERO);
-	void *p = sn_alloc(bytes, 0);
+		return sn_alloc("calloc", bytes, SLAB_GFP_ZERO);
+	void *p = sn_alloc("calloc", bytes, 0);
 	if (likely(p))
 		memset(p, 0, bytes);
 	return p;
@@ -106,14 +105,12 @@ SN_EXPORT void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	if (!p)
-		return sn_alloc(n, 0);
+		return sn_alloc("realloc", n, 0);
 	if (n == 0) {           /* glibc: frees and returns NULL */
-		free(p);
+		sn_free_any("realloc", p);
 		return NULL;
 	}
-	struct slab *s;
-	owner_of("realloc", p, &s);  /* a foreign pointer aborts naming realloc */
-	void *q = slab_realloc(p, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp);
+	void *q = sn_krealloc("realloc", p, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp);
 	if (unlikely(!q))
 		errno = ENOMEM;
 	return q;
@@ -135,30 +132,31 @@ static bool power_of_two(size_t x)
 }
 
 /* C17: any power of two is a valid alignment; the size need not be a
- * multiple of it (DR 460). Unsupported alignments give NULL, EINVAL. */
+ * multiple of it (DR 460). Alignments past SLAB_MAX_ALIGN cannot be
+ * given: ENOMEM (they are valid, only too large). */
 SN_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-	if (unlikely(!power_of_two(align) || align > SLAB_MAX_ALIGN)) {
+	if (unlikely(!power_of_two(align))) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (unlikely(n > PTRDIFF_MAX)) {
+	if (unlikely(n > PTRDIFF_MAX || align > SLAB_MAX_ALIGN)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return sn_alloc_aligned(align, n);
+	return sn_alloc_aligned("aligned_alloc", align, n);
 }
 
-/* POSIX: EINVAL unless align is a power of two multiple of
+/* POSIX: EINVAL only unless align is a power of two multiple of
  * sizeof(void *); ENOMEM on exhaustion; errno is left alone. */
 SN_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-	if (!power_of_two(align) || align % sizeof(void *) || align > SLAB_MAX_ALIGN)
+	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
-	if (n > PTRDIFF_MAX)
+	if (n > PTRDIFF_MAX || align > SLAB_MAX_ALIGN)
 		return ENOMEM;
 	int saved = errno;
-	void *p = sn_alloc_aligned(align, n);
+	void *p = sn_alloc_aligned("posix_memalign", align, n);
 	errno = saved;
 	if (!p)
 		return ENOMEM;
@@ -167,24 +165,25 @@ SN_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 }
 
 /* glibc: an alignment that is not a power of two is rounded up. */
-SN_EXPORT void *memalign(size_t align, size_t n)
+static void *memalign_named(const char *fn, size_t align, size_t n)
 {
-	if (align > SLAB_MAX_ALIGN) {
-		errno = EINVAL;
-		return NULL;
-	}
 	if (!power_of_two(align))
-		align = align ? (size_t)1 << (64 - __builtin_clzl(align)) : MIN_ALIGN;
-	if (unlikely(n > PTRDIFF_MAX)) {
+		align = align && align <= SLAB_MAX_ALIGN ? (size_t)1 << (64 - __builtin_clzl(align)) : MIN_ALIGN;
+	if (unlikely(n > PTRDIFF_MAX || align > SLAB_MAX_ALIGN)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return sn_alloc_aligned(align, n);
+	return sn_alloc_aligned(fn, align, n);
+}
+
+SN_EXPORT void *memalign(size_t align, size_t n)
+{
+	return memalign_named("memalign", align, n);
 }
 
 SN_EXPORT void *valloc(size_t n)
 {
-	return memalign(SN_PAGE_SIZE, n);
+	return memalign_named("valloc", SN_PAGE_SIZE, n);
 }
 
 SN_EXPORT void *pvalloc(size_t n)
@@ -194,12 +193,12 @@ SN_EXPORT void *pvalloc(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return memalign(SN_PAGE_SIZE, rounded ? rounded : SN_PAGE_SIZE);
+	return memalign_named("pvalloc", SN_PAGE_SIZE, rounded ? rounded : SN_PAGE_SIZE);
 }
 
 SN_EXPORT size_t malloc_usable_size(void *p)
 {
-	return p ? slab_usable_size(p) : 0;
+	return p ? sn_usable_size("malloc_usable_size", p) : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -12,7 +12,7 @@
  * Charging (the ALLOC handler). Objects of SLAB_ACCOUNT caches and
  * every ALLOC whose gfp has SLAB_GFP_ACCOUNT (the kmalloc-cg-N caches,
  * kmalloc-large) are charged their footprint: the cache's stride, or for
- * kmalloc-large the size rounded up to 4 KiB plus a 4 KiB header page.
+ * kmalloc-large the size rounded up to 4 KiB.
  * The owner (the charging thread's current group) goes into the object's
  * obj_ext slot; the FREE handler reads it back and uncharges the owner,
  * whichever thread frees. A slot left NULL (objects allocated before
@@ -813,8 +813,8 @@ static size_t footprint(const struct slab_event_data *d)
 	size_t s = slab_cache_size(d->cache);
 	if (likely(s))
 		return s;
-	/* kmalloc-large: its pages plus the header page. */
-	return ((d->size + LARGE_PAGE - 1) & ~(size_t)(LARGE_PAGE - 1)) + LARGE_PAGE;
+	/* kmalloc-large: its pages (the descriptor is slabnotify's own). */
+	return (d->size + LARGE_PAGE - 1) & ~(size_t)(LARGE_PAGE - 1);
 }
 
 /*

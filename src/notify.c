@@ -45,35 +45,17 @@ struct chain {
 	struct slab_notifier *nb[];
 };
 
-/* Per-slab consumer slots, made on first use (the stamps hang off the
- * descriptor itself, being on the path of every notified operation). */
-struct slab_ext {
+/* Per-slab notification data, in meta memory, made on first need: the
+ * stamp of every object, and the consumers' obj_ext arrays. */
+struct slab_meta {
+	_Atomic(uint32_t *) stamps;
 	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
 };
 
-static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
 static struct chain *chain_head;     /* RCU-protected */
 static uint32_t chain_gen;           /* under chain_lock */
 static _Atomic int ext_slots_used;
-
-/* ------------------------------------------------------------------ */
-/* Internal allocation, never notified                                */
-/* ------------------------------------------------------------------ */
-
-static void *quiet_zalloc(size_t size)
-{
-	sn_handler_depth++;
-	void *p = slab_malloc(size, SLAB_GFP_ZERO);
-	sn_handler_depth--;
-	return p;
-}
-
-static void quiet_free(void *p)
-{
-	sn_handler_depth++;
-	slab_free(p);
-	sn_handler_depth--;
-}
 
 bool slab_in_handler(void)
 {
@@ -84,32 +66,32 @@ bool slab_in_handler(void)
 /* Extension arrays                                                   */
 /* ------------------------------------------------------------------ */
 
-static struct slab_ext *ext_get(struct slab *s)
+static struct slab_meta *meta_get(struct slab *s, bool create)
 {
-	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
-	if (likely(ext))
-		return ext;
-	struct slab_ext *fresh = quiet_zalloc(sizeof(*fresh));
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	if (likely(m) || !create)
+		return m;
+	struct slab_meta *fresh = meta_zalloc(sizeof(*fresh));
 	if (!fresh)
 		return NULL;
-	if (!atomic_compare_exchange_strong(&s->ext, &ext, fresh)) {
-		quiet_free(fresh);
-		return ext;
+	if (!atomic_compare_exchange_strong(&s->meta, &m, fresh)) {
+		meta_free(fresh);
+		return m;
 	}
 	return fresh;
 }
 
 /* An array of @n elements of @elem bytes installed in @slot once. */
-static void *ext_array(_Atomic(void *) *slot, size_t n, size_t elem)
+static void *meta_array(_Atomic(void *) *slot, size_t n, size_t elem)
 {
 	void *arr = atomic_load_explicit(slot, memory_order_acquire);
 	if (likely(arr))
 		return arr;
-	void *fresh = quiet_zalloc(n * elem);
+	void *fresh = meta_zalloc(n * elem);
 	if (!fresh)
 		return NULL;
 	if (!atomic_compare_exchange_strong(slot, &arr, fresh)) {
-		quiet_free(fresh);
+		meta_free(fresh);
 		return arr;
 	}
 	return fresh;
@@ -117,24 +99,24 @@ static void *ext_array(_Atomic(void *) *slot, size_t n, size_t elem)
 
 static uint32_t *stamps_of(struct slab *s, bool create)
 {
-	uint32_t *stamps = atomic_load_explicit(&s->stamps, memory_order_acquire);
+	struct slab_meta *m = meta_get(s, create);
+	if (!m)
+		return NULL;
+	uint32_t *stamps = atomic_load_explicit(&m->stamps, memory_order_acquire);
 	if (likely(stamps) || !create)
 		return stamps;
-	return ext_array((_Atomic(void *) *)&s->stamps, s->objects, sizeof(uint32_t));
+	return meta_array((_Atomic(void *) *)&m->stamps, s->objects, sizeof(uint32_t));
 }
 
-void notify_slab_release_ext(struct slab *s)
+void notify_slab_release_meta(struct slab *s)
 {
-	uint32_t *stamps = atomic_exchange(&s->stamps, NULL);
-	if (stamps)
-		quiet_free(stamps);
-	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
-	if (!ext)
+	struct slab_meta *m = atomic_exchange(&s->meta, NULL);
+	if (!m)
 		return;
-	atomic_store(&s->ext, NULL);
+	meta_free(atomic_load(&m->stamps));
 	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++)
-		quiet_free(atomic_load(&ext->slots[i]));
-	quiet_free(ext);
+		meta_free(atomic_load(&m->slots[i]));
+	meta_free(m);
 }
 
 int slab_obj_ext_reserve(void)
@@ -149,43 +131,44 @@ int slab_obj_ext_reserve(void)
 	return n;
 }
 
-static uint32_t obj_index(struct slab_cache *c, struct slab *s, const void *obj)
-{
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE)
-		return obj == s->base ? 0 : UINT32_MAX;
-	return slab_obj_index(c, s, obj);
-}
-
 void **slab_obj_ext(const void *obj, int slot)
 {
 	if (!obj || slot < 0 || slot >= atomic_load(&ext_slots_used))
 		return NULL;
 	struct slab *s = slab_of(obj);
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
-	if (!c || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
+	uint64_t idx;
+	if (c) {
+		idx = slab_obj_index(c, s->base, obj);
+		if (idx >= c->objects)
+			return NULL;
+	} else if ((s = large_find(obj))) {
+		c = s->cache;
+		idx = 0;
+	} else {
 		return NULL;
-	uint32_t idx = obj_index(c, s, obj);
-	if (idx == UINT32_MAX)
+	}
+	if (!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
 		return NULL;
 	uint32_t *stamps = stamps_of(s, false);
 	if (!stamps || !stamps[idx])   /* not notified: no extension */
 		return NULL;
-	struct slab_ext *ext = ext_get(s);
-	if (!ext)
+	struct slab_meta *m = meta_get(s, true);
+	if (!m)
 		return NULL;
-	void **arr = ext_array((_Atomic(void *) *)&ext->slots[slot], s->objects, sizeof(void *));
+	void **arr = meta_array((_Atomic(void *) *)&m->slots[slot], s->objects, sizeof(void *));
 	return arr ? &arr[idx] : NULL;
 }
 
 /* NULL every existing slot word of a freshly allocated object. */
 static void ext_clear_slots(struct slab *s, uint32_t idx)
 {
-	struct slab_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
-	if (!ext)
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	if (!m)
 		return;
 	int used = atomic_load_explicit(&ext_slots_used, memory_order_relaxed);
 	for (int i = 0; i < used; i++) {
-		void **arr = atomic_load_explicit(&ext->slots[i], memory_order_acquire);
+		void **arr = atomic_load_explicit(&m->slots[i], memory_order_acquire);
 		if (arr)
 			arr[idx] = NULL;
 	}
@@ -197,9 +180,19 @@ static void ext_clear_slots(struct slab *s, uint32_t idx)
 
 void notify_cache_init(struct slab_cache *c)
 {
-	pthread_mutex_init(&c->notify_lock, NULL);
+	sn_mutex_init(&c->notify_lock, SN_RANK_NOTIFY);
 	atomic_store(&c->dead_notified, 0);
 	atomic_store(&c->drain_queued, false);
+	atomic_store(&c->rcu_pending, 0);
+}
+
+/* slab_cache_destroy(): once the cache is DYING no drain re-queues
+ * itself; wait until no callback queued for it remains, so that the
+ * slot (and its rcu_head) can be reused. */
+void notify_cache_quiesce(struct slab_cache *c)
+{
+	while (atomic_load(&c->rcu_pending) > 0)
+		sn_rcu_barrier();
 }
 
 uint32_t notify_initial_hooks(slab_flags_t flags)
@@ -257,22 +250,27 @@ static void drain_cb(struct rcu_head *head)
 	 * way round); a switch-on or -off since is caught under the lock. */
 	long live = notified_live(c);
 	bool stood_down = false;
-	pthread_mutex_lock(&c->notify_lock);
+	sn_lock(&c->notify_lock);
 	bool off = !(atomic_load(&c->hooks) & HOOK_ALLOC);
-	if (off && c->drain_seq != atomic_load(&c->off_seq)) {
+	bool dying = atomic_load(&c->state) != CACHE_LIVE;
+	if (off && !dying && c->drain_seq != atomic_load(&c->off_seq)) {
 		c->drain_seq = atomic_load(&c->off_seq);
 		sn_call_rcu(&c->drain_rcu, drain_cb);      /* still queued */
+		sn_unlock(&c->notify_lock);
+		SN_RCU_CALLBACK_END();
+		return;
 	} else if (off && live == 0) {
 		atomic_fetch_and(&c->hooks, ~HOOK_FREE);
 		atomic_store(&c->drain_queued, false);
 	} else {
 		atomic_store(&c->drain_queued, false);
-		stood_down = off;
+		stood_down = off && !dying;
 	}
-	pthread_mutex_unlock(&c->notify_lock);
+	sn_unlock(&c->notify_lock);
 	/* A free that found the drain still queued relies on us. */
 	if (stood_down && notified_live(c) == 0)
 		drain_schedule(c);
+	atomic_fetch_sub(&c->rcu_pending, 1);
 	SN_RCU_CALLBACK_END();
 }
 
@@ -280,10 +278,12 @@ static void drain_cb(struct rcu_head *head)
 static void drain_schedule(struct slab_cache *c)
 {
 	bool expected = false;
-	if (atomic_compare_exchange_strong(&c->drain_queued, &expected, true)) {
-		pthread_mutex_lock(&c->notify_lock);
+	if (atomic_load(&c->state) == CACHE_LIVE &&
+	    atomic_compare_exchange_strong(&c->drain_queued, &expected, true)) {
+		sn_lock(&c->notify_lock);
 		c->drain_seq = atomic_load(&c->off_seq);
-		pthread_mutex_unlock(&c->notify_lock);
+		sn_unlock(&c->notify_lock);
+		atomic_fetch_add(&c->rcu_pending, 1);
 		sn_call_rcu(&c->drain_rcu, drain_cb);
 	}
 }
@@ -298,9 +298,10 @@ static void notified_dec(struct slab_cache *c)
 	drain_schedule(c);   /* its compare-and-swap is the full barrier */
 }
 
-int slab_cache_set_notify(struct slab_cache *c, bool on)
+int slab_cache_set_notify(struct slab_cache *h, bool on)
 {
-	if (!c) {
+	struct slab_cache *c = cache_of_handle(h);
+	if (!c || atomic_load(&c->state) != CACHE_LIVE) {
 		errno = EINVAL;
 		return -EINVAL;
 	}
@@ -309,23 +310,24 @@ int slab_cache_set_notify(struct slab_cache *c, bool on)
 	errno = ENOSYS;
 	return -ENOSYS;
 #else
-	pthread_mutex_lock(&c->notify_lock);
+	sn_lock(&c->notify_lock);
 	if (on) {
 		atomic_fetch_or(&c->hooks, HOOK_ALLOC | HOOK_FREE);
 	} else {
 		atomic_fetch_and(&c->hooks, ~HOOK_ALLOC);
 		atomic_fetch_add(&c->off_seq, 1);
 	}
-	pthread_mutex_unlock(&c->notify_lock);
+	sn_unlock(&c->notify_lock);
 	if (!on)
 		drain_schedule(c);
 	return 0;
 #endif
 }
 
-bool slab_cache_notify_enabled(const struct slab_cache *c)
+bool slab_cache_notify_enabled(const struct slab_cache *h)
 {
-	return c && (atomic_load(&((struct slab_cache *)c)->hooks) & HOOK_ALLOC);
+	struct slab_cache *c = cache_of_handle(h);
+	return c && (atomic_load(&c->hooks) & HOOK_ALLOC);
 }
 
 /* ------------------------------------------------------------------ */
@@ -334,6 +336,7 @@ bool slab_cache_notify_enabled(const struct slab_cache *c)
 
 static int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
+	sn_witness_assert_unlocked("a notifier handler");
 	return nb->call(nb, ev, d);
 }
 
@@ -377,15 +380,14 @@ static void chain_call_free(enum slab_event ev, const struct slab_event_data *d,
 
 static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
 {
-	return (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE) ? s->large_size
-										      : c->object_size;
+	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
 }
 
 void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp)
 {
 	if (sn_handler_depth)   /* inside a handler: served quietly */
 		return obj;
-	struct slab_event_data d = { c, obj, event_obj_size(c, s), gfp };
+	struct slab_event_data d = { cache_handle(c), obj, event_obj_size(c, s), gfp };
 	uint32_t stamp = 0;
 	int err = 0;
 
@@ -414,10 +416,10 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 	if (likely(!err))
 		return obj;
 	sn_handler_depth++;
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE)
+	if (c->kind & CACHE_LARGE)
 		large_release(s);
 	else
-		slab_free_nohook(c, s, obj);
+		slab_free_nohook("slab_alloc", c, s, obj, idx);
 	sn_handler_depth--;
 	errno = -err;
 	return NULL;
@@ -431,7 +433,7 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
-	struct slab_event_data d = { c, obj, event_obj_size(c, s), 0 };
+	struct slab_event_data d = { cache_handle(c), obj, event_obj_size(c, s), 0 };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
@@ -441,7 +443,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 {
 	if (sn_handler_depth)
 		return 0;
-	struct slab_event_data d = { c, s->base, slab_bytes_of(c), gfp };
+	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), gfp };
 	uint32_t stamp = 0;
 	int err = 0;
 	sn_rcu_read_lock();
@@ -463,7 +465,7 @@ void notify_freepage(struct slab_cache *c, struct slab *s)
 {
 	uint32_t stamp = s->page_stamp;
 	s->page_stamp = 0;
-	struct slab_event_data d = { c, s->base, slab_bytes_of(c), 0 };
+	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), 0 };
 	chain_call_free(SLAB_EVENT_FREEPAGE, &d, stamp);
 	notified_dec(c);
 }
@@ -507,9 +509,9 @@ int slab_notifier_register(struct slab_notifier *nb)
 		return -EINVAL;
 	}
 	sn_init();
-	pthread_mutex_lock(&chain_lock);
+	sn_lock(&chain_lock);
 	if (nb->_flags & NB_REGISTERED) {
-		pthread_mutex_unlock(&chain_lock);
+		sn_unlock(&chain_lock);
 		errno = EEXIST;
 		return -EEXIST;
 	}
@@ -517,7 +519,7 @@ int slab_notifier_register(struct slab_notifier *nb)
 	uint32_t n = old ? old->n : 0;
 	struct chain *ch = chain_alloc(n + 1);
 	if (!ch) {
-		pthread_mutex_unlock(&chain_lock);
+		sn_unlock(&chain_lock);
 		errno = ENOMEM;
 		return -ENOMEM;
 	}
@@ -536,7 +538,7 @@ int slab_notifier_register(struct slab_notifier *nb)
 	ch->gen = chain_gen;
 	chain_publish(ch);
 	rcu_fork_register();
-	pthread_mutex_unlock(&chain_lock);
+	sn_unlock(&chain_lock);
 	return 0;
 }
 
@@ -550,19 +552,19 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 		errno = EDEADLK;
 		return -EDEADLK;
 	}
-	pthread_mutex_lock(&chain_lock);
+	sn_lock(&chain_lock);
 	struct chain *old = chain_head;
 	uint32_t n = old ? old->n : 0, pos = 0;
 	while (pos < n && old->nb[pos] != nb)
 		pos++;
 	if (pos == n) {
-		pthread_mutex_unlock(&chain_lock);
+		sn_unlock(&chain_lock);
 		errno = ENOENT;
 		return -ENOENT;
 	}
 	struct chain *ch = chain_alloc(n - 1);
 	if (!ch) {
-		pthread_mutex_unlock(&chain_lock);
+		sn_unlock(&chain_lock);
 		errno = ENOMEM;
 		return -ENOMEM;
 	}
@@ -572,7 +574,7 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 	ch->n = n - 1;
 	ch->gen = chain_gen;
 	chain_publish(ch);
-	pthread_mutex_unlock(&chain_lock);
+	sn_unlock(&chain_lock);
 	/* Once this returns, no call of @nb is in flight. */
 	sn_synchronize_rcu();
 	nb->_flags = 0;
@@ -644,17 +646,17 @@ static void rcu_fork_register(void)
 void notify_fork_prepare(void)
 {
 	rcu_fork_prepare();
-	pthread_mutex_lock(&chain_lock);
+	pthread_mutex_lock(&chain_lock.m);
 }
 
 void notify_fork_parent(void)
 {
-	pthread_mutex_unlock(&chain_lock);
+	pthread_mutex_unlock(&chain_lock.m);
 	rcu_fork_parent();
 }
 
 void notify_fork_child(void)
 {
-	pthread_mutex_init(&chain_lock, NULL);
+	sn_mutex_reinit(&chain_lock);
 	rcu_fork_child();
 }

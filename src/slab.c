@@ -1,32 +1,56 @@
 /*
- * slab.c - caches and the slow paths (SLUB, adapted to userspace).
+ * slab.c - caches and the slow paths (SLUB, with thread-owned slabs).
  *
- * Life cycle of a slab (see docs/design.md for the full picture):
+ * The life of a slab
+ * ------------------
+ *   new (page.c) ----------------------------> OWNED, current
+ *   OWNED, current, chain ran dry:  remote frees waiting? take them;
+ *                                   else -> OWNED, FULL (owner's full list)
+ *   OWNED, FULL, the owner frees into it ----> OWNED, partial (owner's list)
+ *   OWNED, FULL, remote frees, seen by the owner's scan -> OWNED, current
+ *   OWNED, partial -------------------------> OWNED, current (when needed)
+ *   OWNED, not current, every object free --> idle (kept, within the
+ *                                   thread's SN_THREAD_IDLE_MAX bytes), or
+ *                                   given up
+ *   OWNED, given up (thread exit, shrink, destroy, idle bound, fork
+ *   child's reaping) ------------------------> UNOWNED: the cache's partial
+ *                                   list, full (no list), or empty (kept up
+ *                                   to min_partial, else released)
+ *   UNOWNED, on the partial list, taken by an allocating thread -> OWNED
+ * A thread's allocation slow path prefers, in order: its current slab's
+ * remote frees, its own partial slabs, its full slabs that received
+ * remote frees (the oldest SN_FULL_SCAN), the cache's partial list, a new
+ * slab.
  *
- *   new (from page.c) --freeze--> ACTIVE on one thread (FROZEN)
- *   ACTIVE, freelist ran dry --> collect remote frees, or retire FULL
- *   FULL (on no list) --first remote free--> PARTIAL (LISTED)
- *   PARTIAL --taken by an allocating thread--> ACTIVE
- *   PARTIAL/any unfrozen, all objects free --> kept EMPTY on the partial
- *       list up to min_partial, else released to page.c
- *   thread exit / flush: ACTIVE --> PARTIAL, FULL or EMPTY
+ * Who may touch what
+ * ------------------
+ * | data                                          | who                        |
+ * |-----------------------------------------------|----------------------------|
+ * | cpu->head/base/slab, cpu lists, cpu counters  | the owning thread (counters: readers too, relaxed, under the registry lock) |
+ * | an owned slab's head, inuse, next/prev, list, idle | its owner                |
+ * | an unowned slab's head, nr_local, next/prev, on_partial, counted_empty; the cache's partial list | the cache lock holder |
+ * | slab->state                                   | anyone, by compare-and-swap |
+ * | slab->owner                                   | written by the owner (taking, giving up: under the cache lock); read by anyone |
+ * | segment pools                                 | the pool's lock            |
+ * A thread that exits, a fork child reaping a vanished thread, and
+ * slab_cache_destroy() (whose callers promise no concurrent use) act as
+ * the owner of the slots they flush, under the registry lock.
  *
- * Who may touch what:
- *  - cpu->freelist, cpu->slab: the owning thread only (fast paths).
- *  - slab->freelist, nr_local, list links, on_partial, counted_empty,
- *    and the cache's partial list: the cache lock holder, for unfrozen
- *    slabs. A frozen slab's objects live in its owner's cpu->freelist.
- *  - slab->state: anyone, with atomic compare-and-swap. Frees of objects
- *    of a slab that is not the freeing thread's active slab push onto
- *    the remote stack in the state word. For an unfrozen slab the same
- *    CAS counts the object as free; a free that takes a full slab to
- *    partial, or a listed slab to empty, claims PENDING and settles the
- *    slab under the lock. Only the PENDING claimant may release a slab
- *    that has PENDING set, so a claimant's descriptor stays valid.
+ * Frees
+ * -----
+ * The owner pushes onto the chain without atomics (fast path). Any other
+ * thread pushes onto the slab's remote stack in the state word with one
+ * compare-and-swap: for an owned slab that counts it on the stack, for
+ * an unowned one it also counts the object free, and a free that takes
+ * an unowned full slab to partial, or a listed one to empty, claims
+ * PENDING and settles the slab under the cache lock. Only the PENDING
+ * claimant may release a slab with PENDING set.
  *
- * Lock order: cache list lock -> thread registry lock -> cache lock ->
- * page pool lock. Notifier handlers are never called with a lock held,
- * except FREEPAGE during slab_cache_destroy (cache list lock only).
+ * Locks
+ * -----
+ * The order is in lock.h, once. No handler is called with a lock held:
+ * slabs to be released (FREEPAGE) are collected under the locks and
+ * released after (slabs_release_list).
  */
 #include "fastpath.h"
 
@@ -38,15 +62,22 @@
 #include <time.h>
 #include <unistd.h>
 
-static pthread_mutex_t cache_list_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct slab_cache cache_table[SLAB_MAX_CACHES];
+struct slab_cache sn_cache_table[SN_NR_SLOTS];
+
+static struct sn_mutex cache_list_mutex = SN_MUTEX_INIT(SN_RANK_CACHE_LIST);
 static struct slab_cache *cache_list;
+static uint32_t free_head = UINT32_MAX, free_tail = UINT32_MAX; /* slot FIFO */
+static uint32_t next_unused;       /* slots never used, from SN_FIRST_USER_SLOT */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static uintptr_t secret_seed;
 
+/* ------------------------------------------------------------------ */
+/* Messages                                                           */
+/* ------------------------------------------------------------------ */
+
 void sn_fatal(const char *fmt, ...)
 {
-	char buf[256];
+	char buf[320];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
@@ -64,12 +95,24 @@ void sn_fatal(const char *fmt, ...)
 
 void sn_bad_free(const char *fn, const void *p, const struct slab_cache *c, const char *why)
 {
-	sn_fatal("%s(): %s: pointer %p (cache %s)", fn, why, p, c ? c->name : "none");
+	sn_fatal("slabnotify: %s(): %s: pointer %p (cache %s)", fn, why, p, c ? c->name : "none");
 }
 
-void cache_list_lock(void) { pthread_mutex_lock(&cache_list_mutex); }
-void cache_list_unlock(void) { pthread_mutex_unlock(&cache_list_mutex); }
+void slab_freelist_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link)
+{
+	sn_fatal("slabnotify: %s(): free list corrupted in cache %s: the free object %p holds "
+		 "%#lx (a write after free, or an overflow into it)",
+		 fn, c->name, obj, (unsigned long)link);
+}
+
+void cache_list_lock(void) { sn_lock(&cache_list_mutex); }
+void cache_list_unlock(void) { sn_unlock(&cache_list_mutex); }
 struct slab_cache *cache_list_first(void) { return cache_list; }
+
+size_t slab_bytes_of(const struct slab_cache *c)
+{
+	return (size_t)1 << c->slab_shift;
+}
 
 /* ------------------------------------------------------------------ */
 /* Initialisation and fork                                            */
@@ -78,34 +121,38 @@ struct slab_cache *cache_list_first(void) { return cache_list; }
 static void fork_prepare(void)
 {
 	notify_fork_prepare();
-	kmalloc_fork_prepare();
-	cache_list_lock();
+	pthread_mutex_lock(&cache_list_mutex.m);
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		pthread_mutex_lock(&c->lock);
+		pthread_mutex_lock(&c->lock.m);
 	threads_fork_prepare();
+	large_fork_prepare();
 	pages_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	pages_fork_parent();
+	large_fork_parent();
 	threads_fork_parent();
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		pthread_mutex_unlock(&c->lock);
-	cache_list_unlock();
-	kmalloc_fork_parent();
+		pthread_mutex_unlock(&c->lock.m);
+	pthread_mutex_unlock(&cache_list_mutex.m);
 	notify_fork_parent();
 }
 
+/* The child has one thread: the locks are made anew, and nothing here
+ * notifies or takes a lock another thread of the parent could have held.
+ * The vanished threads' slabs are reaped later, from an ordinary slow
+ * path (threads_reap_orphans). */
 static void fork_child(void)
 {
 	pages_fork_child();
+	large_fork_child();
 	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&cache_list_mutex, NULL);
-	kmalloc_fork_child();
-	notify_fork_child();
+		sn_mutex_reinit(&c->lock);
+	sn_mutex_reinit(&cache_list_mutex);
 	threads_fork_child();
+	notify_fork_child();
 }
 
 static void do_init(void)
@@ -117,6 +164,7 @@ static void do_init(void)
 		seed = (uintptr_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uintptr_t)&seed ^ (uintptr_t)getpid();
 	}
 	secret_seed = seed | 1;
+	next_unused = SN_FIRST_USER_SLOT;
 	thread_init_once();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -124,6 +172,14 @@ static void do_init(void)
 void sn_init(void)
 {
 	pthread_once(&init_once, do_init);
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
 }
 
 /* ------------------------------------------------------------------ */
@@ -180,7 +236,16 @@ static bool flags_valid(slab_flags_t flags)
 	return (flags & ~known) == 0;
 }
 
-/* Stride, freelist offset and alignment of a cache. */
+/* The inverse of odd @d modulo 2^64 (Newton's iteration). */
+static uint64_t inverse_odd(uint64_t d)
+{
+	uint64_t x = d;      /* correct to 3 bits */
+	for (int i = 0; i < 5; i++)
+		x *= 2 - d * x;
+	return x;
+}
+
+/* Stride, link-word offset, alignment, slab size, index inverse. */
 static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_flags_t flags, bool has_ctor)
 {
 	if (align == 0)
@@ -193,8 +258,8 @@ static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_
 		return -EINVAL;
 	size_t stride = (size + 7) & ~(size_t)7;
 	size_t offset = 0;
-	/* The freelist pointer must not overwrite what a constructor built
-	 * or what an RCU reader may still read: put it after the object. */
+	/* The link word must not overwrite what a constructor built or what
+	 * an RCU reader may still read: put it after the object. */
 	if (has_ctor || (flags & SLAB_TYPESAFE_BY_RCU)) {
 		offset = stride;
 		stride += sizeof(void *);
@@ -206,9 +271,10 @@ static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_
 	c->size = (uint32_t)stride;
 	c->offset = (uint32_t)offset;
 	c->align = (uint32_t)align;
-	c->slab_shift = calculate_shift(stride);
+	c->slab_shift = (uint8_t)calculate_shift(stride);
 	c->objects = (uint32_t)((1UL << c->slab_shift) / stride);
-	c->reciprocal = (uint32_t)(((1ULL << 32) + stride - 1) / stride);
+	c->inv_shift = (uint8_t)__builtin_ctzl(stride);
+	c->inv = inverse_odd(stride >> c->inv_shift);
 	/* SLUB keeps ilog2(size)/2 empty slabs, 5..10; we are leaner. */
 	unsigned mp = fls_u(stride) / 2;
 	c->min_partial = mp < 2 ? 2 : mp > 5 ? 5 : mp;
@@ -217,45 +283,102 @@ static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_
 	return 0;
 }
 
+/* CONFIG_SLAB_FREELIST_RANDOM: a random permutation of the object
+ * indices; each new slab starts it at a random place. */
+static void cache_make_random_seq(struct slab_cache *c)
+{
+	uint32_t n = c->objects;
+	if (n < 2 || n > UINT16_MAX || (c->kind & CACHE_META))
+		return;
+	uint16_t *seq = meta_zalloc(n * sizeof(uint16_t));
+	if (!seq)
+		return;     /* no memory: address order, still correct */
+	uint64_t rng = c->secret ^ 0x5eedULL;
+	for (uint32_t i = 0; i < n; i++)
+		seq[i] = (uint16_t)i;
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(splitmix64(&rng) % (i + 1));
+		uint16_t tmp = seq[i];
+		seq[i] = seq[j];
+		seq[j] = tmp;
+	}
+	c->random_seq = seq;
+}
+
+/* A free slot (cache list lock held): reserved, or the one free longest. */
+static struct slab_cache *slot_take(int reserved)
+{
+	if (reserved >= 0)
+		return sn_cache_table[reserved].state == CACHE_FREE ? &sn_cache_table[reserved] : NULL;
+	if (free_head != UINT32_MAX) {
+		struct slab_cache *c = &sn_cache_table[free_head];
+		free_head = c->next_free;
+		if (free_head == UINT32_MAX)
+			free_tail = UINT32_MAX;
+		return c;
+	}
+	if (next_unused < SLAB_MAX_CACHES)
+		return &sn_cache_table[next_unused++];
+	return NULL;
+}
+
+static void slot_put(struct slab_cache *c)
+{
+	c->next_free = UINT32_MAX;
+	if (free_tail == UINT32_MAX)
+		free_head = c->index;
+	else
+		sn_cache_table[free_tail].next_free = c->index;
+	free_tail = c->index;
+}
+
 struct slab_cache *cache_create_internal(const char *name, size_t size, size_t align,
-					 slab_flags_t flags, void (*ctor)(void *), uint32_t hooks)
+					 slab_flags_t flags, void (*ctor)(void *), uint32_t kind, int slot)
 {
 	sn_init();
 	cache_list_lock();
-	struct slab_cache *c = NULL;
-	for (unsigned i = 0; i < SLAB_MAX_CACHES; i++)
-		if (!cache_table[i].in_use) {
-			c = &cache_table[i];
-			break;
-		}
+	struct slab_cache *c = slot_take(slot);
 	if (!c) {
 		cache_list_unlock();
 		errno = ENOMEM;
 		return NULL;
 	}
-	uint32_t index = (uint32_t)(c - cache_table);
-	memset(c, 0, sizeof(*c));
+	uint32_t index = (uint32_t)(c - sn_cache_table);
+	uint16_t gen = c->gen;
+	struct slab_cache fresh = { 0 };
+	*c = fresh;
 	c->index = index;
+	c->gen = gen;
 	int err = size && size <= SLAB_MAX_OBJECT_SIZE ? cache_geometry(c, size, align, flags, ctor != NULL) : -EINVAL;
 	if (err) {
+		if (slot < 0)
+			slot_put(c);
 		cache_list_unlock();
 		errno = -err;
 		return NULL;
 	}
+	if (++c->gen > SN_GEN_MASK)
+		c->gen = 1;
+	c->handle = (uintptr_t)c | c->gen;
+	c->kind = kind;
 	c->flags = flags;
 	c->ctor = ctor;
-	c->secret = secret_seed * (index + 0x9e37) ^ (secret_seed >> 17);
-	pthread_mutex_init(&c->lock, NULL);
+	uint64_t s = secret_seed ^ ((uint64_t)index << 32) ^ c->gen;
+	c->secret = (uintptr_t)splitmix64(&s) | (1ULL << 63);
+	sn_mutex_init(&c->lock, SN_RANK_CACHE);
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	notify_cache_init(c);
-	atomic_store(&c->hooks, hooks | notify_initial_hooks(flags));
-	c->in_use = true;
+	atomic_store(&c->hooks, (kind & CACHE_META) ? 0 : notify_initial_hooks(flags));
+	atomic_store(&c->state, CACHE_LIVE);
 	/* Append, so that slabinfo lists caches in creation order. */
 	struct slab_cache **pp = &cache_list;
 	while (*pp)
 		pp = &(*pp)->next_cache;
-	*pp = c;
+	if (!(kind & CACHE_META))
+		*pp = c;
 	cache_list_unlock();
+	if (!(kind & CACHE_LARGE))
+		cache_make_random_seq(c);
 	return c;
 }
 
@@ -267,16 +390,19 @@ struct slab_cache *slab_cache_create(const char *name, size_t size, size_t align
 		errno = EINVAL;
 		return NULL;
 	}
-	return cache_create_internal(name, size, align, flags, ctor, 0);
+	kmalloc_init();     /* the built-in caches first: their slots, their order */
+	struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
+	return c ? cache_handle(c) : NULL;
 }
 
-const char *slab_cache_name(const struct slab_cache *c)
+const char *slab_cache_name(const struct slab_cache *h)
 {
+	struct slab_cache *c = cache_of_handle(h);
 	return c ? c->name : NULL;
 }
 
 /* ------------------------------------------------------------------ */
-/* Partial list (cache lock held)                                     */
+/* The cache's partial list (cache lock held)                         */
 /* ------------------------------------------------------------------ */
 
 static void partial_add(struct slab_cache *c, struct slab *s, bool empty)
@@ -335,51 +461,101 @@ static void slab_release_now(struct slab *s)
 static void slab_release_rcu(struct rcu_head *head)
 {
 	SN_RCU_CALLBACK_BEGIN();
-	slab_release_now(caa_container_of(head, struct slab, rcu));
+	struct slab *s = caa_container_of(head, struct slab, rcu);
+	struct slab_cache *c = s->cache;
+	s->cache = NULL;
+	slab_release_now(s);
+	atomic_fetch_sub(&c->rcu_pending, 1);
 	SN_RCU_CALLBACK_END();
 }
 
-/* Give an empty slab back: FREEPAGE, extension arrays, then the OS
+/* Give an empty slab back: FREEPAGE, metadata, then the page layer
  * (after a grace period for SLAB_TYPESAFE_BY_RCU). No lock held. */
 static void slab_release(struct slab_cache *c, struct slab *s)
 {
+	sn_witness_assert_unlocked("slab_release");
 	if (s->page_stamp)
 		notify_freepage(c, s);
-	notify_slab_release_ext(s);
-	s->cache = NULL;
+	notify_slab_release_meta(s);
+	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->free_slab, 1, memory_order_relaxed);
-	if (c->flags & SLAB_TYPESAFE_BY_RCU)
+	if (c->flags & SLAB_TYPESAFE_BY_RCU) {
+		atomic_fetch_add(&c->rcu_pending, 1);
 		sn_call_rcu(&s->rcu, slab_release_rcu);
-	else
+	} else {
+		__atomic_store_n(&s->cache, NULL, __ATOMIC_RELEASE);
 		slab_release_now(s);
+	}
 }
 
-/* A new frozen slab with every object on its chain. NULL on failure,
- * with errno from the OS or from a NEWPAGE veto. */
-static struct slab *slab_new(struct slab_cache *c, slab_gfp_t gfp)
+void slabs_release_list(struct slab_cache *c, struct slab *list)
 {
-	struct slab *s = pages_alloc_slab(c->slab_shift);
+	while (list) {
+		struct slab *next = list->next;
+		list->next = NULL;
+		slab_release(c, list);
+		list = next;
+	}
+}
+
+static uint64_t thread_rand(struct slab_thread *t)
+{
+	if (!t->rng)
+		t->rng = secret_seed ^ (uintptr_t)t;
+	return splitmix64(&t->rng);
+}
+
+/* Chain every object of a new slab, in the cache's random order from a
+ * random start (or address order). Returns the chain's head. */
+static uint32_t slab_build_chain(struct slab_cache *c, struct slab *s, struct slab_thread *t)
+{
+	uint32_t n = c->objects;
+	const uint16_t *seq = c->random_seq;
+	if (c->ctor)
+		for (uint32_t i = 0; i < n; i++)
+			c->ctor(slab_obj(c, s->base, i));
+	if (!seq) {
+		for (uint32_t i = 0; i < n; i++)
+			link_set(c, slab_obj(c, s->base, i), i + 1 < n ? i + 2 : 0);
+		return 1;
+	}
+	uint32_t start = (uint32_t)(thread_rand(t) % n), pos = start;
+	uint32_t first = seq[pos];
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t cur = seq[pos];
+		pos = pos + 1 == n ? 0 : pos + 1;
+		link_set(c, slab_obj(c, s->base, cur), i + 1 < n ? (uint32_t)seq[pos] + 1 : 0);
+	}
+	return first + 1;
+}
+
+/* A new slab owned by @t, its chain in *head. NULL on failure, with
+ * errno from the OS or from a NEWPAGE veto. */
+static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32_t *head, slab_gfp_t gfp)
+{
+	struct slab *s = pages_alloc_slab(c->slab_shift, (c->kind & CACHE_META) ? POOL_META : POOL_USER);
 	if (!s)
 		return NULL;
 	s->objects = c->objects;
-	s->freelist = NULL;
+	s->head = 0;
+	s->inuse = 0;
 	s->nr_local = 0;
-	atomic_store_explicit(&s->state, ST_FROZEN, memory_order_relaxed);
-	for (uint32_t i = 0; i < c->objects; i++) {
-		void *obj = slab_obj(c, s, i);
-		if (c->ctor)
-			c->ctor(obj);
-		fp_set(c, obj, i + 1 < c->objects ? slab_obj(c, s, i + 1) : NULL);
-	}
-	/* Publish the owner last: slab_of() users see a complete slab. */
+	s->list = SLAB_LIST_NONE;
+	s->idle = 0;
+	atomic_store_explicit(&s->state, ST_OWNED, memory_order_relaxed);
+	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
+	*head = slab_build_chain(c, s, t);
+	/* Publish the owner cache last: slab_of() users see a complete slab. */
 	__atomic_store_n(&s->cache, c, __ATOMIC_RELEASE);
 	atomic_fetch_add_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->alloc_slab, 1, memory_order_relaxed);
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
 		int err = notify_newpage(c, s, gfp);
-		if (err) {  /* vetoed: back to the OS with no further event */
-			s->cache = NULL;
+		if (err) {  /* vetoed: back to the page layer, no further event */
+			notify_slab_release_meta(s);
+			__atomic_store_n(&s->cache, NULL, __ATOMIC_RELEASE);
+			atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 			atomic_fetch_sub_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 			atomic_fetch_sub_explicit(&c->alloc_slab, 1, memory_order_relaxed);
 			pages_free_slab(s);
@@ -391,13 +567,13 @@ static struct slab *slab_new(struct slab_cache *c, slab_gfp_t gfp)
 }
 
 /* ------------------------------------------------------------------ */
-/* Settling an unfrozen slab (cache lock held)                        */
+/* Unowned slabs (cache lock held)                                    */
 /* ------------------------------------------------------------------ */
 
 enum settle_action { SETTLE_NONE, SETTLE_LIST, SETTLE_DISCARD };
 
 /*
- * Put an unfrozen slab where its state says it belongs: on the partial
+ * Put an unowned slab where its state says it belongs: on the partial
  * list if it has free objects, off it if full, released if empty and
  * enough empties are kept. @claimant: the caller set PENDING and clears
  * it. Returns the slab to release after unlocking, or NULL.
@@ -409,7 +585,7 @@ static struct slab *slab_settle_locked(struct slab_cache *c, struct slab *s, boo
 	do {
 		bool pending_other = !claimant && (w & ST_PENDING);
 		nw = claimant ? (w & ~ST_PENDING) : w;
-		if (w & ST_FROZEN) {
+		if (w & ST_OWNED) {
 			act = SETTLE_NONE;
 		} else if (st_count(w) == 0 && !pending_other && c->nr_empty + !s->counted_empty > c->min_partial) {
 			act = SETTLE_DISCARD;
@@ -423,7 +599,7 @@ static struct slab *slab_settle_locked(struct slab_cache *c, struct slab *s, boo
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_acquire));
-	bool empty = !(w & ST_FROZEN) && st_count(w) == 0;
+	bool empty = !(w & ST_OWNED) && st_count(w) == 0;
 	switch (act) {
 	case SETTLE_DISCARD:
 		if (s->on_partial)
@@ -438,171 +614,370 @@ static struct slab *slab_settle_locked(struct slab_cache *c, struct slab *s, boo
 		}
 		return NULL;
 	default:
-		if (!(w & ST_FROZEN) && s->on_partial)
+		if (!(w & ST_OWNED) && s->on_partial)
 			partial_del(c, s);
 		return NULL;
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* The thread's active slab                                           */
-/* ------------------------------------------------------------------ */
-
-/* Active slab ran dry: take its remote frees if any (true), or retire
- * it as full, on no list (false). No lock needed for either. */
-static bool cpu_refill_or_retire(struct slab_cache *c, struct slab_cpu *cpu)
-{
-	struct slab *s = cpu->slab;
-	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
-	do {
-		if (st_head(w))
-			nw = st_make(0, 0, w & (ST_FROZEN | ST_PENDING));
-		else
-			nw = st_make(0, s->objects, w & ST_PENDING);
-	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
-							 memory_order_acquire));
-	if (st_head(w)) {
-		cpu->freelist = slab_obj(c, s, st_head(w) - 1);
-		return true;
-	}
-	cpu->slab = NULL;
-	return false;
-}
-
-/* Freeze a slab taken off the partial list; returns its free chain. */
-static void *slab_freeze_locked(struct slab_cache *c, struct slab *s)
+/* Take an unowned slab for @t. Its free objects become @t's: the
+ * lock-side chain, or, when that is empty, the remote stack. */
+static uint32_t slab_take_locked(struct slab *s, struct slab_thread *t)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
-	void *chain;
+	uint32_t head, inuse;
 	do {
+		uint32_t in_use = st_count(w);
 		if (s->nr_local) {
-			/* Leave the remote stack for later; count what it holds. */
-			uint32_t remote = s->objects - st_count(w) - s->nr_local;
-			nw = st_make(st_head(w), remote, ST_FROZEN | (w & ST_PENDING));
-			chain = s->freelist;
+			nw = st_make(st_head(w), s->objects - in_use - s->nr_local, ST_OWNED | (w & ST_PENDING));
+			head = s->head;
+			inuse = s->objects - s->nr_local;
 		} else {
-			nw = st_make(0, 0, ST_FROZEN | (w & ST_PENDING));
-			chain = st_head(w) ? slab_obj(c, s, st_head(w) - 1) : NULL;
+			nw = st_make(0, 0, ST_OWNED | (w & ST_PENDING));
+			head = st_head(w);
+			inuse = in_use;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_acquire));
-	s->freelist = NULL;
+	s->head = 0;
 	s->nr_local = 0;
-	return chain;
-}
-
-static bool cpu_take_partial(struct slab_cache *c, struct slab_cpu *cpu)
-{
-	pthread_mutex_lock(&c->lock);
-	struct slab *s;
-	while ((s = c->partial)) {
-		partial_del(c, s);
-		void *chain = slab_freeze_locked(c, s);
-		if (chain) {
-			pthread_mutex_unlock(&c->lock);
-			cpu->slab = s;
-			cpu->freelist = chain;
-			return true;
-		}
-		/* Listed with nothing free cannot happen; be safe: retire. */
-		atomic_store(&s->state, st_make(0, s->objects, 0));
-	}
-	pthread_mutex_unlock(&c->lock);
-	return false;
+	s->inuse = inuse;
+	s->list = SLAB_LIST_NONE;
+	s->idle = 0;
+	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
+	return head;
 }
 
 /*
- * Hand the active slab back to the cache, whatever its freelist holds.
- * The caller owns @cpu: its own thread, an exiting thread, or a flush
- * of a cache no thread uses.
+ * The owner gives @s up (it is on none of its lists, not current): its
+ * chain becomes the lock-side chain, its state counts the objects in
+ * use. Returns the slab to release, or NULL. Takes the cache lock.
  */
-long cpu_deactivate(struct slab_cache *c, struct slab_cpu *cpu)
+static struct slab *slab_give_up(struct slab_cache *c, struct slab *s)
 {
-	struct slab *s = cpu->slab;
-	void *chain = cpu->freelist;
-	uint32_t n = 0;
-	for (void *o = chain; o; o = fp_get(c, o))
-		n++;
-	cpu->slab = NULL;
-	cpu->freelist = NULL;
-
-	pthread_mutex_lock(&c->lock);
-	s->freelist = chain;
-	s->nr_local = n;
+	sn_lock(&c->lock);
+	s->nr_local = s->objects - s->inuse;
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
 	do {
-		uint32_t in_use = s->objects - n - st_count(w);
+		uint32_t in_use = s->inuse - st_count(w);
 		nw = st_make(st_head(w), in_use, w & ST_PENDING);
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_acquire));
+	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+	s->list = SLAB_LIST_NONE;
 	struct slab *dead = slab_settle_locked(c, s, false);
-	pthread_mutex_unlock(&c->lock);
-	if (!dead)
-		return 0;
-	slab_release(c, dead);
-	return (long)slab_bytes_of(c);
+	sn_unlock(&c->lock);
+	return dead;
 }
 
-/* Install a new slab; a handler of its NEWPAGE may have installed one
- * meanwhile (it allocated from this cache), which is handed back. */
-static bool cpu_new_slab(struct slab_cache *c, struct slab_cpu *cpu, slab_gfp_t gfp)
+/* ------------------------------------------------------------------ */
+/* The owner's lists                                                  */
+/* ------------------------------------------------------------------ */
+
+static void own_unlink(struct slab_cpu *cpu, struct slab *s)
 {
-	struct slab *s = slab_new(c, gfp);
+	struct slab **headp = s->list == SLAB_LIST_FULL ? &cpu->full : &cpu->partial;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*headp = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else if (s->list == SLAB_LIST_FULL)
+		cpu->full_tail = s->prev;
+	if (s->list == SLAB_LIST_FULL)
+		cpu->nr_full--;
+	s->next = s->prev = NULL;
+	s->list = SLAB_LIST_NONE;
+}
+
+/* Partial list: busy slabs at the front, idle (empty) ones at the back. */
+static void own_partial_add(struct slab_cpu *cpu, struct slab *s, bool at_tail)
+{
+	s->list = SLAB_LIST_PARTIAL;
+	s->prev = NULL;
+	s->next = NULL;
+	if (!at_tail || !cpu->partial) {
+		s->next = cpu->partial;
+		if (cpu->partial)
+			cpu->partial->prev = s;
+		cpu->partial = s;
+		return;
+	}
+	struct slab *x = cpu->partial;
+	while (x->next)
+		x = x->next;
+	x->next = s;
+	s->prev = x;
+}
+
+static void own_full_add(struct slab_cpu *cpu, struct slab *s)
+{
+	s->list = SLAB_LIST_FULL;
+	s->next = NULL;
+	s->prev = cpu->full_tail;
+	if (cpu->full_tail)
+		cpu->full_tail->next = s;
+	else
+		cpu->full = s;
+	cpu->full_tail = s;
+	cpu->nr_full++;
+}
+
+static void idle_clear(struct slab_cache *c, struct slab_thread *t, struct slab *s)
+{
+	if (s->idle) {
+		s->idle = 0;
+		atomic_fetch_sub_explicit(&t->idle_bytes, slab_bytes_of(c), memory_order_relaxed);
+		atomic_fetch_sub_explicit(&c->nr_idle, 1, memory_order_relaxed);
+	}
+}
+
+/* Take the remote stack of an owned slab: its head, count in *n. */
+static uint32_t take_remote(struct slab *s, uint32_t *n)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	*n = 0;
+	if (!st_head(w))
+		return 0;
+	while (!atomic_compare_exchange_weak_explicit(&s->state, &w, w & (ST_OWNED | ST_PENDING),
+						       memory_order_acq_rel, memory_order_acquire))
+		;
+	*n = st_count(w);
+	return st_head(w);
+}
+
+static void make_current(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu, struct slab *s,
+			 uint32_t head)
+{
+	idle_clear(c, t, s);
+	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
+	cpu->slab = s;
+	cpu->base = s->base;
+	cpu->head = head;
+	s->head = 0;
+}
+
+/* Objects on a chain (walked with the corruption check). */
+static uint32_t chain_length(const char *fn, struct slab_cache *c, const char *base, uint32_t head)
+{
+	uint32_t n = 0;
+	for (uint32_t v = head; v; n++) {
+		if (n >= c->objects)
+			sn_fatal("slabnotify: %s(): free list of cache %s loops", fn, c->name);
+		void *obj = slab_obj(c, base, v - 1);
+		uintptr_t next = link_get(c, obj);
+		if (next > c->objects)
+			slab_freelist_corrupt(fn, c, obj, next);
+		v = (uint32_t)next;
+	}
+	return n;
+}
+
+/* The current slab stops being current: its chain goes back to the
+ * descriptor, with the count of objects outside it. */
+static struct slab *current_detach(const char *fn, struct slab_cache *c, struct slab_cpu *cpu)
+{
+	struct slab *s = cpu->slab;
+	s->head = cpu->head;
+	s->inuse = c->objects - chain_length(fn, c, s->base, cpu->head);
+	cpu->slab = NULL;
+	cpu->base = NULL;
+	cpu->head = 0;
+	return s;
+}
+
+/*
+ * Give up every slab of @cpu (current, partial, full) to the cache; the
+ * slabs to release go on *release (by ->next). The caller acts as the
+ * slot's owner: its thread, an exiting thread, a reaper, a destroyer.
+ */
+void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu, struct slab **release)
+{
+	if (cpu->slab) {
+		struct slab *s = current_detach("slab_cache_shrink", c, cpu);
+		own_partial_add(cpu, s, false);
+	}
+	struct slab *lists[2] = { cpu->partial, cpu->full };
+	cpu->partial = cpu->full = cpu->full_tail = NULL;
+	cpu->nr_full = 0;
+	for (int i = 0; i < 2; i++) {
+		struct slab *s = lists[i];
+		while (s) {
+			struct slab *next = s->next;
+			s->next = s->prev = NULL;
+			idle_clear(c, t, s);
+			struct slab *dead = slab_give_up(c, s);
+			if (dead) {
+				dead->next = *release;
+				*release = dead;
+			}
+			s = next;
+		}
+	}
+}
+
+/* Give back @t's idle slabs of @c (slab_cache_shrink, memory pressure). */
+static void cpu_trim_idle(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu)
+{
+	struct slab *release = NULL;
+	struct slab *s = cpu->partial;
+	while (s) {
+		struct slab *next = s->next;
+		if (s->idle) {
+			own_unlink(cpu, s);
+			idle_clear(c, t, s);
+			struct slab *dead = slab_give_up(c, s);
+			if (dead) {
+				dead->next = release;
+				release = dead;
+			}
+		}
+		s = next;
+	}
+	cpu->shrink_seq = atomic_load_explicit(&c->shrink_seq, memory_order_relaxed);
+	slabs_release_list(c, release);
+}
+
+/* ------------------------------------------------------------------ */
+/* The allocation slow path                                           */
+/* ------------------------------------------------------------------ */
+
+/* A full slab that has received remote frees, among the oldest few. */
+static struct slab *scan_full(struct slab_cpu *cpu, uint32_t *head)
+{
+	for (int i = 0; i < SN_FULL_SCAN && cpu->full; i++) {
+		struct slab *s = cpu->full;
+		uint32_t n;
+		uint32_t h = take_remote(s, &n);
+		own_unlink(cpu, s);
+		if (h) {
+			s->inuse -= n;
+			*head = h;
+			return s;
+		}
+		own_full_add(cpu, s);   /* rotate: look at the next one */
+	}
+	return NULL;
+}
+
+static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu)
+{
+	sn_lock(&c->lock);
+	struct slab *s;
+	while ((s = c->partial)) {
+		partial_del(c, s);
+		uint32_t head = slab_take_locked(s, t);
+		if (head) {
+			sn_unlock(&c->lock);
+			make_current(c, t, cpu, s, head);
+			return true;
+		}
+		/* Listed with nothing free cannot happen: keep it as full. */
+		atomic_store_explicit(&s->owner, (uintptr_t)t | SLAB_OWNER_FULL, memory_order_relaxed);
+		own_full_add(cpu, s);
+	}
+	sn_unlock(&c->lock);
+	return false;
+}
+
+/* Give the thread a chain to allocate from. False, with errno, when
+ * no memory can be had. */
+static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu,
+		       slab_gfp_t gfp)
+{
+	struct slab *s = cpu->slab;
+	uint32_t head, n;
+	if (s) {
+		if ((head = take_remote(s, &n))) {
+			cpu->head = head;
+			return true;
+		}
+		/* Dry: retire it to the full list. */
+		current_detach(fn, c, cpu);
+		atomic_store_explicit(&s->owner, (uintptr_t)t | SLAB_OWNER_FULL, memory_order_relaxed);
+		own_full_add(cpu, s);
+	}
+	if ((s = cpu->partial)) {
+		own_unlink(cpu, s);
+		make_current(c, t, cpu, s, s->head);
+		return true;
+	}
+	if ((s = scan_full(cpu, &head))) {
+		make_current(c, t, cpu, s, head);
+		return true;
+	}
+	if (take_cache_partial(c, t, cpu))
+		return true;
+	s = slab_new(c, t, &head, gfp);
 	if (!s)
 		return false;
-	if (cpu->slab)
-		cpu_deactivate(c, cpu);
-	cpu->slab = s;
-	cpu->freelist = s->base;
+	if (cpu->slab) {
+		/* A NEWPAGE handler allocated from this cache meanwhile and
+		 * installed a slab: keep the new one as a partial slab. */
+		s->head = head;
+		s->inuse = 0;
+		own_partial_add(cpu, s, false);
+	} else {
+		make_current(c, t, cpu, s, head);
+	}
 	return true;
 }
 
-void *slab_alloc_slow(struct slab_cache *c, slab_gfp_t gfp)
+void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 {
 	struct slab_thread *t = thread_get();
 	if (unlikely(!t)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	thread_touch(t, c->index);
-	struct slab_cpu *cpu = &t->cpu[c->index];
-	void *obj;
-	while (!(obj = cpu->freelist)) {
-		if (cpu->slab && cpu_refill_or_retire(c, cpu))
-			continue;
-		if (cpu_take_partial(c, cpu))
-			continue;
-		if (!cpu_new_slab(c, cpu, gfp))
-			return NULL;
+	if (unlikely(atomic_load_explicit(&sn_orphans, memory_order_relaxed)))
+		threads_reap_orphans();
+	if (unlikely(atomic_load_explicit(&c->state, memory_order_relaxed) != CACHE_LIVE)) {
+		errno = EINVAL;
+		return NULL;
 	}
-	cpu->freelist = fp_get(c, obj);
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = cpu_of(t, c);
+	if (unlikely(cpu->shrink_seq != atomic_load_explicit(&c->shrink_seq, memory_order_relaxed)))
+		cpu_trim_idle(c, t, cpu);
+	while (!cpu->head)
+		if (!cpu_refill(fn, c, t, cpu, gfp))
+			return NULL;
+	uint32_t h = cpu->head;
+	void *obj = slab_obj(c, cpu->base, h - 1);
+	uintptr_t next = link_get(c, obj);
+	if (unlikely(next > c->objects))
+		slab_freelist_corrupt(fn, c, obj, next);
+	cpu->head = (uint32_t)next;
+	*link_word(c, obj) = 0;
 	STAT_INC(cpu->alloc_slow);
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
-		return alloc_post_hook(c, obj, gfp);
+		return alloc_post_hook(fn, c, cpu, obj, h - 1, gfp);
 	return obj;
 }
 
 /* ------------------------------------------------------------------ */
-/* Frees that miss the active slab                                    */
+/* Frees that leave the fast path                                     */
 /* ------------------------------------------------------------------ */
 
 /* Push onto the slab's remote stack; settle it if this free claims it. */
-static void slab_push_remote(struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+static void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed), nw;
 	bool claim;
 	do {
 		claim = false;
 		if (unlikely(st_head(w) == idx + 1))
-			sn_bad_free("slab_free", obj, c, "double free");
-		fp_set(c, obj, st_head(w) ? slab_obj(c, s, st_head(w) - 1) : NULL);
-		uint64_t flags = w & (ST_FROZEN | ST_LISTED | ST_PENDING);
-		if (w & ST_FROZEN) {
+			sn_bad_free(fn, obj, c, "double free");
+		link_set(c, obj, st_head(w));
+		uint64_t flags = w & (ST_OWNED | ST_LISTED | ST_PENDING);
+		if (w & ST_OWNED) {
 			nw = st_make(idx + 1, st_count(w) + 1, flags);
 			continue;
 		}
 		if (unlikely(st_count(w) == 0))
-			sn_bad_free("slab_free", obj, c, "double free or free of a free slab");
+			sn_bad_free(fn, obj, c, "double free or free of an object never allocated");
 		uint32_t in_use = st_count(w) - 1;
 		if ((!(w & ST_LISTED) || in_use == 0) && !(w & ST_PENDING)) {
 			flags |= ST_PENDING;
@@ -613,42 +988,127 @@ static void slab_push_remote(struct slab_cache *c, struct slab *s, void *obj, ui
 							 memory_order_relaxed));
 	if (!claim)
 		return;
-	pthread_mutex_lock(&c->lock);
+	sn_lock(&c->lock);
 	struct slab *dead = slab_settle_locked(c, s, true);
-	pthread_mutex_unlock(&c->lock);
+	sn_unlock(&c->lock);
 	if (dead)
 		slab_release(c, dead);
 }
 
-void slab_free_nohook(struct slab_cache *c, struct slab *s, void *obj)
+/* An owned slab, not current, has every object back on its chain. */
+void slab_became_empty(struct slab_cache *c, struct slab *s)
 {
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LARGE) {
-		large_release(s);
+	struct slab_thread *t = sn_tls_thread;
+	struct slab_cpu *cpu = cpu_of(t, c);
+	size_t bytes = slab_bytes_of(c);
+	own_unlink(cpu, s);
+	if (atomic_load_explicit(&t->idle_bytes, memory_order_relaxed) + bytes <= SN_THREAD_IDLE_MAX) {
+		s->idle = 1;
+		atomic_fetch_add_explicit(&t->idle_bytes, bytes, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->nr_idle, 1, memory_order_relaxed);
+		own_partial_add(cpu, s, true);
 		return;
 	}
-	struct slab_thread *t = thread_get();
-	struct slab_cpu *cpu = t ? &t->cpu[c->index] : NULL;
-	if (cpu && cpu->slab == s) {
-		if (unlikely(cpu->freelist == obj))
-			sn_bad_free("slab_free", obj, c, "double free");
-		fp_set(c, obj, cpu->freelist);
-		cpu->freelist = obj;
-		STAT_INC(cpu->free_fast);
-		return;
-	}
-	uint32_t idx = slab_obj_index(c, s, obj);
-	if (cpu) {
-		thread_touch(t, c->index);
-		STAT_INC(cpu->free_slow);
-		if (atomic_load_explicit(&s->state, memory_order_relaxed) & ST_FROZEN)
-			STAT_INC(cpu->free_remote);
-	}
-	slab_push_remote(c, s, obj, idx);
+	struct slab *dead = slab_give_up(c, s);
+	if (dead)
+		slab_release(c, dead);
 }
 
-void slab_free_slow(struct slab_cache *c, struct slab *s, void *obj)
+void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
-	slab_free_nohook(c, s, obj);
+	struct slab_thread *t = sn_tls_thread;
+	if (t == &sn_thread_dummy)
+		t = thread_get();
+	uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (t) {
+		struct slab_cpu *cpu = cpu_of(t, c);
+		thread_touch(t, c->index);
+		STAT_INC(cpu->free_slow);
+		if (owner == ((uintptr_t)t | SLAB_OWNER_FULL)) {
+			/* Our own full slab: back on our partial list. */
+			own_unlink(cpu, s);
+			atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
+			own_partial_add(cpu, s, false);
+			link_set(c, obj, s->head);
+			s->head = idx + 1;
+			if (--s->inuse == 0)
+				slab_became_empty(c, s);
+			return;
+		}
+		if (owner == (uintptr_t)t && cpu->slab != s) {
+			/* Reached with a dummy thread pointer: ours after all. */
+			link_set(c, obj, s->head);
+			s->head = idx + 1;
+			if (--s->inuse == 0)
+				slab_became_empty(c, s);
+			return;
+		}
+		if (owner == (uintptr_t)t) {
+			link_set(c, obj, cpu->head);
+			cpu->head = idx + 1;
+			return;
+		}
+		if (owner)
+			STAT_INC(cpu->free_remote);
+	}
+	slab_push_remote(fn, c, s, obj, idx);
+}
+
+/* Free with no event: a veto's rollback, or after the FREE event. */
+void slab_free_nohook(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+{
+	cache_free_plain(fn, c, s, obj, idx);
+}
+
+/*
+ * The object's link word decodes as a chain value: it is free (a double
+ * free), or it holds data that decodes so by chance (about one value in
+ * 2^55). Walk the chains the caller may walk; when the object is on one,
+ * abort. An unowned slab's chains are walked under the cache lock, which
+ * keeps ownership still. A slab owned by another thread keeps its chain
+ * private: finding the object on no chain we can see, we still abort,
+ * since only a free object holds such a word.
+ */
+static bool chain_has(struct slab_cache *c, const char *base, uint32_t head, uint32_t idx)
+{
+	uint32_t steps = 0;
+	for (uint32_t v = head; v && steps <= c->objects; steps++) {
+		if (v == idx + 1)
+			return true;
+		void *obj = slab_obj(c, base, v - 1);
+		uintptr_t next = __atomic_load_n(link_word(c, obj), __ATOMIC_RELAXED) ^ link_key(c, link_word(c, obj));
+		if (next > c->objects)
+			return false;
+		v = (uint32_t)next;
+	}
+	return false;
+}
+
+void slab_confirm_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+{
+	struct slab_thread *t = sn_tls_thread;
+	struct slab_cpu *cpu = cpu_of(t, c);
+	uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	bool found = chain_has(c, s->base, st_head(atomic_load_explicit(&s->state, memory_order_acquire)), idx);
+	if (found) {
+		/* on the remote stack */
+	} else if (cpu->slab == s) {
+		found = chain_has(c, s->base, cpu->head, idx);
+	} else if ((owner & ~SLAB_OWNER_FULL) == (uintptr_t)t) {
+		found = chain_has(c, s->base, s->head, idx);
+	} else if (owner) {
+		found = true;       /* another thread's private chain: see above */
+	} else {
+		sn_lock(&c->lock);
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed))
+			found = true;
+		else
+			found = chain_has(c, s->base, s->head, idx) ||
+				chain_has(c, s->base, st_head(atomic_load(&s->state)), idx);
+		sn_unlock(&c->lock);
+	}
+	if (found)
+		sn_bad_free(fn, obj, c, "double free (or free of an object never allocated)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -662,7 +1122,7 @@ static struct slab *partial_take_empties_locked(struct slab_cache *c)
 	while (s) {
 		struct slab *next = s->next;
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (!(w & (ST_FROZEN | ST_PENDING)) && st_count(w) == 0 &&
+		if (!(w & (ST_OWNED | ST_PENDING)) && st_count(w) == 0 &&
 		    atomic_compare_exchange_strong(&s->state, &w, 0)) {
 			partial_del(c, s);
 			s->next = dead;
@@ -673,64 +1133,77 @@ static struct slab *partial_take_empties_locked(struct slab_cache *c)
 	return dead;
 }
 
-static long release_list(struct slab_cache *c, struct slab *dead)
+static long list_bytes(const struct slab_cache *c, const struct slab *s)
 {
-	long bytes = 0;
-	while (dead) {
-		struct slab *next = dead->next;
-		bytes += (long)slab_bytes_of(c);
-		slab_release(c, dead);
-		dead = next;
-	}
-	return bytes;
+	long n = 0;
+	for (; s; s = s->next)
+		n += (long)slab_bytes_of(c);
+	return n;
 }
 
-long slab_cache_shrink(struct slab_cache *c)
+long slab_cache_shrink(struct slab_cache *h)
 {
-	if (!c || (atomic_load(&c->hooks) & HOOK_LARGE)) {
+	struct slab_cache *c = cache_of_handle(h);
+	if (!c || (c->kind & CACHE_LARGE)) {
 		errno = EINVAL;
 		return -EINVAL;
 	}
-	struct slab_cpu *cpu = cpu_slot(c);
-	long bytes = cpu->slab ? cpu_deactivate(c, cpu) : 0;
-	pthread_mutex_lock(&c->lock);
+	/* Other threads give up their idle slabs at their next slow path. */
+	atomic_fetch_add(&c->shrink_seq, 1);
+	struct slab *release = NULL;
+	struct slab_thread *t = sn_tls_thread;
+	if (t != &sn_thread_dummy)
+		cpu_release_all(c, t, cpu_of(t, c), &release);
+	long bytes = list_bytes(c, release);
+	slabs_release_list(c, release);
+	sn_lock(&c->lock);
 	struct slab *dead = partial_take_empties_locked(c);
-	pthread_mutex_unlock(&c->lock);
-	bytes += release_list(c, dead);
+	sn_unlock(&c->lock);
+	bytes += list_bytes(c, dead);
+	slabs_release_list(c, dead);
 	pages_purge_all();   /* "back to the OS" means now, not after the delay */
 	return bytes;
 }
 
-int slab_cache_destroy(struct slab_cache *c)
+int slab_cache_destroy(struct slab_cache *h)
 {
-	if (!c || !c->in_use || (atomic_load(&c->hooks) & HOOK_LARGE)) {
+	struct slab_cache *c = cache_of_handle(h);
+	if (!c || (c->kind & (CACHE_BUILTIN | CACHE_META | CACHE_LARGE)) ||
+	    atomic_load(&c->state) != CACHE_LIVE) {
 		errno = EINVAL;
 		return -EINVAL;
 	}
-	cache_list_lock();
-	threads_flush_cache(c);
+	struct slab *release = NULL;
+	threads_flush_cache(c, &release);
+	slabs_release_list(c, release);
 	unsigned long live = cache_active_objs(c);
 	if (live) {
-		cache_list_unlock();
 		fprintf(stderr, "slabnotify: cache %s destroyed with %lu objects remaining\n", c->name, live);
 		errno = EBUSY;
 		return -EBUSY;
 	}
-	pthread_mutex_lock(&c->lock);
+	sn_lock(&c->lock);
 	c->min_partial = 0;
 	struct slab *dead = partial_take_empties_locked(c);
-	pthread_mutex_unlock(&c->lock);
-	release_list(c, dead);
-	/* Deferred slab releases and a queued HOOK_FREE drain refer to the
-	 * cache's slot: let them finish before the slot can be reused. */
-	if ((c->flags & SLAB_TYPESAFE_BY_RCU) || atomic_load(&c->drain_queued))
-		sn_rcu_barrier();
+	sn_unlock(&c->lock);
+	slabs_release_list(c, dead);
+	/* RCU callbacks that point into the cache (deferred slab releases, a
+	 * queued HOOK_FREE drain) finish before the slot can be reused. */
+	atomic_store(&c->state, CACHE_DYING);
+	notify_cache_quiesce(c);
+	cache_list_lock();
 	struct slab_cache **pp = &cache_list;
 	while (*pp != c)
 		pp = &(*pp)->next_cache;
 	*pp = c->next_cache;
-	pthread_mutex_destroy(&c->lock);
-	c->in_use = false;
+	threads_clear_cache(c);
+	if (c->random_seq)
+		meta_free(c->random_seq);
+	c->random_seq = NULL;
+	pthread_mutex_destroy(&c->lock.m);
+	c->handle = 0;      /* stale handles are refused from now on */
+	atomic_store(&c->state, CACHE_FREE);
+	slot_put(c);
 	cache_list_unlock();
 	return 0;
 }

@@ -30,17 +30,18 @@ unsigned long cache_active_objs(const struct slab_cache *c)
 	return live > 0 ? (unsigned long)live : 0;
 }
 
-int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out)
+int slab_cache_info(const struct slab_cache *h, struct slab_cache_info *out)
 {
-	if (!c || !out) {
+	struct slab_cache *mc = cache_of_handle(h);
+	if (!mc || !out) {
 		errno = EINVAL;
 		return -EINVAL;
 	}
-	struct slab_cache *mc = (struct slab_cache *)c;
+	const struct slab_cache *c = mc;
 	unsigned long v[SN_NR_CPU_COUNTERS];
 	cache_counters(c, v);
 	long live = (long)(v[0] + v[1]) - (long)(v[2] + v[3]);
-	bool large = atomic_load(&mc->hooks) & HOOK_LARGE;
+	bool large = c->kind & CACHE_LARGE;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", c->name);
@@ -52,9 +53,10 @@ int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out)
 	out->active_objs = live > 0 ? (unsigned long)live : 0;
 	out->num_slabs = (unsigned long)atomic_load(&mc->nr_slabs);
 	out->num_objs = out->num_slabs * out->objs_per_slab;
-	pthread_mutex_lock(&mc->lock);
+	sn_lock(&mc->lock);
 	unsigned long empty = c->nr_empty;
-	pthread_mutex_unlock(&mc->lock);
+	sn_unlock(&mc->lock);
+	empty += (unsigned long)atomic_load(&mc->nr_idle);
 	out->active_slabs = out->num_slabs > empty ? out->num_slabs - empty : 0;
 	out->alloc_fastpath = v[0];
 	out->alloc_slowpath = v[1];
@@ -71,10 +73,11 @@ int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out)
 int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
 {
 	int n = 0;
+	kmalloc_init();     /* the built-in caches exist from the start */
 	cache_list_lock();
 	for (struct slab_cache *c = cache_list_first(); c; c = c->next_cache, n++)
 		if (fn)
-			fn(c, arg);
+			fn(cache_handle(c), arg);
 	cache_list_unlock();
 	return n;
 }
@@ -102,14 +105,16 @@ void slab_info_print(FILE *f)
 	slab_cache_for_each(print_line, f);
 }
 
-slab_flags_t slab_cache_flags(const struct slab_cache *c)
+slab_flags_t slab_cache_flags(const struct slab_cache *h)
 {
+	const struct slab_cache *c = cache_of_handle(h);
 	return c ? c->flags : 0;
 }
 
-size_t slab_cache_size(const struct slab_cache *c)
+size_t slab_cache_size(const struct slab_cache *h)
 {
-	if (!c || (atomic_load(&((struct slab_cache *)c)->hooks) & HOOK_LARGE))
+	const struct slab_cache *c = cache_of_handle(h);
+	if (!c || (c->kind & CACHE_LARGE))
 		return 0;
 	return c->size;
 }

@@ -1,21 +1,25 @@
 /*
  * thread.c - the per-thread structure: one cpu slot per cache (SLUB's
- * kmem_cache_cpu, per thread instead of per CPU).
+ * kmem_cache_cpu, per thread instead of per CPU), and the slabs the
+ * thread owns through it.
  *
  * A thread starts out pointing at a shared, all-zero dummy structure, so
- * its first alloc finds an empty freelist and its first free finds no
- * matching slab: both go to the slow path, which gives the thread its
- * own structure. The fast paths therefore need no "is this thread set
- * up" test. The TLS pointer is initial-exec: one %fs-relative load.
+ * its first alloc finds an empty chain and its first free finds no slab
+ * of its own: both go to the slow path, which gives the thread its own
+ * structure. The fast paths therefore need no "is this thread set up"
+ * test. The TLS pointer is initial-exec: one %fs-relative load.
  *
- * A thread's structure is touched by that thread only, with two
- * exceptions that need the registry lock: statistics readers (relaxed
- * loads of the counters), and slab_cache_destroy(), which flushes every
- * thread's slot of a cache that no thread may be using.
+ * A thread's structure is touched by that thread only, with three
+ * exceptions, all under the registry lock: statistics readers (relaxed
+ * loads of the counters); slab_cache_destroy(), which flushes every
+ * thread's slot of a cache no thread may be using; and, in a fork
+ * child, the reaping of the threads that did not survive the fork.
  *
- * On exit (a pthread key destructor) a thread gives its active slabs
- * back to their caches and folds its counters into them; the structure
- * is kept on a free list for the next thread.
+ * On exit (a pthread key destructor) a thread gives every slab it owns
+ * back to its cache and folds its counters into the cache; the structure
+ * is kept for the next thread. Slabs that become empty are released
+ * after the registry lock is dropped: their FREEPAGE handlers run with
+ * no lock held.
  */
 #include "internal.h"
 
@@ -24,9 +28,10 @@
 
 struct slab_thread sn_thread_dummy;
 __thread struct slab_thread *sn_tls_thread SN_TLS = &sn_thread_dummy;
+_Atomic int sn_orphans;
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct slab_thread *registry;      /* live threads */
+static struct sn_mutex registry_lock = SN_MUTEX_INIT(SN_RANK_REGISTRY);
+static struct slab_thread *registry;      /* live threads (and fork orphans) */
 static struct slab_thread *spare;         /* structures of exited threads */
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -44,28 +49,46 @@ void thread_init_once(void)
 	pthread_once(&key_once, make_key);
 }
 
-static struct slab_thread *thread_new(void)
+static void registry_add(struct slab_thread *t)
 {
-	struct slab_thread *t;
-	pthread_mutex_lock(&registry_lock);
-	t = spare;
-	if (t)
-		spare = t->next;
-	pthread_mutex_unlock(&registry_lock);
-	if (!t) {
-		t = os_map(sizeof(*t));
-		if (!t)
-			return NULL;
-	}
-	t->live = true;
-	__atomic_store_n(&t->max_index, 0, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&registry_lock);
 	t->prev = NULL;
 	t->next = registry;
 	if (registry)
 		registry->prev = t;
 	registry = t;
-	pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_del(struct slab_thread *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		registry = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->next = t->prev = NULL;
+}
+
+static struct slab_thread *thread_new(void)
+{
+	struct slab_thread *t;
+	sn_lock(&registry_lock);
+	t = spare;
+	if (t)
+		spare = t->next;
+	sn_unlock(&registry_lock);
+	if (!t) {
+		t = os_map((sizeof(*t) + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1));
+		if (!t)
+			return NULL;
+	}
+	t->live = true;
+	t->orphan = false;
+	atomic_store_explicit(&t->idle_bytes, 0, memory_order_relaxed);
+	__atomic_store_n(&t->max_index, 0, __ATOMIC_RELAXED);
+	sn_lock(&registry_lock);
+	registry_add(t);
+	sn_unlock(&registry_lock);
 	return t;
 }
 
@@ -101,7 +124,12 @@ static unsigned long ld(const unsigned long *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-/* Fold a slot's counters into its cache and clear the slot. */
+static void st0(unsigned long *p)
+{
+	__atomic_store_n(p, 0, __ATOMIC_RELAXED);
+}
+
+/* Fold a slot's counters into its cache and clear them. */
 static void fold_slot(struct slab_cache *c, struct slab_cpu *cpu)
 {
 	atomic_fetch_add_explicit(&c->dead_alloc_fast, ld(&cpu->alloc_fast), memory_order_relaxed);
@@ -110,45 +138,53 @@ static void fold_slot(struct slab_cache *c, struct slab_cpu *cpu)
 	atomic_fetch_add_explicit(&c->dead_free_slow, ld(&cpu->free_slow), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->dead_free_remote, ld(&cpu->free_remote), memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->dead_notified, (long)ld(&cpu->notified), memory_order_relaxed);
-	__atomic_store_n(&cpu->alloc_fast, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cpu->alloc_slow, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cpu->free_fast, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cpu->free_slow, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cpu->free_remote, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&cpu->notified, 0, __ATOMIC_RELAXED);
+	st0(&cpu->alloc_fast);
+	st0(&cpu->alloc_slow);
+	st0(&cpu->free_fast);
+	st0(&cpu->free_slow);
+	st0(&cpu->free_remote);
+	st0(&cpu->notified);
 }
 
-/* Give every active slab back and fold the counters. The caller owns
- * @t: it is the thread itself, or a fork child for a vanished thread. */
+static bool slot_busy(const struct slab_cpu *cpu)
+{
+	return cpu->slab || cpu->partial || cpu->full;
+}
+
+/*
+ * Give up every slab of @t and fold its counters. Per cache, under the
+ * registry lock (so that a concurrent slab_cache_destroy sees the slot
+ * either before or after); the slabs to release are released after it
+ * is dropped. The caller owns @t: it is the thread itself, or a reaper.
+ */
 static void thread_release_slots(struct slab_thread *t)
 {
-	cache_list_lock();
-	for (struct slab_cache *c = cache_list_first(); c; c = c->next_cache) {
-		if (c->index >= max_index_of(t))
-			continue;
-		struct slab_cpu *cpu = &t->cpu[c->index];
-		if (cpu->slab)
-			cpu_deactivate(c, cpu);
-		pthread_mutex_lock(&registry_lock);
-		fold_slot(c, cpu);
-		pthread_mutex_unlock(&registry_lock);
+	uint32_t n = max_index_of(t);
+	for (uint32_t i = 0; i < n; i++) {
+		struct slab_cache *c = &sn_cache_table[i];
+		struct slab_cpu *cpu = &t->cpu[i];
+		struct slab *release = NULL;
+		sn_lock(&registry_lock);
+		if (atomic_load_explicit(&c->state, memory_order_relaxed) != CACHE_FREE) {
+			if (slot_busy(cpu))
+				cpu_release_all(c, t, cpu, &release);
+			fold_slot(c, cpu);
+		}
+		sn_unlock(&registry_lock);
+		if (release)
+			slabs_release_list(c, release);
 	}
-	cache_list_unlock();
 }
 
 static void thread_retire(struct slab_thread *t)
 {
-	pthread_mutex_lock(&registry_lock);
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		registry = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
+	sn_lock(&registry_lock);
+	registry_del(t);
 	t->live = false;
+	t->orphan = false;
 	t->next = spare;
 	spare = t;
-	pthread_mutex_unlock(&registry_lock);
+	sn_unlock(&registry_lock);
 }
 
 static void thread_exit(void *arg)
@@ -160,20 +196,32 @@ static void thread_exit(void *arg)
 	thread_retire(t);
 }
 
-/* Flush every thread's slot of @c. Called by slab_cache_destroy, with
- * the cache list lock held; no thread may be using @c. */
-void threads_flush_cache(struct slab_cache *c)
+/* Flush every thread's slot of @c (slab_cache_destroy; no thread may be
+ * using @c). Slabs to release go on *release. */
+void threads_flush_cache(struct slab_cache *c, struct slab **release)
 {
-	pthread_mutex_lock(&registry_lock);
+	sn_lock(&registry_lock);
 	for (struct slab_thread *t = registry; t; t = t->next) {
 		if (c->index >= max_index_of(t))
 			continue;
 		struct slab_cpu *cpu = &t->cpu[c->index];
-		if (cpu->slab)
-			cpu_deactivate(c, cpu);
+		if (slot_busy(cpu))
+			cpu_release_all(c, t, cpu, release);
 		fold_slot(c, cpu);
 	}
-	pthread_mutex_unlock(&registry_lock);
+	sn_unlock(&registry_lock);
+}
+
+/* A destroyed cache's slot starts from zero in every thread. */
+void threads_clear_cache(const struct slab_cache *c)
+{
+	sn_lock(&registry_lock);
+	for (struct slab_thread *t = registry; t; t = t->next)
+		if (c->index < max_index_of(t))
+			memset(&t->cpu[c->index], 0, sizeof(t->cpu[c->index]));
+	for (struct slab_thread *t = spare; t; t = t->next)
+		memset(&t->cpu[c->index], 0, sizeof(t->cpu[c->index]));
+	sn_unlock(&registry_lock);
 }
 
 /* Sum the live threads' counters of @c: alloc fast, alloc slow, free
@@ -182,7 +230,7 @@ void threads_flush_cache(struct slab_cache *c)
 void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CPU_COUNTERS])
 {
 	memset(out, 0, SN_NR_CPU_COUNTERS * sizeof(out[0]));
-	pthread_mutex_lock(&registry_lock);
+	sn_lock(&registry_lock);
 	for (struct slab_thread *t = registry; t; t = t->next) {
 		if (c->index >= max_index_of(t))
 			continue;
@@ -194,32 +242,54 @@ void threads_sum_counters(const struct slab_cache *c, unsigned long out[SN_NR_CP
 		out[4] += ld(&cpu->free_remote);
 		out[5] += ld(&cpu->notified);
 	}
-	pthread_mutex_unlock(&registry_lock);
+	sn_unlock(&registry_lock);
 }
 
-/* fork(): the child keeps only the calling thread. The others' slabs
- * would be stranded, so the child releases them as if they had exited. */
+/*
+ * fork(): the child keeps only the calling thread. The others' slabs
+ * would be stranded; but the child's fork handler may neither notify
+ * (FREEPAGE handlers, RCU registration) nor take locks that a thread of
+ * the parent could have held. So the vanished threads are only marked
+ * here, and reaped by the child's first allocation slow path.
+ */
 void threads_fork_prepare(void)
 {
-	pthread_mutex_lock(&registry_lock);
+	pthread_mutex_lock(&registry_lock.m);
 }
 
 void threads_fork_parent(void)
 {
-	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&registry_lock.m);
 }
 
 void threads_fork_child(void)
 {
-	pthread_mutex_init(&registry_lock, NULL);
+	sn_mutex_reinit(&registry_lock);
 	struct slab_thread *self = sn_tls_thread;
-	struct slab_thread *t = registry;
-	while (t) {
-		struct slab_thread *next = t->next;
+	bool any = false;
+	for (struct slab_thread *t = registry; t; t = t->next)
 		if (t != self) {
-			thread_release_slots(t);
-			thread_retire(t);
+			t->orphan = true;
+			any = true;
 		}
-		t = next;
+	atomic_store_explicit(&sn_orphans, any, memory_order_relaxed);
+}
+
+void threads_reap_orphans(void)
+{
+	for (;;) {
+		sn_lock(&registry_lock);
+		struct slab_thread *t = registry;
+		while (t && !t->orphan)
+			t = t->next;
+		if (t)
+			t->orphan = false;   /* ours to reap */
+		else
+			atomic_store_explicit(&sn_orphans, 0, memory_order_relaxed);
+		sn_unlock(&registry_lock);
+		if (!t)
+			return;
+		thread_release_slots(t);
+		thread_retire(t);
 	}
 }

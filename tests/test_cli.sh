@@ -153,7 +153,7 @@ check "LD_PRELOAD prepended once ($got)" [ "$got" = "$REAL_PRELOAD:$TMP/libempty
 compile_fixture preload_check
 plain=$("$TMP/preload_check")
 under=$($T "$TOOL" run -- "$TMP/preload_check")
-check "drop-in in effect: $under (plain: $plain)" [ "$under" = "usable=128 maps=1" ]
+check "drop-in in effect: $under (plain: $plain)" [ "$under" = "usable=112 maps=1" ]
 
 # A malformed variable: reported once, naming it; the program runs.
 # (env sets them past timeout, which would otherwise warn as well)

@@ -1,7 +1,7 @@
 /*
  * preload_check.c - is the slabnotify drop-in serving this process?
- * Prints "usable=N maps=M": N is malloc_usable_size(malloc(100)), 128
- * with slabnotify's size classes (kmalloc-128) where glibc says 104; M
+ * Prints "usable=N maps=M": N is malloc_usable_size(malloc(100)), 112
+ * with slabnotify's size classes (kmalloc-112) where glibc says 104; M
  * is 1 if libslabnotify-malloc is mapped, 0 if not.
  */
 #define _GNU_SOURCE
