@@ -31,6 +31,20 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, struct s
 	return obj;
 }
 
+void slab_free_slow_p(const char *fn, void *obj)
+{
+	struct slab *s = slab_of(obj);
+	struct slab_cache *c = s->cache;
+	slab_free_slow(fn, c, s, obj, (uint32_t)slab_obj_index(c, s->base, obj));
+}
+
+void slab_free_suspect_p(const char *fn, void *obj)
+{
+	struct slab *s = slab_of(obj);
+	struct slab_cache *c = s->cache;
+	slab_free_suspect(fn, c, s, obj, (uint32_t)slab_obj_index(c, s->base, obj));
+}
+
 void free_bad_index(const char *fn, struct slab_cache *c, const void *obj)
 {
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
@@ -38,14 +52,38 @@ void free_bad_index(const char *fn, struct slab_cache *c, const void *obj)
 
 /* Frees that may need a FREE event: a double free is caught before it
  * could be announced twice. */
-SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+SN_NOINLINE void cache_free_hooked(const char *fn, void *obj)
 {
+	struct slab *s = slab_of(obj);
+	struct slab_cache *c = s->cache;
+	uint32_t idx = (uint32_t)slab_obj_index(c, s->base, obj);
 	if (unlikely(link_get(c, obj) <= c->objects))
 		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	notify_free_hook(c, s, idx, obj);
 #endif
 	cache_free_plain(fn, c, s, obj, idx);
+}
+
+struct slab *slab_of_remember(struct slab_thread *t, const void *p)
+{
+	struct slab *s = slab_of(p);
+	if (s && t != &sn_thread_dummy)
+		t->last_seg = (uintptr_t)p & ~SN_SEG_MASK;
+	return s;
+}
+
+/* sn_free_any() of a pointer outside the thread's last segment. */
+SN_NOINLINE void sn_free_any_miss(const char *fn, void *p)
+{
+	struct slab_thread *t = sn_tls_thread;
+	struct slab *s = slab_of_remember(t, p);
+	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (unlikely(!c)) {
+		free_not_slab(fn, p);
+		return;
+	}
+	cache_free_by(t, fn, c, s, p);
 }
 
 /* Not in a slab segment: a large object, or not ours at all. */
@@ -94,10 +132,8 @@ void sn_bad_pointer(const char *fn, const void *p)
 void *slab_cache_alloc(struct slab_cache *h, slab_gfp_t gfp)
 {
 	struct slab_cache *c = cache_of_handle(h);
-	if (unlikely(!c)) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (unlikely(!c))
+		return sn_fail_null(EINVAL);
 	return cache_alloc("slab_cache_alloc", c, gfp);
 }
 
@@ -117,15 +153,30 @@ static SN_COLD void cache_free_mismatch(struct slab_cache *h, const void *obj)
 		 owner->name, c->name, obj);
 }
 
+static SN_NOINLINE void slab_cache_free_miss(struct slab_cache *h, void *obj)
+{
+	struct slab_thread *t = sn_tls_thread;
+	struct slab *s = slab_of_remember(t, obj);
+	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (unlikely(!c || c->handle != (uintptr_t)h))
+		cache_free_mismatch(h, obj);
+	cache_free_by(t, "slab_cache_free", c, s, obj);
+}
+
 void slab_cache_free(struct slab_cache *h, void *obj)
 {
 	if (unlikely(!obj))
 		return;
-	struct slab *s = slab_of(obj);
-	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	struct slab_thread *t = sn_tls_thread;
+	struct slab *s = slab_of_last(t, obj);
+	if (unlikely(!s)) {
+		slab_cache_free_miss(h, obj);
+		return;
+	}
+	struct slab_cache *c = __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE);
 	if (unlikely(!c || c->handle != (uintptr_t)h))
 		cache_free_mismatch(h, obj);
-	cache_free("slab_cache_free", c, s, obj);
+	cache_free_by(t, "slab_cache_free", c, s, obj);
 }
 
 void slab_free(void *p)

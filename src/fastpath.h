@@ -44,17 +44,23 @@
 SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, struct slab_cpu *cpu, void *obj,
 				uint32_t idx, slab_gfp_t gfp);
 SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, const void *obj) __attribute__((noreturn, cold));
-SN_HIDDEN void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
+/* The fast paths' exits, with as few arguments as they can: the rest is
+ * found again from the pointer, out of line. */
+SN_HIDDEN void slab_free_slow_p(const char *fn, void *obj);
+SN_HIDDEN void slab_free_suspect_p(const char *fn, void *obj);
 SN_HIDDEN void free_not_slab(const char *fn, void *p);
 
-static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
+/* Pop from @cpu's chain of cache @c. @plain: a kmalloc class, whose
+ * link word is the object's first (no constructor, not TYPESAFE_BY_RCU). */
+static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache *c, struct slab_cpu *cpu,
+					      slab_gfp_t gfp, bool plain)
 {
-	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
 	uint32_t h = cpu->head;
 	if (unlikely(!h))
 		return slab_alloc_slow(fn, c, gfp);
-	void *obj = slab_obj(c, cpu->base, h - 1);
-	uintptr_t *w = link_word(c, obj);
+	void *obj = cpu->base_m1 + (size_t)h * c->size;
+	uintptr_t *w = plain ? (uintptr_t *)obj : link_word(c, obj);
 	uintptr_t next = *w ^ link_key(c, w);
 	if (unlikely(next > c->objects))
 		slab_freelist_corrupt(fn, c, obj, next);
@@ -70,18 +76,23 @@ static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, 
 	return obj;
 }
 
+static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
+{
+	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false);
+}
+
 /* Free without hooks: @idx is checked. Pushes onto the calling thread's
  * chain when it owns the slab; only tail calls leave it. */
-static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
-					      uint32_t idx)
+static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const char *fn, struct slab_cache *c,
+						 struct slab *s, void *obj, uint32_t idx)
 {
 	uintptr_t *w = link_word(c, obj);
 	uintptr_t key = link_key(c, w);
 	if (unlikely((*w ^ key) <= c->objects)) {
 		/* Looks free: a double free, or data that decodes so. */
-		slab_confirm_free(fn, c, s, obj, idx);
+		slab_free_suspect_p(fn, obj);
+		return;
 	}
-	struct slab_thread *t = sn_tls_thread;
 	struct slab_cpu *cpu = cpu_of(t, c);
 	if (likely(cpu->slab == s)) {
 		*w = cpu->head ^ key;
@@ -95,38 +106,57 @@ static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache 
 			return;
 		}
 	} else {
-		slab_free_slow(fn, c, s, obj, idx);
+		slab_free_slow_p(fn, obj);
 		return;
 	}
 	STAT_INC(cpu->free_fast);
 }
 
-/* Free @obj of slab @s of cache @c; @fn names the API for messages. */
-static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)
+static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					      uint32_t idx)
+{
+	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx);
+}
+
+/* Free @obj of slab @s of cache @c by thread @t; @fn names the API. */
+static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn, struct slab_cache *c,
+					   struct slab *s, void *obj)
 {
 	uint64_t idx = slab_obj_index(c, s->base, obj);
 	if (unlikely(idx >= c->objects))
 		free_bad_index(fn, c, obj);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_FREE)) {
-		cache_free_hooked(fn, c, s, obj, (uint32_t)idx);
+		cache_free_hooked(fn, obj);
 		return;
 	}
 #endif
-	cache_free_plain(fn, c, s, obj, (uint32_t)idx);
+	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx);
 }
 
+static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)
+{
+	cache_free_by(sn_tls_thread, fn, c, s, obj);
+}
+
+SN_HIDDEN void sn_free_any_miss(const char *fn, void *p);
+
 /* Free any pointer slabnotify handed out: a slab object, a large object;
- * anything else aborts naming @fn. */
+ * anything else aborts naming @fn. Every exit is a tail call. */
 static SN_ALWAYS_INLINE void sn_free_any(const char *fn, void *p)
 {
-	struct slab *s = slab_of(p);
-	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	struct slab_thread *t = sn_tls_thread;
+	struct slab *s = slab_of_last(t, p);
+	if (unlikely(!s)) {
+		sn_free_any_miss(fn, p);
+		return;
+	}
+	struct slab_cache *c = __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE);
 	if (unlikely(!c)) {
 		free_not_slab(fn, p);
 		return;
 	}
-	cache_free(fn, c, s, p);
+	cache_free_by(t, fn, c, s, p);
 }
 
 #endif /* SLABNOTIFY_FASTPATH_H */

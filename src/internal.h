@@ -157,9 +157,11 @@ enum seg_pool { POOL_USER, POOL_META, SN_NR_POOLS };
 /*
  * A slab segment: 4 MiB, 4 MiB aligned, slabs of one size. Its first
  * page is inaccessible (an overflow from the segment below stops
- * there); this header and the descriptors follow; then another guard
- * page; then the slabs. Every address of the segment finds the header
- * at chunk + SN_PAGE_SIZE.
+ * there); the descriptors follow, one per slot, then another guard page,
+ * then the slabs. Every address of the segment finds the descriptor
+ * array at chunk + SN_PAGE_SIZE; the segment's own fields (this struct)
+ * sit in the descriptor of slot 0, which is never a slab (the header
+ * fills the first slots).
  */
 struct segment {
 	uint32_t magic;
@@ -170,9 +172,13 @@ struct segment {
 	uint32_t nr_used;           /* slots in use (pool lock) */
 	struct segment *next;       /* every segment of a pool (pool lock) */
 	char _pad[128 - 24];
-	struct slab slabs[];
 };
-_Static_assert(sizeof(struct segment) == 128, "segment header layout");
+_Static_assert(sizeof(struct segment) == sizeof(struct slab), "the segment is descriptor 0");
+
+static inline struct slab *segment_slabs(struct segment *seg)
+{
+	return (struct slab *)seg;
+}
 
 /* The segment map: one bit per 4 MiB of the address space it covers. */
 extern _Atomic uint64_t sn_segmap[(1UL << (SN_MAP_BITS - SN_SEG_SHIFT)) / 64] SN_HIDDEN;
@@ -199,7 +205,7 @@ static inline struct slab *slab_of(const void *p)
 	if (unlikely(!segmap_test(a)))
 		return NULL;
 	struct segment *seg = segment_at(a & ~SN_SEG_MASK);
-	return &seg->slabs[(a & SN_SEG_MASK) >> seg->slab_shift];
+	return segment_slabs(seg) + ((a & SN_SEG_MASK) >> seg->slab_shift);
 }
 
 static inline struct segment *segment_of_slab(const struct slab *s)
@@ -251,9 +257,10 @@ struct slab_cache {
 	uint16_t gen;               /* handle generation, 1..SN_GEN_MASK */
 	uint32_t kind;              /* CACHE_* */
 	uintptr_t handle;           /* this cache | gen: what the program holds */
-	void (*ctor)(void *);
+	uint32_t cpu_off;           /* offset of this cache's cpu slot in a thread */
 
 	/* Slow path, under lock. */
+	void (*ctor)(void *);
 	struct sn_mutex lock __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab *partial;       /* unowned partial slabs, then empty ones */
 	struct slab *partial_tail;
@@ -320,7 +327,7 @@ struct slab_cpu {
 	/* First line: fast paths. */
 	uint32_t head;              /* current slab's free chain */
 	uint32_t _pad;
-	char *base;                 /* current slab's base */
+	char *base_m1;              /* current slab's base minus one stride */
 	struct slab *slab;          /* current slab, or NULL */
 	unsigned long alloc_fast, free_fast;
 	/* Notified objects and pages of this cache: +1 at a stamped ALLOC or
@@ -339,7 +346,10 @@ _Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
 #define SN_CPU_SHIFT 7
 
 struct slab_thread {
-	struct slab_cpu cpu[SN_NR_SLOTS];
+	/* The segment this thread's last free found in the segment map: a
+	 * free in the same segment skips the map (segments never go away). */
+	uintptr_t last_seg __attribute__((aligned(SN_CACHE_LINE)));
+	struct slab_cpu cpu[SN_NR_SLOTS] __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab_thread *next, *prev; /* registry */
 	_Atomic size_t idle_bytes;       /* empty slabs kept (owner; a destroyer too) */
 	uint64_t rng;                    /* owner: freelist start offsets */
@@ -364,9 +374,23 @@ SN_HIDDEN void threads_fork_prepare(void);
 SN_HIDDEN void threads_fork_parent(void);
 SN_HIDDEN void threads_fork_child(void);
 
+/* The descriptor of @p when it lies in the segment of thread @t's last
+ * free, else NULL (then slab_of_remember() looks in the segment map and
+ * remembers a hit): a free in the same segment needs no map lookup,
+ * segments never go away. */
+static inline struct slab *slab_of_last(struct slab_thread *t, const void *p)
+{
+	uintptr_t a = (uintptr_t)p, chunk = a & ~SN_SEG_MASK;
+	if (unlikely(chunk != t->last_seg))
+		return NULL;
+	struct segment *seg = segment_at(chunk);
+	return segment_slabs(seg) + ((a & SN_SEG_MASK) >> seg->slab_shift);
+}
+SN_HIDDEN struct slab *slab_of_remember(struct slab_thread *t, const void *p);
+
 static inline struct slab_cpu *cpu_of(struct slab_thread *t, const struct slab_cache *c)
 {
-	return &t->cpu[c->index];
+	return (struct slab_cpu *)((char *)t + c->cpu_off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -428,7 +452,11 @@ SN_HIDDEN void slab_free_slow(const char *fn, struct slab_cache *c, struct slab 
 SN_HIDDEN void slab_became_empty(struct slab_cache *c, struct slab *s);
 SN_HIDDEN void slab_free_nohook(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
 SN_HIDDEN void slab_confirm_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
-SN_HIDDEN void slab_freelist_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link);
+SN_HIDDEN void slab_freelist_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link)
+	__attribute__((noreturn, cold));
+SN_HIDDEN void slab_free_suspect(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+/* errno = @err, return NULL: a tail call keeps the fast paths frameless. */
+SN_HIDDEN void *sn_fail_null(int err) __attribute__((cold));
 SN_HIDDEN void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu,
 			       struct slab **release);
 SN_HIDDEN void slabs_release_list(struct slab_cache *c, struct slab *list);

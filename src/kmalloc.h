@@ -43,7 +43,8 @@ static SN_ALWAYS_INLINE void *kmalloc_named(const char *fn, size_t size, slab_gf
 	/* Filled once, its last entry last: zero means "not yet". */
 	if (unlikely(!__atomic_load_n(&sn_small_class[128], __ATOMIC_ACQUIRE)))
 		return kmalloc_first(fn, size, gfp);
-	return cache_alloc(fn, class_cache(size_class(size), gfp), gfp);
+	unsigned slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
+	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true);
 }
 
 #endif /* SLABNOTIFY_KMALLOC_H */

@@ -96,7 +96,7 @@ static bool segment_grow(struct order_pool *pool, unsigned shift, enum seg_pool 
 	if (!chunk)
 		return false;
 	uint32_t nr = (uint32_t)(SN_SEG_SIZE >> shift);
-	size_t header = sizeof(struct segment) + (size_t)nr * sizeof(struct slab);
+	size_t header = (size_t)nr * sizeof(struct slab);   /* slot 0's is the segment's */
 	size_t region = SN_PAGE_SIZE + ((header + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1)) + SN_PAGE_SIZE;
 	uint32_t first = (uint32_t)((region + ((1UL << shift) - 1)) >> shift);
 	if (!os_guard(chunk, SN_PAGE_SIZE) ||
@@ -112,7 +112,7 @@ static bool segment_grow(struct order_pool *pool, unsigned shift, enum seg_pool 
 	seg->nr_slabs = nr;
 	/* Push in reverse so that low addresses are used first. */
 	for (uint32_t i = nr; i-- > first;) {
-		struct slab *s = &seg->slabs[i];
+		struct slab *s = &segment_slabs(seg)[i];
 		s->base = chunk + ((size_t)i << shift);
 		s->order_idx = (uint8_t)(shift - SN_MIN_SLAB_SHIFT);
 		s->next = pool->free_desc;
@@ -236,7 +236,7 @@ bool slab_owns(const void *p)
 	if (!s)
 		return large_owns(p);
 	struct segment *seg = segment_of_slab(s);
-	uint32_t slot = (uint32_t)(s - seg->slabs);
+	uint32_t slot = (uint32_t)(s - segment_slabs(seg));
 	return slot >= seg->first_slab && __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) != NULL;
 }
 

@@ -55,6 +55,7 @@
 #include "fastpath.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,7 @@ struct slab_cache *cache_create_internal(const char *name, size_t size, size_t a
 	struct slab_cache fresh = { 0 };
 	*c = fresh;
 	c->index = index;
+	c->cpu_off = (uint32_t)(offsetof(struct slab_thread, cpu) + (size_t)index * sizeof(struct slab_cpu));
 	c->gen = gen;
 	int err = size && size <= SLAB_MAX_OBJECT_SIZE ? cache_geometry(c, size, align, flags, ctor != NULL) : -EINVAL;
 	if (err) {
@@ -753,7 +755,7 @@ static void make_current(struct slab_cache *c, struct slab_thread *t, struct sla
 	idle_clear(c, t, s);
 	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
 	cpu->slab = s;
-	cpu->base = s->base;
+	cpu->base_m1 = s->base - c->size;
 	cpu->head = head;
 	s->head = 0;
 }
@@ -782,7 +784,7 @@ static struct slab *current_detach(const char *fn, struct slab_cache *c, struct 
 	s->head = cpu->head;
 	s->inuse = c->objects - chain_length(fn, c, s->base, cpu->head);
 	cpu->slab = NULL;
-	cpu->base = NULL;
+	cpu->base_m1 = NULL;
 	cpu->head = 0;
 	return s;
 }
@@ -945,7 +947,7 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 		if (!cpu_refill(fn, c, t, cpu, gfp))
 			return NULL;
 	uint32_t h = cpu->head;
-	void *obj = slab_obj(c, cpu->base, h - 1);
+	void *obj = cpu->base_m1 + (size_t)h * c->size;
 	uintptr_t next = link_get(c, obj);
 	if (unlikely(next > c->objects))
 		slab_freelist_corrupt(fn, c, obj, next);
@@ -1052,6 +1054,22 @@ void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *
 			STAT_INC(cpu->free_remote);
 	}
 	slab_push_remote(fn, c, s, obj, idx);
+}
+
+/* The fast path's free of an object whose link word looks free: abort
+ * if it is, else free it on the slow path. */
+void slab_free_suspect(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+{
+	slab_confirm_free(fn, c, s, obj, idx);
+	/* Data that decodes as a link: make it not look free, then free. */
+	*link_word(c, obj) = 0;
+	cache_free_plain(fn, c, s, obj, idx);
+}
+
+void *sn_fail_null(int err)
+{
+	errno = err;
+	return NULL;
 }
 
 /* Free with no event: a veto's rollback, or after the FREE event. */
