@@ -350,7 +350,18 @@ int slab_memcg_destroy(struct slab_memcg *g);
 /* SIZE_MAX means no limit. A max below usage is allowed: reclaim runs
  * at once and later charges fail. */
 int slab_memcg_set_max(struct slab_memcg *g, size_t bytes);
+/*
+ * The soft limit, with Linux's memory.high semantics: a charge that
+ * leaves the group above high runs its reclaim callbacks, counts a high
+ * event, and (unless SLAB_GFP_NOWAIT) throttles the charging thread:
+ * it owes ((usage - high) / high)^2 seconds per 4 KiB charged over high,
+ * slept once the debt passes 10 ms, at most 2 s per allocation, and less
+ * if usage falls back under high meanwhile.
+ */
 int slab_memcg_set_high(struct slab_memcg *g, size_t bytes);
+/* Throttle above high (true, the default), or only count high events
+ * and reclaim (false). EINVAL for a bad handle. */
+int slab_memcg_set_throttle(struct slab_memcg *g, bool throttle);
 /* Make @g the calling thread's current group; returns the previous. */
 struct slab_memcg *slab_memcg_enter(struct slab_memcg *g);
 struct slab_memcg *slab_memcg_current(void);

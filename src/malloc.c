@@ -255,8 +255,12 @@ static void configure_memcg(void)
 		return;
 	if (has_max)
 		slab_memcg_set_max(root, max);
-	if (has_high)
+	if (has_high) {
+		/* A soft limit on a program with no reclaim to run: crossings
+		 * are counted and reported, never slept on (slabnotify(1)). */
+		slab_memcg_set_throttle(root, false);
 		slab_memcg_set_high(root, high);
+	}
 	malloc_gfp = SLAB_GFP_ACCOUNT;
 	report.wanted = true;
 }

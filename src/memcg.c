@@ -57,14 +57,18 @@
  *
  * high (soft). A slow-path charge that leaves an ancestor above its high
  * (after draining stocks) is a high event for that group: its reclaim
- * callbacks run, and unless NOWAIT the thread is throttled, like the
- * kernel's memory.high: it sleeps, in slices of at most 10 ms, while any
- * such group is still above high, for at most
- *     delay = min(2 s, 1 s * ((usage - high) / high)^2)
- * (quadratic in the overage, as calculate_high_delay() is; 10 % over
- * costs 10 ms, 50 % over 250 ms, 2 s is reached at ~141 % over). The
- * time slept is added to throttled_us of every group that was above
- * high. Stocks are never refilled past a high, so each charge above high
+ * callbacks run, and unless NOWAIT the thread is throttled as Linux's
+ * memory.high throttles (mem_cgroup_handle_over_high, calculate_high_
+ * delay): the thread owes
+ *     ((usage - high) / high)^2 seconds per 4 KiB it charged over high
+ * (10 % over: 10 ms a page; 100 % over: 1 s a page). The debt is kept
+ * per thread and slept once it exceeds 10 ms, at most 2 s per
+ * allocation, in slices of 10 ms while the group stays above high; the
+ * time slept is added to throttled_us of every group above high. A
+ * group with throttling switched off (slab_memcg_set_throttle) only
+ * counts its high events and runs its reclaim callbacks: what the
+ * launcher's --high does, for programs that have no reclaim to run.
+ * Stocks are never refilled past a high, so each charge above high
  * takes the slow path.
  *
  * peak: the highest usage seen. Usage is only summed at slow-path points
@@ -141,7 +145,9 @@
 #define MEMCG_NAME_MAX    64
 #define MEMCG_MAX_TRIES   8              /* limiting groups reclaimed per charge */
 #define MEMCG_DELAY_MAX_US  2000000ULL   /* throttling cap per allocation */
-#define MEMCG_DELAY_UNIT_US 1000000.0    /* delay at 100 % over high */
+#define MEMCG_DELAY_PAGE_US 1000000.0    /* per page charged, at 100 % over high */
+#define MEMCG_DELAY_MIN_US  10000ULL     /* debts below this are not slept */
+#define MEMCG_PAGE          4096.0
 #define MEMCG_SLICE_US      10000ULL     /* throttling re-check period */
 #define LARGE_PAGE        4096u
 #define DEAD_MARK         (1UL << 62)    /* in a group's object count word */
@@ -179,7 +185,10 @@ struct slab_memcg {
 	unsigned nr_children;              /* live children */
 	unsigned nr_current;               /* threads having it current */
 	bool dead;
-	size_t map_bytes;                  /* 0 for the static root */
+	bool no_throttle;                  /* high counts events only */
+	uint16_t gen;                      /* handle generation (kept across reuse) */
+	uintptr_t handle;                  /* this group | gen; 0 once destroyed */
+	struct slab_memcg *next_free;      /* free group slots */
 	/* Callbacks, under cb_lock. */
 	pthread_mutex_t cb_lock;
 	unsigned nr_reclaim, nr_event;
@@ -208,12 +217,31 @@ struct memcg_thread {
 	size_t map_bytes;
 };
 
-static struct slab_memcg root_group = {
+/*
+ * Handles. Groups live in one reserved area of MEMCG_MAX_GROUPS slots of
+ * MEMCG_STRIDE bytes (the root is a static slot of its own); a handle is
+ * the slot's address with a generation in its low bits, bumped when the
+ * slot is freed. A stale handle (a destroyed group, even once its slot
+ * holds another group) or a foreign pointer is refused with EINVAL. A
+ * destroyed group whose objects are still charged lives on as a zombie
+ * with no handle, and its slot is freed with its last object.
+ */
+#define MEMCG_STRIDE      2048u
+#define MEMCG_GEN_MASK    (MEMCG_STRIDE - 1)
+#define MEMCG_MAX_GROUPS  4096u
+
+static struct slab_memcg root_group __attribute__((aligned(MEMCG_STRIDE))) = {
 	.max = SIZE_MAX,
 	.high = SIZE_MAX,
 	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
 	.name = "root",
+	.gen = 1,
+	.handle = 0,      /* set at init: &root_group | 1 */
 };
+static char *group_area;                            /* MEMCG_MAX_GROUPS slots */
+static unsigned group_next_unused;                  /* tree_lock */
+static _Atomic(struct slab_memcg *) group_free;     /* pushed lock-free, popped under tree_lock */
+_Static_assert(sizeof(struct slab_memcg) <= MEMCG_STRIDE, "a group fits its slot");
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int ext_slot = -1;
@@ -232,6 +260,8 @@ static _Atomic unsigned long sync_seq __attribute__((aligned(CACHELINE)));
 static __thread struct memcg_thread *tls_self MEMCG_TLS;
 static __thread int tls_in_reclaim MEMCG_TLS;
 static __thread bool tls_creating MEMCG_TLS;
+/* Bytes charged over high since this thread last slept for it. */
+static __thread size_t tls_high_debt MEMCG_TLS;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
@@ -337,10 +367,43 @@ static void objs_add(struct slab_memcg *g, long d)
 		atomic_fetch_add_explicit(&a->objs, (unsigned long)d, RLX);
 }
 
+static struct slab_memcg *group_of(const struct slab_memcg *h)
+{
+	uintptr_t v = (uintptr_t)h;
+	struct slab_memcg *g = (struct slab_memcg *)(v & ~(uintptr_t)MEMCG_GEN_MASK);
+	if (g != &root_group) {
+		uintptr_t off = v - (uintptr_t)group_area;
+		if (!group_area || off >= (uintptr_t)MEMCG_MAX_GROUPS * MEMCG_STRIDE)
+			return NULL;
+	}
+	return atomic_load_explicit((_Atomic uintptr_t *)&g->handle, memory_order_acquire) == v && v ? g : NULL;
+}
+
+static struct slab_memcg *handle_of(struct slab_memcg *g)
+{
+	return (struct slab_memcg *)(uintptr_t)atomic_load_explicit((_Atomic uintptr_t *)&g->handle,
+								  memory_order_relaxed);
+}
+
+/* A slot for a new group (tree lock held), or NULL. */
+static struct slab_memcg *group_slot_take(void)
+{
+	struct slab_memcg *g = atomic_load(&group_free);
+	while (g && !atomic_compare_exchange_weak(&group_free, &g, g->next_free))
+		;
+	if (!g && group_next_unused < MEMCG_MAX_GROUPS)
+		g = (struct slab_memcg *)(group_area + (size_t)group_next_unused++ * MEMCG_STRIDE);
+	return g;
+}
+
+/* The group is gone for good: its slot is free, its handles stale. */
 static void zombie_release(struct slab_memcg *g)
 {
 	pthread_mutex_destroy(&g->cb_lock);
-	munmap(g, g->map_bytes);
+	atomic_store((_Atomic uintptr_t *)&g->handle, 0);
+	g->next_free = atomic_load(&group_free);
+	while (!atomic_compare_exchange_weak(&group_free, &g->next_free, g))
+		;
 }
 
 /*
@@ -375,7 +438,7 @@ static void fire_event(struct slab_memcg *g, enum slab_memcg_event ev)
 	memcpy(snap, g->event, n * sizeof(snap[0]));
 	pthread_mutex_unlock(&g->cb_lock);
 	for (unsigned i = 0; i < n; i++)
-		snap[i].fn(g, ev, snap[i].arg);
+		snap[i].fn(handle_of(g), ev, snap[i].arg);
 }
 
 /* Run @g's reclaim callbacks until @want bytes are reported freed. */
@@ -393,7 +456,7 @@ static size_t run_reclaim(struct slab_memcg *g, size_t want, slab_gfp_t gfp)
 	size_t got = 0;
 	tls_in_reclaim++;
 	for (unsigned i = 0; i < n && got < want; i++)
-		got += snap[i].fn(g, want - got, gfp, snap[i].arg);
+		got += snap[i].fn(handle_of(g), want - got, gfp, snap[i].arg);
 	tls_in_reclaim--;
 	atomic_fetch_add_explicit(&g->reclaimed, got, RLX);
 	return got;
@@ -631,12 +694,14 @@ static size_t batch_room(struct slab_memcg *g, size_t n)
 	return room;
 }
 
-static uint64_t high_delay_us(size_t usage, size_t high)
+/* Linux's calculate_high_delay(): a task owes ((usage - high) / high)^2
+ * seconds per page it charged while over high. */
+static uint64_t high_delay_us(size_t usage, size_t high, size_t debt_bytes)
 {
 	if (usage <= high)
 		return 0;
 	double ratio = (double)(usage - high) / (double)(high ? high : 1);
-	double us = MEMCG_DELAY_UNIT_US * ratio * ratio;
+	double us = MEMCG_DELAY_PAGE_US * ratio * ratio * ((double)debt_bytes / MEMCG_PAGE);
 	return us >= (double)MEMCG_DELAY_MAX_US ? MEMCG_DELAY_MAX_US : (uint64_t)us;
 }
 
@@ -647,7 +712,7 @@ static bool over_high(struct slab_memcg *a)
 
 /* The charge left some ancestor of @g above its high: events, reclaim,
  * then throttling unless NOWAIT. */
-static void handle_high(struct slab_memcg *g, slab_gfp_t gfp)
+static void handle_high(struct slab_memcg *g, size_t n, slab_gfp_t gfp)
 {
 	struct slab_memcg *over[MEMCG_MAX_TRIES];
 	int no = 0;
@@ -681,15 +746,21 @@ static void handle_high(struct slab_memcg *g, slab_gfp_t gfp)
 		drain_stocks_under(top);
 	if ((gfp & SLAB_GFP_NOWAIT) || tls_in_reclaim)
 		return;
+	/* Throttled by the groups that throttle; the debt is slept once it
+	 * is worth a sleep, as Linux's mem_cgroup_handle_over_high() does. */
 	uint64_t delay = 0;
+	tls_high_debt += n;
 	for (int i = 0; i < no; i++) {
+		if (__atomic_load_n(&over[i]->no_throttle, __ATOMIC_RELAXED))
+			continue;
 		uint64_t d = high_delay_us(atomic_load_explicit(&over[i]->charged, RLX),
-					   atomic_load_explicit(&over[i]->high, RLX));
+					   atomic_load_explicit(&over[i]->high, RLX), tls_high_debt);
 		if (d > delay)
 			delay = d;
 	}
-	if (!delay)
+	if (delay <= MEMCG_DELAY_MIN_US)
 		return;
+	tls_high_debt = 0;
 	uint64_t start = now_us(), slept = 0;
 	while (slept < delay) {
 		uint64_t slice = delay - slept;
@@ -782,7 +853,7 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 	}
 	for (struct slab_memcg *a = g; a; a = a->parent)
 		if (unlikely(over_high(a))) {
-			handle_high(g, gfp);
+			handle_high(g, n, gfp);
 			break;
 		}
 	return 0;
@@ -967,6 +1038,10 @@ static void find_large(struct slab_cache *c, void *arg)
 
 static void do_init(void)
 {
+	atomic_store((_Atomic uintptr_t *)&root_group.handle, (uintptr_t)&root_group | root_group.gen);
+	size_t area = (size_t)MEMCG_MAX_GROUPS * MEMCG_STRIDE;
+	void *a = mmap(NULL, area, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	group_area = a == MAP_FAILED ? NULL : a;
 	int slot = slab_obj_ext_reserve();
 	if (slot < 0) {
 		fprintf(stderr, "slabnotify: memcg: no obj_ext slot left, accounting is off\n");
@@ -998,38 +1073,38 @@ static inline void ensure_init(void)
 struct slab_memcg *slab_memcg_root(void)
 {
 	ensure_init();
-	return &root_group;
+	return handle_of(&root_group);
 }
 
-struct slab_memcg *slab_memcg_create(struct slab_memcg *parent, const char *name)
+struct slab_memcg *slab_memcg_create(struct slab_memcg *parent_h, const char *name)
 {
 	ensure_init();
-	if (!name) {
+	struct slab_memcg *parent = parent_h ? group_of(parent_h) : &root_group;
+	if (!name || !parent || !group_area) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (!parent)
-		parent = &root_group;
-	size_t mapped;
-	struct slab_memcg *g = map_zeroed(sizeof(*g), &mapped);
+	pthread_mutex_lock(&tree_lock);
+	if (parent->dead) {
+		pthread_mutex_unlock(&tree_lock);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct slab_memcg *g = group_slot_take();
 	if (!g) {
+		pthread_mutex_unlock(&tree_lock);
 		errno = ENOMEM;
 		return NULL;
 	}
-	g->map_bytes = mapped;
+	uint16_t gen = g->gen;
+	memset(g, 0, sizeof(*g));
+	g->gen = (uint16_t)(gen + 1u > MEMCG_GEN_MASK ? 1u : gen + 1u);
 	atomic_init(&g->max, SIZE_MAX);
 	atomic_init(&g->high, SIZE_MAX);
 	atomic_init(&g->reset_seq, 0);
 	pthread_mutex_init(&g->cb_lock, NULL);
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	g->parent = parent;
-	pthread_mutex_lock(&tree_lock);
-	if (parent->dead) {
-		pthread_mutex_unlock(&tree_lock);
-		zombie_release(g);
-		errno = EINVAL;
-		return NULL;
-	}
 	g->prev_sibling = parent->last_child;
 	if (parent->last_child)
 		parent->last_child->next_sibling = g;
@@ -1037,17 +1112,19 @@ struct slab_memcg *slab_memcg_create(struct slab_memcg *parent, const char *name
 		parent->first_child = g;
 	parent->last_child = g;
 	parent->nr_children++;
+	atomic_store((_Atomic uintptr_t *)&g->handle, (uintptr_t)g | g->gen);
 	pthread_mutex_unlock(&tree_lock);
-	return g;
+	return handle_of(g);
 }
 
-int slab_memcg_destroy(struct slab_memcg *g)
+int slab_memcg_destroy(struct slab_memcg *h)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g || g == &root_group)
 		return fail(EINVAL);
 	pthread_mutex_lock(&tree_lock);
-	if (g->dead) {
+	if (g->dead || group_of(h) != g) {
 		pthread_mutex_unlock(&tree_lock);
 		return fail(EINVAL);
 	}
@@ -1056,6 +1133,7 @@ int slab_memcg_destroy(struct slab_memcg *g)
 		return fail(EBUSY);
 	}
 	g->dead = true;
+	atomic_store((_Atomic uintptr_t *)&g->handle, 0);   /* the program's handle is stale now */
 	struct slab_memcg *p = g->parent;
 	if (g->prev_sibling)
 		g->prev_sibling->next_sibling = g->next_sibling;
@@ -1077,9 +1155,10 @@ int slab_memcg_destroy(struct slab_memcg *g)
 	return 0;
 }
 
-static int set_limit(struct slab_memcg *g, size_t bytes, bool is_max)
+static int set_limit(struct slab_memcg *h, size_t bytes, bool is_max)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g)
 		return fail(EINVAL);
 	atomic_store(is_max ? &g->max : &g->high, bytes);
@@ -1106,9 +1185,20 @@ int slab_memcg_set_high(struct slab_memcg *g, size_t bytes)
 	return set_limit(g, bytes, false);
 }
 
-struct slab_memcg *slab_memcg_enter(struct slab_memcg *g)
+int slab_memcg_set_throttle(struct slab_memcg *h, bool throttle)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
+	if (!g)
+		return fail(EINVAL);
+	__atomic_store_n(&g->no_throttle, !throttle, __ATOMIC_RELAXED);
+	return 0;
+}
+
+struct slab_memcg *slab_memcg_enter(struct slab_memcg *h)
+{
+	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g) {
 		errno = EINVAL;
 		return NULL;
@@ -1120,7 +1210,7 @@ struct slab_memcg *slab_memcg_enter(struct slab_memcg *g)
 	}
 	struct slab_memcg *prev = t->cur;
 	if (prev == g)
-		return prev;
+		return handle_of(prev);
 	stock_drain_own(t);
 	pthread_mutex_lock(&tree_lock);
 	if (g->dead) {
@@ -1134,14 +1224,14 @@ struct slab_memcg *slab_memcg_enter(struct slab_memcg *g)
 		g->nr_current++;
 	t->cur = g;
 	pthread_mutex_unlock(&tree_lock);
-	return prev;
+	return handle_of(prev);
 }
 
 struct slab_memcg *slab_memcg_current(void)
 {
 	ensure_init();
 	struct memcg_thread *t = tls_self;
-	return t ? t->cur : &root_group;
+	return handle_of(t ? t->cur : &root_group);
 }
 
 struct stock_sum {
@@ -1171,12 +1261,20 @@ static struct stock_sum stocks_of(const struct slab_memcg *g)
 	return s;
 }
 
-int slab_memcg_stat(const struct slab_memcg *cg, struct slab_memcg_stat *st)
+static int group_stat(struct slab_memcg *g, struct slab_memcg_stat *st);
+
+int slab_memcg_stat(const struct slab_memcg *h, struct slab_memcg_stat *st)
 {
 	ensure_init();
-	if (!cg || !st)
+	struct slab_memcg *g = group_of(h);
+	if (!g || !st)
 		return fail(EINVAL);
-	struct slab_memcg *g = (struct slab_memcg *)cg;
+	return group_stat(g, st);
+}
+
+/* The figures of @g (a live group or a zombie: printing walks both). */
+static int group_stat(struct slab_memcg *g, struct slab_memcg_stat *st)
+{
 	struct stock_sum s = stocks_of(g);
 	size_t ch = atomic_load(&g->charged);
 	unsigned long w = atomic_load(&g->objs);
@@ -1205,9 +1303,10 @@ int slab_memcg_stat(const struct slab_memcg *cg, struct slab_memcg_stat *st)
 	return 0;
 }
 
-int slab_memcg_reset_peak(struct slab_memcg *g)
+int slab_memcg_reset_peak(struct slab_memcg *h)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g)
 		return fail(EINVAL);
 	unsigned long seq = atomic_fetch_add(&sync_seq, 1) + 1;
@@ -1217,9 +1316,10 @@ int slab_memcg_reset_peak(struct slab_memcg *g)
 	return 0;
 }
 
-const char *slab_memcg_name(const struct slab_memcg *g)
+const char *slab_memcg_name(const struct slab_memcg *h)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g) {
 		errno = EINVAL;
 		return NULL;
@@ -1227,12 +1327,13 @@ const char *slab_memcg_name(const struct slab_memcg *g)
 	return g->name;
 }
 
-int slab_memcg_add_reclaim(struct slab_memcg *g,
+int slab_memcg_add_reclaim(struct slab_memcg *h,
 			   size_t (*reclaim)(struct slab_memcg *g, size_t want,
 					     slab_gfp_t gfp, void *arg),
 			   void *arg)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g || !reclaim)
 		return fail(EINVAL);
 	pthread_mutex_lock(&g->cb_lock);
@@ -1248,12 +1349,13 @@ int slab_memcg_add_reclaim(struct slab_memcg *g,
 	return err ? fail(err) : 0;
 }
 
-int slab_memcg_remove_reclaim(struct slab_memcg *g,
+int slab_memcg_remove_reclaim(struct slab_memcg *h,
 			      size_t (*reclaim)(struct slab_memcg *, size_t,
 						slab_gfp_t, void *),
 			      void *arg)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g || !reclaim)
 		return fail(EINVAL);
 	pthread_mutex_lock(&g->cb_lock);
@@ -1270,12 +1372,13 @@ int slab_memcg_remove_reclaim(struct slab_memcg *g,
 	return err ? fail(err) : 0;
 }
 
-int slab_memcg_on_event(struct slab_memcg *g,
+int slab_memcg_on_event(struct slab_memcg *h,
 			void (*cb)(struct slab_memcg *g,
 				   enum slab_memcg_event event, void *arg),
 			void *arg)
 {
 	ensure_init();
+	struct slab_memcg *g = group_of(h);
 	if (!g || !cb)
 		return fail(EINVAL);
 	pthread_mutex_lock(&g->cb_lock);
@@ -1324,7 +1427,7 @@ static void collect(struct slab_memcg *g, struct print_rec *r, size_t *i, const 
 		memcpy(me->path + pl + 1, g->name, nl);
 		me->path[pl + 1 + nl] = '\0';
 	}
-	slab_memcg_stat(g, &me->st);
+	group_stat(g, &me->st);
 	for (struct slab_memcg *c = g->first_child; c; c = c->next_sibling)
 		collect(c, r, i, me->path);
 }

@@ -9,6 +9,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +22,22 @@
 #define PAGE 4096UL
 #define MAP_LIMIT_BITS 48   /* what the segment map covers (internal.h) */
 
+/*
+ * Sanitizer builds call the libc functions instead: the sanitizers
+ * intercept them to keep their shadow memory right (TSan would see a
+ * reused address as a race). Those builds never run as the drop-in.
+ */
+#if defined(SLABNOTIFY_SANITIZER)
+static void *sys_mmap(void *addr, size_t len, int prot, int flags)
+{
+	void *p = mmap(addr, len, prot, flags, -1, 0);
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+#else
 static void *sys_mmap(void *addr, size_t len, int prot, int flags)
 {
 	long r = syscall(SYS_mmap, addr, len, prot, flags, -1, 0L);
@@ -30,10 +47,15 @@ static void *sys_mmap(void *addr, size_t len, int prot, int flags)
 	}
 	return (void *)r;
 }
+#endif
 
 static int sys_munmap(void *p, size_t len)
 {
+#if defined(SLABNOTIFY_SANITIZER)
+	return munmap(p, len);
+#else
 	return (int)syscall(SYS_munmap, p, len);
+#endif
 }
 
 void *os_map(size_t size)
@@ -99,7 +121,12 @@ void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *f
 		flags = MREMAP_MAYMOVE | MREMAP_FIXED;
 	else if (may_move)
 		flags = MREMAP_MAYMOVE;
+#if defined(SLABNOTIFY_SANITIZER)
+	void *m = mremap(p, old_size, new_size, (int)flags, fixed_dst);
+	long r = m == MAP_FAILED ? -ENOMEM : (long)m;
+#else
 	long r = syscall(SYS_mremap, p, old_size, new_size, flags, fixed_dst);
+#endif
 	if (r < 0 && r > -4096) {
 		errno = ENOMEM;
 		return NULL;
@@ -113,28 +140,34 @@ void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *f
 	return (void *)r;
 }
 
+/* The lazily read values below are idempotent: threads that race to
+ * compute one store the same result (relaxed atomics). */
 unsigned os_addr_bits(void)
 {
-	static unsigned bits;
-	if (!bits) {
+	static _Atomic unsigned bits;
+	unsigned b = atomic_load_explicit(&bits, memory_order_relaxed);
+	if (!b) {
 		int probe;
 		uintptr_t a = (uintptr_t)&probe;
-		bits = a ? 64u - (unsigned)__builtin_clzl(a) : 47u;
+		b = a ? 64u - (unsigned)__builtin_clzl(a) : 47u;
+		atomic_store_explicit(&bits, b, memory_order_relaxed);
 	}
-	return bits;
+	return b;
 }
 
 size_t os_physical_bytes(void)
 {
-	static size_t total;
-	if (!total) {
+	static _Atomic size_t total;
+	size_t t = atomic_load_explicit(&total, memory_order_relaxed);
+	if (!t) {
 		struct sysinfo si;
 		if (sysinfo(&si) == 0)
-			total = ((size_t)si.totalram + (size_t)si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
+			t = ((size_t)si.totalram + (size_t)si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
 		else
-			total = SIZE_MAX;
+			t = SIZE_MAX;
+		atomic_store_explicit(&total, t, memory_order_relaxed);
 	}
-	return total;
+	return t;
 }
 
 /* A small file read without stdio (we may be inside malloc). */
@@ -153,19 +186,18 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 
 size_t os_commit_limit(void)
 {
-	static int state;      /* 0 unknown, 1 not strict, 2 strict */
-	static size_t limit;
-	if (state == 0) {
+	static _Atomic size_t cached;     /* 0: unknown; SIZE_MAX: not strict; else the limit */
+	size_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (v == 0) {
 		char buf[4096];
-		state = 1;
+		v = SIZE_MAX;
 		if (read_small("/proc/sys/vm/overcommit_memory", buf, sizeof(buf)) > 0 && buf[0] == '2' &&
 		    read_small("/proc/meminfo", buf, sizeof(buf)) > 0) {
 			char *p = strstr(buf, "CommitLimit:");
-			if (p) {
-				limit = (size_t)strtoull(p + 12, NULL, 10) * 1024;
-				state = 2;
-			}
+			if (p)
+				v = (size_t)strtoull(p + 12, NULL, 10) * 1024;
 		}
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
 	}
-	return state == 2 ? limit : 0;
+	return v == SIZE_MAX ? 0 : v;
 }

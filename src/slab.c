@@ -1215,13 +1215,13 @@ int slab_cache_destroy(struct slab_cache *h)
 		pp = &(*pp)->next_cache;
 	*pp = c->next_cache;
 	threads_clear_cache(c);
-	if (c->random_seq)
-		meta_free(c->random_seq);
+	uint16_t *seq = c->random_seq;
 	c->random_seq = NULL;
 	pthread_mutex_destroy(&c->lock.m);
 	c->handle = 0;      /* stale handles are refused from now on */
 	atomic_store(&c->state, CACHE_FREE);
 	slot_put(c);
 	cache_list_unlock();
+	meta_free(seq);
 	return 0;
 }
