@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <urcu/urcu-bp.h>
 
 #include "common.h"
@@ -728,3 +729,127 @@ Test(alignment, huge_alignments_are_given)
 		slab_free(p);
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* Memory-group handles                                               */
+/* ------------------------------------------------------------------ */
+
+Test(memcg_handles, foreign_and_stale_handles_refused)
+{
+	int local;
+	struct slab_memcg *fake = (struct slab_memcg *)&local;
+	errno = 0;
+	cr_assert_null(slab_memcg_create(fake, "child-of-a-stack-int"));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(local, local, "nothing written into it");
+	struct slab_memcg *g = slab_memcg_create(NULL, "mh-g");
+	cr_assert_not_null(g);
+	cr_assert_eq(slab_memcg_destroy(g), 0);
+	errno = 0;
+	cr_assert_eq(slab_memcg_destroy(g), -EINVAL, "destroying a released group");
+	cr_assert_eq(errno, EINVAL);
+	errno = 0;
+	cr_assert_null(slab_memcg_enter(g), "entering a released group");
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(slab_memcg_create(g, "child-of-a-released-group"));
+	struct slab_memcg_stat st;
+	cr_assert_eq(slab_memcg_stat(g, &st), -EINVAL);
+	cr_assert_eq(slab_memcg_set_max(g, 1), -EINVAL);
+	cr_assert_eq(slab_memcg_set_max(fake, 1), -EINVAL);
+	cr_assert_eq(slab_memcg_set_max(NULL, 1), -EINVAL);
+	/* Its slot reused: the old handle still names nothing. */
+	struct slab_memcg *h = slab_memcg_create(NULL, "mh-h");
+	cr_assert_not_null(h);
+	cr_assert_neq(h, g);
+	cr_assert_eq(slab_memcg_destroy(g), -EINVAL);
+	cr_assert_eq(slab_memcg_stat(h, &st), 0);
+	cr_assert_eq(slab_memcg_destroy(h), 0);
+	cr_assert_eq(slab_memcg_destroy(slab_memcg_root()), -EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* high: Linux's throttling, or counting only                          */
+/* ------------------------------------------------------------------ */
+
+static unsigned long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* Throttling off: far above high, nothing sleeps; events are counted. */
+Test(memcg_high, counting_only_never_sleeps, .timeout = 30)
+{
+	struct slab_memcg *g = slab_memcg_create(NULL, "hi-count");
+	cr_assert_eq(slab_memcg_set_high(g, 1 << 20), 0);
+	cr_assert_eq(slab_memcg_set_throttle(g, false), 0);
+	struct slab_memcg *prev = slab_memcg_enter(g);
+	static void *p[4096];
+	unsigned long long t0 = mono_us();
+	for (int i = 0; i < 4096; i++)   /* 16 MiB: 15x the high limit */
+		p[i] = slab_malloc(4000, SLAB_GFP_ACCOUNT);
+	unsigned long long took = mono_us() - t0;
+	struct slab_memcg_stat st;
+	slab_memcg_stat(g, &st);
+	cr_assert_gt(st.events_high, 0);
+	cr_assert_eq(st.throttled_us, 0);
+	cr_assert_lt(took, 5000000ull, "took %llu us", took);
+	for (int i = 0; i < 4096; i++)
+		slab_free(p[i]);
+	slab_memcg_enter(prev);
+	cr_assert_eq(slab_memcg_destroy(g), 0);
+}
+
+/* Throttling on: a thread owes ((usage-high)/high)^2 s per page charged
+ * over high; a small overage costs little, and no allocation sleeps more
+ * than 2 s. 5 % over high for 64 pages: 0.0025 s a page, about 160 ms. */
+Test(memcg_high, linux_throttling_scales_with_the_pages_over, .timeout = 60)
+{
+	struct slab_memcg *g = slab_memcg_create(NULL, "hi-thr");
+	size_t high = 5u << 20;
+	cr_assert_eq(slab_memcg_set_high(g, high), 0);
+	struct slab_memcg *prev = slab_memcg_enter(g);
+	static void *p[2048];
+	int n = 0;
+	while (n < 1280)          /* up to the high limit: no throttling */
+		p[n++] = slab_malloc(4000, SLAB_GFP_ACCOUNT);
+	struct slab_memcg_stat st;
+	slab_memcg_stat(g, &st);
+	cr_assert_eq(st.throttled_us, 0, "below high: %lu us", st.throttled_us);
+	unsigned long long t0 = mono_us();
+	while (n < 1280 + 64 + 64)
+		p[n++] = slab_malloc(4000, SLAB_GFP_ACCOUNT);
+	unsigned long long took = mono_us() - t0;
+	slab_memcg_stat(g, &st);
+	cr_assert_gt(st.throttled_us, 20000, "throttled %lu us", st.throttled_us);
+	cr_assert_lt(st.throttled_us, 2000000, "throttled %lu us: quadratic in a small overage", st.throttled_us);
+	cr_assert_lt(took, 3000000ull);
+	for (int i = 0; i < n; i++)
+		slab_free(p[i]);
+	slab_memcg_enter(prev);
+	cr_assert_eq(slab_memcg_destroy(g), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock order is checked (debug and sanitizer builds)             */
+/* ------------------------------------------------------------------ */
+
+#ifdef SLABNOTIFY_WITNESS
+static void wrong_order(void *arg)
+{
+	(void)arg;
+	static struct sn_mutex a = SN_MUTEX_INIT(SN_RANK_POOL), b = SN_MUTEX_INIT(SN_RANK_CACHE);
+	sn_lock(&a);
+	sn_lock(&b);
+}
+
+Test(witness, lock_order_violation_aborts)
+{
+	struct outcome o;
+	run_in_child(wrong_order, NULL, &o);
+	cr_assert(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT, "%s", o.text);
+	cr_assert_not_null(strstr(o.text, "lock order violation"), "%s", o.text);
+	cr_assert_not_null(strstr(o.text, "cache lock"), "%s", o.text);
+}
+#endif
