@@ -200,6 +200,13 @@ EOF
 	out=$($T "$TOOL" run --max 64M -- "$PYTHON" -c "$PY" 2>"$TMP/err"); rc=$?
 	if [ "$rc" -eq 0 ] && [ "$out" = "caught MemoryError" ]; then ok "--max 64M: python3 caught MemoryError"
 	else bad "--max 64M python3" "exit $rc, stdout '$out'"; show "$TMP/err"; fi
+	# --high only counts: 47 MiB past a 10 MiB soft limit, in 4 KiB
+	# blocks, takes as long as without it (it once slept 2 s a block).
+	start=$(date +%s)
+	out=$($T "$TOOL" run --high 10M -- "$PYTHON" -c 'x = [bytearray(4096) for _ in range(12000)]; print("done")' 2>"$TMP/err"); rc=$?
+	took=$(( $(date +%s) - start ))
+	if [ "$rc" -eq 0 ] && [ "$out" = done ] && [ "$took" -lt 20 ]; then ok "--high 10M: 47 MiB past it in ${took}s, not throttled"
+	else bad "--high 10M" "exit $rc, ${took}s, stdout '$out'"; show "$TMP/err"; fi
 else
 	skip "--max with python3: python3 not installed"
 fi

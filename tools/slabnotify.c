@@ -78,7 +78,7 @@ static const struct option_def options[] = {
 	{ "max", SN_ENV_MAX, V_SIZE, false, NULL, false, "SIZE",
 	  "hard limit: allocations past it fail (NULL, ENOMEM)" },
 	{ "high", SN_ENV_HIGH, V_SIZE, false, NULL, false, "SIZE",
-	  "soft limit: past it allocations are counted, not failed" },
+	  "soft limit: crossings are counted, never failed or slowed" },
 	{ "fail-probability", SN_ENV_FAIL_PROB, V_PERCENT, false, NULL, true, "P",
 	  "fail P percent (0-100) of allocations" },
 	{ "fail-interval", SN_ENV_FAIL_INT, V_COUNT, false, NULL, true, "N",
