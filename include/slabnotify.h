@@ -6,14 +6,40 @@
  *
  * Conventions (all functions):
  *  - Every function is thread-safe unless its comment says otherwise.
+ *    None is async-signal-safe: do not allocate or free in a signal
+ *    handler (the same rule as every malloc).
  *  - On failure a function returns NULL or a negative errno value and sets
  *    errno to the positive value. Bad arguments give EINVAL, exhaustion
  *    gives ENOMEM.
- *  - Freeing a pointer that slabnotify did not hand out, an interior
- *    pointer, an object given to the wrong cache, or a double free that
- *    the allocator detects prints one line on stderr naming the function,
- *    the pointer and the cache, then calls abort(). There is no silent
- *    corruption.
+ *  - Handles (struct slab_cache *, struct slab_memcg *) carry a
+ *    generation: a handle of a destroyed cache or group, even once its
+ *    slot holds a new one, and any pointer that is not a handle, are
+ *    refused with EINVAL (or a message and abort() where the function
+ *    returns nothing, as slab_cache_free). Built-in caches cannot be
+ *    destroyed.
+ *
+ * What a bad free gets. Each of these prints one line on stderr naming
+ * the function the program called (free(), realloc(), slab_cache_free()
+ * ...), the pointer and the cache, then calls abort():
+ *  - a pointer slabnotify did not hand out (stack, globals, another
+ *    allocator's heap; a pointer into glibc's heap is named as such, with
+ *    the likely cause: a library loaded with RTLD_DEEPBIND, or mixed
+ *    allocators), an interior pointer, an object given to the wrong cache;
+ *  - every double free, and every free of a slot never handed out, as
+ *    long as the object has not been allocated again: on the owning
+ *    thread, from another thread, into a slab of a thread that exited,
+ *    of a large object. The free objects' link words are keyed: a freed
+ *    object is recognised in one compare and confirmed on its chain. (A
+ *    live object whose first word happens to decode as a link, about one
+ *    value in 2^55, is found on no chain and freed normally; when its
+ *    slab belongs to another thread, whose chains are private, such a
+ *    free is taken for a double free.)
+ *  - a corrupted free list (a write after free, an overflow into a free
+ *    object): a link that does not name an object of its own slab is
+ *    caught when it would be followed, and never followed.
+ * New slabs hand out their objects in a random order, and a handed-out
+ * object's link word is cleared. Descriptors and every other piece of
+ * metadata live apart from the objects, behind guard pages.
  *
  * The design and the locking rules are in docs/design.md.
  */
@@ -86,7 +112,8 @@ struct slab_cache *slab_cache_create(const char *name, size_t size,
 #define SLAB_MAX_CACHES      1024
 #define SLAB_MAX_OBJECT_SIZE (256u * 1024u)
 
-/* Allocate an object. NULL with errno ENOMEM, or a notifier's error. */
+/* Allocate an object. NULL with errno ENOMEM, or a notifier's error;
+ * EINVAL for a stale or foreign handle or unknown gfp bits. */
 void *slab_cache_alloc(struct slab_cache *c, slab_gfp_t gfp);
 
 /* Free an object of @c. NULL is ignored. Aborts on a bad pointer. */
@@ -103,7 +130,9 @@ long slab_cache_shrink(struct slab_cache *c);
  * Destroy a cache. No thread may use @c concurrently (as in Linux).
  * When objects are still live nothing under them is freed: it prints
  * "slabnotify: cache NAME destroyed with N objects remaining" on stderr
- * and returns -EBUSY; the cache stays usable. 0 on success.
+ * and returns -EBUSY; the cache stays usable. 0 on success; -EINVAL for
+ * a stale or foreign handle and for the built-in kmalloc caches. Once it
+ * returns 0, no RCU callback of the cache is pending and @c is stale.
  */
 int slab_cache_destroy(struct slab_cache *c);
 
@@ -112,12 +141,18 @@ int slab_cache_destroy(struct slab_cache *c);
 /* ------------------------------------------------------------------ */
 
 /*
- * Size classes 8, 16, 32, 64, 96, 128, 192, 256, then powers of two up
- * to SLAB_KMALLOC_MAX, in caches named as Linux names them: kmalloc-8 ..
- * kmalloc-512, kmalloc-1k .. kmalloc-64k. Larger requests go straight
- * to the OS and are tracked (cache "kmalloc-large"). slab_malloc(0)
- * returns a unique pointer that slab_free() takes. Every pointer is
- * aligned to at least 16 (alignof(max_align_t)) except the 8-byte class.
+ * 45 size classes: 8, then every 16 bytes up to 128, then four per
+ * doubling up to SLAB_KMALLOC_MAX (160, 192, 224, 256, 320, ... 1k,
+ * 1280, 1536, 1792, 2k, 2560, ... 56k, 64k), so that no request wastes
+ * more than a quarter of its block, in caches named as Linux names them:
+ * the size in bytes, or in KiB when it is a whole number of them
+ * (kmalloc-48, kmalloc-1280, kmalloc-1k, kmalloc-3k). Larger requests
+ * get mappings of their own, rounded to pages (cache "kmalloc-large").
+ * A request that no machine could back (above RAM plus swap, or the
+ * commit limit under strict overcommit) fails with ENOMEM at once.
+ * slab_malloc(0) returns a unique pointer that slab_free() takes. Every
+ * pointer is aligned to at least 16 (alignof(max_align_t)) except the
+ * 8-byte class. Unknown gfp bits give EINVAL.
  */
 #define SLAB_KMALLOC_MAX (64u * 1024u)
 /* Largest alignment slab_malloc_aligned() supports (larger: EINVAL). */
@@ -342,10 +377,12 @@ struct slab_memcg_stat {
 };
 
 struct slab_memcg *slab_memcg_root(void);
-/* NULL parent means root. EINVAL for NULL name. */
+/* NULL parent means root. EINVAL for a NULL name, or a parent that is
+ * not a live group's handle; ENOMEM past 4096 groups. */
 struct slab_memcg *slab_memcg_create(struct slab_memcg *parent, const char *name);
-/* Moves remaining charges to the parent. -EBUSY while some thread has
- * @g current or it has children; -EINVAL for root or NULL. */
+/* Moves remaining charges to the parent; @g is stale afterwards.
+ * -EBUSY while some thread has @g current or it has children; -EINVAL
+ * for root, NULL or a stale handle. */
 int slab_memcg_destroy(struct slab_memcg *g);
 /* SIZE_MAX means no limit. A max below usage is allowed: reclaim runs
  * at once and later charges fail. */
@@ -362,7 +399,8 @@ int slab_memcg_set_high(struct slab_memcg *g, size_t bytes);
 /* Throttle above high (true, the default), or only count high events
  * and reclaim (false). EINVAL for a bad handle. */
 int slab_memcg_set_throttle(struct slab_memcg *g, bool throttle);
-/* Make @g the calling thread's current group; returns the previous. */
+/* Make @g the calling thread's current group; returns the previous.
+ * NULL with EINVAL for a stale or foreign handle. */
 struct slab_memcg *slab_memcg_enter(struct slab_memcg *g);
 struct slab_memcg *slab_memcg_current(void);
 int slab_memcg_stat(const struct slab_memcg *g, struct slab_memcg_stat *st);
