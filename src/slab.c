@@ -119,13 +119,27 @@ size_t slab_bytes_of(const struct slab_cache *c)
 /* Initialisation and fork                                            */
 /* ------------------------------------------------------------------ */
 
+/* Every cache lock, the listed caches' and slabnotify's own (meta). */
+static void cache_locks(void (*op)(struct sn_mutex *))
+{
+	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
+		op(&c->lock);
+	for (int i = 0; i < SN_NR_META; i++)
+		if (atomic_load_explicit(&sn_cache_table[SN_SLOT_META + i].state, memory_order_relaxed) == CACHE_LIVE)
+			op(&sn_cache_table[SN_SLOT_META + i].lock);
+}
+
+static void raw_lock(struct sn_mutex *l) { pthread_mutex_lock(&l->m); }
+static void raw_unlock(struct sn_mutex *l) { pthread_mutex_unlock(&l->m); }
+
+/* In the rank order of lock.h: chain, cache list, registry, caches,
+ * large table, pools (the witness does not see these raw calls). */
 static void fork_prepare(void)
 {
 	notify_fork_prepare();
 	pthread_mutex_lock(&cache_list_mutex.m);
-	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		pthread_mutex_lock(&c->lock.m);
 	threads_fork_prepare();
+	cache_locks(raw_lock);
 	large_fork_prepare();
 	pages_fork_prepare();
 }
@@ -134,9 +148,8 @@ static void fork_parent(void)
 {
 	pages_fork_parent();
 	large_fork_parent();
+	cache_locks(raw_unlock);
 	threads_fork_parent();
-	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		pthread_mutex_unlock(&c->lock.m);
 	pthread_mutex_unlock(&cache_list_mutex.m);
 	notify_fork_parent();
 }
@@ -149,8 +162,7 @@ static void fork_child(void)
 {
 	pages_fork_child();
 	large_fork_child();
-	for (struct slab_cache *c = cache_list; c; c = c->next_cache)
-		sn_mutex_reinit(&c->lock);
+	cache_locks(sn_mutex_reinit);
 	sn_mutex_reinit(&cache_list_mutex);
 	threads_fork_child();
 	notify_fork_child();
