@@ -26,6 +26,7 @@
  * grace period orders that against ALLOC hooks that saw the switch on.
  */
 #include "internal.h"
+#include "consumers/consumer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -60,6 +61,17 @@ static _Atomic int ext_slots_used;
 bool slab_in_handler(void)
 {
 	return sn_handler_depth > 0;
+}
+
+/* The handler guard, for slabnotify's own work (consumer.h). */
+void sn_quiet_begin(void)
+{
+	sn_handler_depth++;
+}
+
+void sn_quiet_end(void)
+{
+	sn_handler_depth--;
 }
 
 /* ------------------------------------------------------------------ */

@@ -21,9 +21,12 @@
  * after the registry lock is dropped: their FREEPAGE handlers run with
  * no lock held.
  */
+#define _GNU_SOURCE   /* gettid */
 #include "internal.h"
+#include "consumers/consumer.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 struct slab_thread sn_thread_dummy;
@@ -292,4 +295,34 @@ void threads_reap_orphans(void)
 		thread_release_slots(t);
 		thread_retire(t);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Thread ordinals (consumer.h)                                       */
+/* ------------------------------------------------------------------ */
+
+/* Ordinal + 1 of the calling thread; 0: not yet known. */
+static __thread uint32_t tl_ordinal SN_TLS;
+static _Atomic uint32_t next_ordinal = 1;   /* 0 is the main thread's */
+
+uint32_t sn_thread_ordinal_next(void)
+{
+	return atomic_fetch_add_explicit(&next_ordinal, 1, memory_order_relaxed);
+}
+
+void sn_thread_ordinal_set(uint32_t ordinal)
+{
+	tl_ordinal = ordinal + 1;
+}
+
+uint32_t sn_thread_ordinal(void)
+{
+	if (unlikely(!tl_ordinal)) {
+		/* The main thread is the process's own pid. */
+		if (gettid() == getpid())
+			tl_ordinal = 1;
+		else
+			tl_ordinal = sn_thread_ordinal_next() + 1;
+	}
+	return tl_ordinal - 1;
 }

@@ -17,11 +17,14 @@
  * allocate from inside their handlers, where the notifier's guard serves
  * them quietly.
  */
+#include "consumers/consumer.h"
 #include "kmalloc.h"
 #include "options.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +202,61 @@ SN_EXPORT void *pvalloc(size_t n)
 SN_EXPORT size_t malloc_usable_size(void *p)
 {
 	return p ? sn_usable_size("malloc_usable_size", p) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads: their creation order                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * pthread_create() numbers each thread in the creating thread, before it
+ * exists, so that fault injection's per-thread streams (consumer.h) follow
+ * the order in which the program created its threads, not the order in
+ * which they happened to start.
+ */
+struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+	uint32_t ordinal;
+};
+
+static void *thread_trampoline(void *p)
+{
+	struct thread_start st = *(struct thread_start *)p;
+	sn_quiet_begin();
+	free(p);
+	sn_quiet_end();
+	sn_thread_ordinal_set(st.ordinal);
+	return st.fn(st.arg);
+}
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+SN_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static _Atomic(pthread_create_fn) real;
+	pthread_create_fn next = atomic_load_explicit(&real, memory_order_acquire);
+	if (!next) {
+		next = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+		if (!next)
+			return EAGAIN;
+		atomic_store_explicit(&real, next, memory_order_release);
+	}
+	sn_quiet_begin();
+	struct thread_start *st = malloc(sizeof(*st));
+	sn_quiet_end();
+	if (!st)
+		return EAGAIN;
+	st->fn = fn;
+	st->arg = arg;
+	st->ordinal = sn_thread_ordinal_next();
+	int err = next(thread, attr, thread_trampoline, st);
+	if (err) {
+		sn_quiet_begin();
+		free(st);
+		sn_quiet_end();
+	}
+	return err;
 }
 
 /* ------------------------------------------------------------------ */

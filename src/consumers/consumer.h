@@ -1,0 +1,38 @@
+/*
+ * consumer.h - what the consumers (memcg, failslab, the leak tracker, the
+ * reports) and the drop-in may use beyond slabnotify.h: the small,
+ * declared interface between them and the core. Nothing else of the
+ * core is theirs to touch.
+ */
+#ifndef SLABNOTIFY_CONSUMER_H
+#define SLABNOTIFY_CONSUMER_H
+
+#include <stdint.h>
+
+#include "slabnotify.h"
+
+#define SN_CONSUMER_API __attribute__((visibility("hidden")))
+
+/*
+ * The calling thread's ordinal: its place in the order in which the
+ * program created its threads (the main thread is 0). The drop-in
+ * assigns it at pthread_create(), in the creating thread, so that a
+ * program creating its threads in a fixed order gives each the same
+ * ordinal on every run; a thread made otherwise gets the next free
+ * ordinal when it first asks.
+ */
+SN_CONSUMER_API uint32_t sn_thread_ordinal(void);
+SN_CONSUMER_API uint32_t sn_thread_ordinal_next(void);
+SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
+
+/*
+ * Quiet sections: while the calling thread is in one, its allocations
+ * are served without notification (so never charged to a group, failed
+ * by fault injection or recorded by the leak tracker), as a handler's
+ * own allocations are. For slabnotify's own work in a program's process:
+ * writing a report, for example. They nest.
+ */
+SN_CONSUMER_API void sn_quiet_begin(void);
+SN_CONSUMER_API void sn_quiet_end(void);
+
+#endif /* SLABNOTIFY_CONSUMER_H */
