@@ -399,6 +399,16 @@ int slab_memcg_set_high(struct slab_memcg *g, size_t bytes);
 /* Throttle above high (true, the default), or only count high events
  * and reclaim (false). EINVAL for a bad handle. */
 int slab_memcg_set_throttle(struct slab_memcg *g, bool throttle);
+/*
+ * Charge @bytes of memory that slabnotify did not allocate (a mapping, a
+ * buffer of another allocator) to @g (NULL: the calling thread's current
+ * group), as an allocation would be charged: 0, or -ENOMEM past a max
+ * (after reclaim; SLAB_GFP_NOFAIL forces it), high counted and throttled
+ * as for objects. No object is counted. Uncharge with the same group and
+ * bytes, before the group is destroyed. EINVAL for a stale handle.
+ */
+int slab_memcg_charge(struct slab_memcg *g, size_t bytes, slab_gfp_t gfp);
+int slab_memcg_uncharge(struct slab_memcg *g, size_t bytes);
 /* Make @g the calling thread's current group; returns the previous.
  * NULL with EINVAL for a stale or foreign handle. */
 struct slab_memcg *slab_memcg_enter(struct slab_memcg *g);

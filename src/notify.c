@@ -428,10 +428,15 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 	if (likely(!err))
 		return obj;
 	sn_handler_depth++;
-	if (c->kind & CACHE_LARGE)
+	if (c->kind & CACHE_LARGE) {
 		large_release(s);
-	else
+	} else {
+		/* Zeroed for the caller: constructed again before it goes back
+		 * to its chain, as a free object must be. */
+		if (c->ctor && (gfp & SLAB_GFP_ZERO))
+			c->ctor(obj);
 		slab_free_nohook("slab_alloc", c, s, obj, idx);
+	}
 	sn_handler_depth--;
 	errno = -err;
 	return NULL;

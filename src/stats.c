@@ -7,6 +7,7 @@
  * (but never torn) otherwise, as /proc/slabinfo is.
  */
 #include "internal.h"
+#include "consumers/consumer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -82,11 +83,19 @@ int slab_cache_for_each(void (*fn)(struct slab_cache *c, void *arg), void *arg)
 	return n;
 }
 
+struct print_args {
+	FILE *f;
+	bool used_only;
+};
+
 static void print_line(struct slab_cache *c, void *arg)
 {
-	FILE *f = arg;
+	struct print_args *a = arg;
+	FILE *f = a->f;
 	struct slab_cache_info i;
 	if (slab_cache_info(c, &i))
+		return;
+	if (a->used_only && i.alloc_slab == 0 && i.alloc_fastpath + i.alloc_slowpath == 0)
 		return;
 	unsigned pages = (unsigned)(i.slab_bytes >> SN_PAGE_SHIFT);
 	fprintf(f, "%-17s %6lu %6lu %6zu %4u %4u : tunables %4u %4u %4u : slabdata %6lu %6lu %6u\n",
@@ -94,15 +103,26 @@ static void print_line(struct slab_cache *c, void *arg)
 		i.active_slabs, i.num_slabs, 0u);
 }
 
-void slab_info_print(FILE *f)
+static void info_print(FILE *f, bool used_only)
 {
-	if (!f)
-		return;
+	struct print_args a = { f, used_only };
 	fprintf(f, "slabinfo - version: 2.1\n");
 	fprintf(f, "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
 		   " : tunables <limit> <batchcount> <sharedfactor>"
 		   " : slabdata <active_slabs> <num_slabs> <sharedavail>\n");
-	slab_cache_for_each(print_line, f);
+	slab_cache_for_each(print_line, &a);
+}
+
+void slab_info_print(FILE *f)
+{
+	if (f)
+		info_print(f, false);
+}
+
+void sn_info_print_used(FILE *f)
+{
+	if (f)
+		info_print(f, true);
 }
 
 slab_flags_t slab_cache_flags(const struct slab_cache *h)

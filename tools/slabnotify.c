@@ -398,13 +398,42 @@ static bool set_ld_preload(const char *lib)
  * injection without --seed gets seed 1 (unless SLABNOTIFY_SEED is set):
  * a run is then reproducible by default, and nothing needs printing.
  */
+/*
+ * --report FILE: made absolute here, so that a program that changes its
+ * directory (git -C) writes where the user meant; without %p, every
+ * process of the tree appends its report to FILE, which starts empty.
+ * A file that cannot be made is said once; the reports then go to
+ * stderr (the drop-in says so too), and the program runs all the same.
+ */
+static const char *report_path(const char *v, char *buf, size_t len)
+{
+	if (v[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) || (size_t)snprintf(buf, len, "%s/%s", cwd, v) >= len)
+			return v;
+		v = buf;
+	}
+	if (!strstr(v, "%p")) {
+		FILE *f = fopen(v, "w");
+		if (f)
+			fclose(f);
+		else
+			fprintf(stderr, "%s: cannot write the report to %s: %s\n", progname, v, strerror(errno));
+	}
+	return v;
+}
+
 static bool set_slabnotify_env(const struct settings *s)
 {
 	bool faults = false;
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		if (!s->value[i])
 			continue;
-		if (setenv(options[i].env, s->value[i], 1) != 0)
+		const char *v = s->value[i];
+		char abs_path[PATH_MAX + 64];
+		if (strcmp(options[i].env, SN_ENV_REPORT) == 0)
+			v = report_path(v, abs_path, sizeof(abs_path));
+		if (setenv(options[i].env, v, 1) != 0)
 			return false;
 		faults |= options[i].fault;
 	}

@@ -35,4 +35,18 @@ SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
 SN_CONSUMER_API void sn_quiet_begin(void);
 SN_CONSUMER_API void sn_quiet_end(void);
 
+/* The root group's figures, read without a lock (approximate while
+ * threads charge; usage includes the per-thread stocks): for a report
+ * written from a signal handler. Async-signal-safe. */
+struct sn_memcg_snapshot {
+	size_t usage, peak, max, high;
+	unsigned long failcnt, events_high, events_max, throttled_us;
+};
+SN_CONSUMER_API void sn_memcg_root_snapshot(struct sn_memcg_snapshot *s);
+
+/* slab_info_print() of the caches that ever had a slab. */
+SN_CONSUMER_API void sn_info_print_used(FILE *f);
+/* slab_stats_report(), its slabinfo limited to the caches ever used. */
+SN_CONSUMER_API void sn_stats_report(FILE *f, bool json, bool used_only);
+
 #endif /* SLABNOTIFY_CONSUMER_H */

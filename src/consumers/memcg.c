@@ -127,6 +127,7 @@
  * fork_prepare().
  */
 #include "slabnotify.h"
+#include "consumer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -780,13 +781,14 @@ static void handle_high(struct slab_memcg *g, size_t n, slab_gfp_t gfp)
 }
 
 /* Everything but a stock hit. 0, or -ENOMEM for a veto. */
-static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, slab_gfp_t gfp)
+/* @objs: 1 for an object, 0 for a plain charge (slab_memcg_charge). */
+static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, long objs, slab_gfp_t gfp)
 {
 	bool in_stock = false;
 	if (t) {
 		if (atomic_load_explicit(&t->hist_seq, RLX) != atomic_load(&sync_seq))
 			stock_revalidate(t);
-		if (stock_consume(t, g, n))
+		if (objs && stock_consume(t, g, n))
 			return 0;
 		size_t extra = batch_room(g, n);
 		if (extra) {
@@ -798,7 +800,7 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 			if (!counters_try_charge(g, n + extra)) {
 				atomic_fetch_add_explicit(&t->bytes, extra, RLX);
 				atomic_store_explicit(&t->nr_objs,
-						      atomic_load_explicit(&t->nr_objs, RLX) + 1, RLX);
+						      atomic_load_explicit(&t->nr_objs, RLX) + objs, RLX);
 				in_stock = true;
 			}
 			pthread_mutex_unlock(&t->lock);
@@ -842,7 +844,8 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, s
 			if (t)
 				stock_revalidate(t);
 		}
-		objs_add(g, 1);
+		if (objs)
+			objs_add(g, objs);
 	}
 	/* Peaks: this is a sync point for the stock. */
 	if (t && atomic_load_explicit(&t->group, RLX) == g) {
@@ -948,7 +951,7 @@ static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct
 			*slot = g;
 			return SLAB_NOTIFY_OK;
 		}
-		if (charge_slow(t, g, n, d->gfp))
+		if (charge_slow(t, g, n, 1, d->gfp))
 			return slab_notify_from_errno(-ENOMEM);
 		*slot = g;
 		return SLAB_NOTIFY_OK;
@@ -1481,4 +1484,48 @@ void slab_memcg_drain_stock(void)
 	struct memcg_thread *t = tls_self;
 	if (t)
 		stock_drain_own(t);
+}
+
+void sn_memcg_root_snapshot(struct sn_memcg_snapshot *s)
+{
+	struct slab_memcg *g = &root_group;
+	s->usage = atomic_load_explicit(&g->charged, RLX);
+	s->peak = atomic_load_explicit(&g->peak, RLX);
+	s->max = atomic_load_explicit(&g->max, RLX);
+	s->high = atomic_load_explicit(&g->high, RLX);
+	s->failcnt = atomic_load_explicit(&g->failcnt, RLX);
+	s->events_high = atomic_load_explicit(&g->events_high, RLX);
+	s->events_max = atomic_load_explicit(&g->events_max, RLX);
+	s->throttled_us = atomic_load_explicit(&g->throttled_us, RLX);
+	if (s->peak < s->usage)
+		s->peak = s->usage;
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain charges: memory slabnotify did not allocate                  */
+/* ------------------------------------------------------------------ */
+
+int slab_memcg_charge(struct slab_memcg *h, size_t bytes, slab_gfp_t gfp)
+{
+	ensure_init();
+	struct memcg_thread *t = thread_self();
+	struct slab_memcg *g = h ? group_of(h) : (t ? t->cur : &root_group);
+	if (!g || g->dead)
+		return fail(EINVAL);
+	if (!bytes)
+		return 0;
+	if (charge_slow(t, g, bytes, 0, gfp))
+		return fail(ENOMEM);
+	return 0;
+}
+
+int slab_memcg_uncharge(struct slab_memcg *h, size_t bytes)
+{
+	ensure_init();
+	struct memcg_thread *t = tls_self;
+	struct slab_memcg *g = h ? group_of(h) : (t ? t->cur : &root_group);
+	if (!g || g->dead)
+		return fail(EINVAL);
+	counters_uncharge(g, bytes);
+	return 0;
 }

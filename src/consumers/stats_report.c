@@ -39,6 +39,7 @@
  */
 #include "slabnotify.h"
 #include "json.h"
+#include "consumer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -97,6 +98,11 @@ static void sum(const struct cache_snap *s, struct totals *t)
 
 void slab_stats_report(FILE *f, bool json)
 {
+	sn_stats_report(f, json, false);
+}
+
+void sn_stats_report(FILE *f, bool json, bool used_only)
+{
 	if (!f)
 		return;
 	pthread_mutex_lock(&report_lock);
@@ -151,9 +157,11 @@ void slab_stats_report(FILE *f, bool json)
 			mst.usage, mst.peak, mst.nr_objects, mst.failcnt, mst.events_max,
 			mst.events_high);
 		fprintf(f, "\"slabinfo\":[");
-		for (size_t k = 0; k < s.n; k++) {
+		for (size_t k = 0, shown = 0; k < s.n; k++) {
 			const struct slab_cache_info *i = &s.info[k];
-			fprintf(f, "%s{\"name\":", k ? "," : "");
+			if (used_only && i->alloc_slab == 0 && i->alloc_fastpath + i->alloc_slowpath == 0)
+				continue;
+			fprintf(f, "%s{\"name\":", shown++ ? "," : "");
 			json_string(f, i->name);
 			fprintf(f, ",\"active_objs\":%lu,\"num_objs\":%lu,\"objsize\":%zu,\"size\":%zu,"
 				   "\"objperslab\":%u,\"slab_bytes\":%zu,\"active_slabs\":%lu,"
@@ -179,7 +187,10 @@ void slab_stats_report(FILE *f, bool json)
 			mem.peak, seen_peak, tracked_peak, tracked_live, mst.peak);
 		fprintf(f, "slabnotify: vetoes: %lu failslab, %lu memcg, %lu total\n", v_failslab,
 			v_memcg, v_failslab + v_memcg);
-		slab_info_print(f);
+		if (used_only)
+			sn_info_print_used(f);
+		else
+			slab_info_print(f);
 	}
 	if (m != MAP_FAILED)
 		munmap(m, map_bytes);

@@ -1,50 +1,28 @@
 /*
- * malloc.c - the malloc drop-in: libslabnotify-malloc.so.
+ * malloc.c - the malloc drop-in's allocation functions.
  *
- * Exports the C and POSIX allocation functions on top of the size-class
- * caches, for LD_PRELOAD or direct linking. Every block is aligned to
+ * The C and POSIX allocation functions on top of the size-class caches,
+ * for LD_PRELOAD or direct linking. Every block is aligned to
  * alignof(max_align_t) = 16, so requests below 16 bytes use kmalloc-16.
- *
- * Configuration comes from SLABNOTIFY_* variables (src/options.h), read
- * by a constructor: before it runs, allocations are served plainly. A
- * malformed value is reported once, naming the variable, and ignored.
- * With a limit set, allocations are accounted (SLAB_GFP_ACCOUNT, the
- * kmalloc-cg-N caches and kmalloc-large) to the root memory group, so
+ * With a limit set (config.c), allocations are accounted (SLAB_GFP_ACCOUNT:
+ * the kmalloc-cg-N caches and kmalloc-large) to the root memory group, so
  * a program past its cap sees NULL and ENOMEM, as under a cgroup limit.
- * The report is written by a destructor when the process exits.
+ * Every message names the function the program called.
  *
  * Recursion: nothing on the allocation path calls malloc. The consumers
  * allocate from inside their handlers, where the notifier's guard serves
  * them quietly.
  */
-#include "consumers/consumer.h"
-#include "kmalloc.h"
-#include "options.h"
+#include "dropin.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <malloc.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
-#define SN_EXPORT __attribute__((visibility("default")))
 #define MIN_ALIGN 16
 
-/* SLAB_GFP_ACCOUNT once a limit is set; read by every allocation. */
-static slab_gfp_t malloc_gfp;
-
-struct report_opts {
-	bool wanted;
-	bool stats;
-	bool leaks;
-	bool json;
-	const char *file;
-};
-static struct report_opts report;
+slab_gfp_t sn_malloc_gfp;
 
 /* ------------------------------------------------------------------ */
 /* The allocation functions                                           */
@@ -53,7 +31,7 @@ static struct report_opts report;
 /* Every message names the function the program called. */
 static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
 {
-	void *p = kmalloc_named(fn, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp | extra);
+	void *p = kmalloc_named(fn, n < MIN_ALIGN ? MIN_ALIGN : n, sn_malloc_gfp | extra);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
@@ -61,8 +39,8 @@ static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extr
 
 static void *sn_alloc_aligned(const char *fn, size_t align, size_t n)
 {
-	void *p = align <= MIN_ALIGN ? sn_kmalloc(fn, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp)
-				     : sn_kmalloc_aligned(fn, n, align, malloc_gfp);
+	void *p = align <= MIN_ALIGN ? sn_kmalloc(fn, n < MIN_ALIGN ? MIN_ALIGN : n, sn_malloc_gfp)
+				     : sn_kmalloc_aligned(fn, n, align, sn_malloc_gfp);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
@@ -113,7 +91,7 @@ SN_EXPORT void *realloc(void *p, size_t n)
 		sn_free_any("realloc", p);
 		return NULL;
 	}
-	void *q = sn_krealloc("realloc", p, n < MIN_ALIGN ? MIN_ALIGN : n, malloc_gfp);
+	void *q = sn_krealloc("realloc", p, n < MIN_ALIGN ? MIN_ALIGN : n, sn_malloc_gfp);
 	if (unlikely(!q))
 		errno = ENOMEM;
 	return q;
@@ -204,235 +182,138 @@ SN_EXPORT size_t malloc_usable_size(void *p)
 	return p ? sn_usable_size("malloc_usable_size", p) : 0;
 }
 
+
 /* ------------------------------------------------------------------ */
-/* Threads: their creation order                                      */
+/* glibc's introspection, answered with slabnotify's figures          */
 /* ------------------------------------------------------------------ */
 
 /*
- * pthread_create() numbers each thread in the creating thread, before it
- * exists, so that fault injection's per-thread streams (consumer.h) follow
- * the order in which the program created its threads, not the order in
- * which they happened to start.
+ * mallinfo2(): arena is the slab pages in use, hblks/hblkhd the large
+ * blocks and their bytes, uordblks the bytes of live blocks (each at its
+ * class's size), fordblks what the slabs hold free, usmblks the peak of
+ * arena + hblkhd (glibc leaves it 0). Exact at a quiet moment.
  */
-struct thread_start {
-	void *(*fn)(void *);
-	void *arg;
-	uint32_t ordinal;
+struct heap_sum {
+	size_t live_bytes;
+	unsigned long large_blocks;
 };
 
-static void *thread_trampoline(void *p)
+static void sum_cache(struct slab_cache *c, void *arg)
 {
-	struct thread_start st = *(struct thread_start *)p;
-	sn_quiet_begin();
-	free(p);
-	sn_quiet_end();
-	sn_thread_ordinal_set(st.ordinal);
-	return st.fn(st.arg);
-}
-
-typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-
-SN_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-	static _Atomic(pthread_create_fn) real;
-	pthread_create_fn next = atomic_load_explicit(&real, memory_order_acquire);
-	if (!next) {
-		next = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
-		if (!next)
-			return EAGAIN;
-		atomic_store_explicit(&real, next, memory_order_release);
-	}
-	sn_quiet_begin();
-	struct thread_start *st = malloc(sizeof(*st));
-	sn_quiet_end();
-	if (!st)
-		return EAGAIN;
-	st->fn = fn;
-	st->arg = arg;
-	st->ordinal = sn_thread_ordinal_next();
-	int err = next(thread, attr, thread_trampoline, st);
-	if (err) {
-		sn_quiet_begin();
-		free(st);
-		sn_quiet_end();
-	}
-	return err;
-}
-
-/* ------------------------------------------------------------------ */
-/* Configuration                                                      */
-/* ------------------------------------------------------------------ */
-
-static void warn_env(const char *var, const char *val, const char *what)
-{
-	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "slabnotify: ignoring %s=%s: %s\n", var, val, what);
-	if (n > 0) {
-		ssize_t r = write(STDERR_FILENO, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-		(void)r;
-	}
-}
-
-static bool env_size(const char *var, size_t *out)
-{
-	const char *v = getenv(var);
-	if (!v)
-		return false;
-	if (sn_parse_size(v, out))
-		return true;
-	warn_env(var, v, "not a size (like 4096, 64M, 1.5G)");
-	return false;
-}
-
-static bool env_long(const char *var, long min, long *out)
-{
-	const char *v = getenv(var);
-	if (!v)
-		return false;
-	if (sn_parse_long(v, min, LONG_MAX, out))
-		return true;
-	warn_env(var, v, "not a valid number");
-	return false;
-}
-
-static bool env_flag(const char *var)
-{
-	const char *v = getenv(var);
-	return v && *v && strcmp(v, "0") != 0;
-}
-
-static void configure_memcg(void)
-{
-	size_t max = SIZE_MAX, high = SIZE_MAX;
-	bool has_max = env_size(SN_ENV_MAX, &max);
-	bool has_high = env_size(SN_ENV_HIGH, &high);
-	if (!has_max && !has_high)
+	struct heap_sum *h = arg;
+	struct slab_cache_info in;
+	if (slab_cache_info(c, &in) != 0)
 		return;
-	struct slab_memcg *root = slab_memcg_root();
-	if (!root)
-		return;
-	if (has_max)
-		slab_memcg_set_max(root, max);
-	if (has_high) {
-		/* A soft limit on a program with no reclaim to run: crossings
-		 * are counted and reported, never slept on (slabnotify(1)). */
-		slab_memcg_set_throttle(root, false);
-		slab_memcg_set_high(root, high);
-	}
-	malloc_gfp = SLAB_GFP_ACCOUNT;
-	report.wanted = true;
-}
-
-static void configure_failslab(void)
-{
-	struct slab_fault_attr a = { .probability = 0, .interval = 1, .times = -1, .seed = 1 };
-	bool any = false;
-	const char *v;
-	long n;
-	if ((v = getenv(SN_ENV_FAIL_PROB))) {
-		if (sn_parse_percent(v, &a.probability))
-			any = true;
-		else
-			warn_env(SN_ENV_FAIL_PROB, v, "not a percentage 0..100");
-	}
-	if (env_long(SN_ENV_FAIL_INT, 1, &n)) {
-		a.interval = (unsigned long)n;
-		any = true;
-	}
-	if (env_long(SN_ENV_FAIL_TIMES, -1, &n)) {
-		a.times = n;
-		any = true;
-	}
-	if (env_size(SN_ENV_FAIL_SPACE, &a.space))
-		any = true;
-	env_size(SN_ENV_FAIL_MIN, &a.min_size);
-	a.cache_filter = getenv(SN_ENV_FAIL_CACHE);
-	if ((v = getenv(SN_ENV_SEED)) && !sn_parse_u64(v, &a.seed))
-		warn_env(SN_ENV_SEED, v, "not an unsigned number");
-	if (!any)
-		return;
-	/* An interval alone fails every Nth call, as the kernel's does. */
-	if (!getenv(SN_ENV_FAIL_PROB) && a.interval > 1)
-		a.probability = 100;
-	if (slab_fault_inject(&a) == 0)
-		report.wanted = true;
-}
-
-static void configure_leaks(void)
-{
-	long sample;
-	if (!getenv(SN_ENV_LEAKS) || !env_long(SN_ENV_LEAKS, 0, &sample) || sample == 0)
-		return;
-	if (slab_leak_track((unsigned)sample) == 0)
-		report.leaks = report.wanted = true;
-}
-
-__attribute__((constructor(101))) static void sn_malloc_configure(void)
-{
-	configure_memcg();
-	configure_failslab();
-	configure_leaks();
-	report.stats = env_flag(SN_ENV_STATS);
-	report.json = env_flag(SN_ENV_JSON);
-	report.file = getenv(SN_ENV_REPORT);
-	if (report.stats || report.file || report.json)
-		report.wanted = true;
-}
-
-/* ------------------------------------------------------------------ */
-/* The report at exit                                                 */
-/* ------------------------------------------------------------------ */
-
-/* FILE with every %p replaced by the pid (and %% by %). */
-static FILE *report_open(void)
-{
-	if (!report.file || !*report.file)
-		return stderr;
-	char path[4096], pid[24];
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	size_t o = 0;
-	for (const char *s = report.file; *s && o + 24 < sizeof(path); s++) {
-		if (s[0] == '%' && s[1] == 'p') {
-			o += (size_t)snprintf(path + o, sizeof(path) - o, "%s", pid);
-			s++;
-		} else if (s[0] == '%' && s[1] == '%') {
-			path[o++] = '%';
-			s++;
-		} else {
-			path[o++] = *s;
-		}
-	}
-	path[o] = '\0';
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		fprintf(stderr, "slabnotify: cannot write report %s: %s\n", path, strerror(errno));
-		return stderr;
-	}
-	return f;
-}
-
-__attribute__((destructor(101))) static void sn_malloc_report(void)
-{
-	if (!report.wanted)
-		return;
-	FILE *f = report_open();
-	if (report.json) {
-		fprintf(f, "{\"pid\":%d,\"stats\":", (int)getpid());
-		slab_stats_report(f, true);
-		fprintf(f, ",\"leaks\":");
-		if (report.leaks)
-			slab_leak_report(f, 0, true);
-		else
-			fprintf(f, "null");
-		fprintf(f, "}\n");
-	} else {
-		fprintf(f, "==%d== slabnotify report\n", (int)getpid());
-		slab_stats_report(f, false);
-		if (report.leaks)
-			slab_leak_report(f, 20, false);
-	}
-	if (f != stderr)
-		fclose(f);
+	if (in.size == 0)
+		h->large_blocks += in.active_objs;
 	else
-		fflush(f);
+		h->live_bytes += in.active_objs * in.size;
+}
+
+SN_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct mallinfo2 mi;
+	memset(&mi, 0, sizeof(mi));
+	struct heap_sum h = { 0, 0 };
+	sn_quiet_begin();
+	slab_cache_for_each(sum_cache, &h);
+	sn_quiet_end();
+	struct slab_mem_stat st = { 0 };
+	slab_mem_stat(&st);
+	size_t slabs = st.in_use - st.large_in_use;
+	mi.arena = slabs;
+	mi.hblks = h.large_blocks;
+	mi.hblkhd = st.large_in_use;
+	mi.uordblks = h.live_bytes;
+	mi.fordblks = slabs > h.live_bytes ? slabs - h.live_bytes : 0;
+	mi.usmblks = st.peak;
+	mi.ordblks = 1;
+	return mi;
+}
+
+/* The old interface: the same figures in ints, which wrap as glibc's do. */
+SN_EXPORT struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 m = mallinfo2();
+	struct mallinfo mi = {
+		(int)m.arena, (int)m.ordblks, (int)m.smblks, (int)m.hblks, (int)m.hblkhd,
+		(int)m.usmblks, (int)m.fsmblks, (int)m.uordblks, (int)m.fordblks, (int)m.keepcost,
+	};
+	return mi;
+}
+
+static void shrink_cache(struct slab_cache *c, void *arg)
+{
+	long *bytes = arg;
+	long r = slab_cache_shrink(c);
+	if (r > 0)
+		*bytes += r;
+}
+
+/* As slab_cache_shrink(): the calling thread's slabs of every cache go
+ * back to the caches, empty slabs to the OS at once; other threads give
+ * theirs at their next slow path. 1 if memory went back. */
+SN_EXPORT int malloc_trim(size_t pad)
+{
+	(void)pad;
+	long bytes = 0;
+	sn_quiet_begin();
+	slab_cache_for_each(shrink_cache, &bytes);
+	sn_quiet_end();
+	return bytes > 0;
+}
+
+SN_EXPORT void malloc_stats(void)
+{
+	struct mallinfo2 m = mallinfo2();
+	sn_quiet_begin();
+	fprintf(stderr,
+		"Arena 0 (slabnotify slabs):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		"Total (incl. large blocks):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+		"max mmap regions = %10zu\nmax mmap bytes   = %10zu\n",
+		m.arena, m.uordblks, m.arena + m.hblkhd, m.uordblks + m.hblkhd, m.hblks, m.hblkhd);
+	sn_quiet_end();
+}
+
+static void info_cache(struct slab_cache *c, void *arg)
+{
+	FILE *f = arg;
+	struct slab_cache_info in;
+	if (slab_cache_info(c, &in) != 0 || (in.num_slabs == 0 && in.active_objs == 0))
+		return;
+	fprintf(f, "<cache name=\"%s\" size=\"%zu\" active=\"%lu\" total=\"%lu\" slabs=\"%lu\" slab_bytes=\"%zu\"/>\n",
+		in.name, in.size, in.active_objs, in.num_objs, in.num_slabs, in.slab_bytes);
+}
+
+/* An XML page like glibc's, with slabnotify's caches. */
+SN_EXPORT int malloc_info(int options, FILE *f)
+{
+	if (options != 0 || !f) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct mallinfo2 m = mallinfo2();
+	sn_quiet_begin();
+	fprintf(f, "<malloc version=\"slabnotify-1\">\n");
+	slab_cache_for_each(info_cache, f);
+	fprintf(f, "<total type=\"slabs\" size=\"%zu\"/>\n<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+		   "<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+		   "<aspace type=\"total\" size=\"%zu\"/>\n</malloc>\n",
+		m.arena, m.hblks, m.hblkhd, m.arena + m.hblkhd, m.usmblks, m.arena + m.hblkhd);
+	sn_quiet_end();
+	return 0;
+}
+
+/* glibc's tuning knobs have no meaning here: accepted and ignored (1),
+ * so that programs that set them run as they do on glibc. */
+SN_EXPORT int mallopt(int param, int value)
+{
+	(void)value;
+	switch (param) {
+	case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+	case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+		return 1;
+	default:
+		return 0;
+	}
 }

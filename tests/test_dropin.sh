@@ -1,12 +1,13 @@
 #!/bin/bash
-# test_dropin_misuse.sh BUILD SRC - programs that misuse malloc, under
+# test_dropin.sh BUILD SRC - the drop-in's C API: programs that misuse malloc, under
 # the drop-in: each aborts with one line naming the function it called
 # (free(), realloc(), malloc_usable_size()), and says when the pointer
 # is glibc's (a library loaded with RTLD_DEEPBIND, or mixed allocators).
-# Large alignments and impossible sizes behave as POSIX and glibc do.
+# Large alignments and impossible sizes behave as POSIX and glibc do;
+# glibc's introspection functions answer with slabnotify's figures.
 set -u
-BUILD=$(cd "${1:?usage: test_dropin_misuse.sh BUILD SRC}" && pwd)
-SRC=$(cd "${2:?usage: test_dropin_misuse.sh BUILD SRC}" && pwd)
+BUILD=$(cd "${1:?usage: test_dropin.sh BUILD SRC}" && pwd)
+SRC=$(cd "${2:?usage: test_dropin.sh BUILD SRC}" && pwd)
 . "$SRC/tests/programs/common.sh"
 
 if [ -n "$SANITIZED" ]; then
@@ -50,5 +51,10 @@ check "posix_memalign(24) is EINVAL" grep -qx 'bad alignment: 22' "$TMP/out"
 
 timeout 60 "$TOOL" run -- "$PROG" impossible >"$TMP/out" 2>"$TMP/err"
 check "malloc(1 TiB) and calloc(1, 1 TiB) fail with ENOMEM" grep -qx 'malloc(1T)=NULL calloc(1T)=NULL errno=12' "$TMP/out"
+
+compile_fixture introspect -fno-builtin -Wno-deprecated-declarations || finish
+timeout 60 "$TOOL" run -- "$TMP/introspect" >"$TMP/out" 2>"$TMP/err"
+check "mallinfo2, mallinfo, malloc_trim, mallopt, malloc_info" grep -qx ok "$TMP/out"
+grep -v '^ok$' "$TMP/out" | sed 's/^/    | /'
 
 finish

@@ -1,0 +1,194 @@
+/*
+ * config.c - the drop-in's configuration: the SLABNOTIFY_* variables
+ * (src/options.h), read by a constructor. Before it runs, allocations are
+ * served plainly. A malformed value is reported once, naming the
+ * variable, and ignored.
+ */
+#include "dropin.h"
+#include "options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct dropin_config sn_cfg;
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                      */
+/* ------------------------------------------------------------------ */
+
+static void warn_env(const char *var, const char *val, const char *what)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "slabnotify: ignoring %s=%s: %s\n", var, val, what);
+	if (n > 0) {
+		ssize_t r = write(STDERR_FILENO, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		(void)r;
+	}
+}
+
+static bool env_size(const char *var, size_t *out)
+{
+	const char *v = getenv(var);
+	if (!v)
+		return false;
+	if (sn_parse_size(v, out))
+		return true;
+	warn_env(var, v, "not a size (like 4096, 64M, 1.5G)");
+	return false;
+}
+
+static bool env_long(const char *var, long min, long *out)
+{
+	const char *v = getenv(var);
+	if (!v)
+		return false;
+	if (sn_parse_long(v, min, LONG_MAX, out))
+		return true;
+	warn_env(var, v, "not a valid number");
+	return false;
+}
+
+static bool env_flag(const char *var)
+{
+	const char *v = getenv(var);
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static void configure_memcg(void)
+{
+	size_t max = SIZE_MAX, high = SIZE_MAX;
+	bool has_max = env_size(SN_ENV_MAX, &max);
+	bool has_high = env_size(SN_ENV_HIGH, &high);
+	if (!has_max && !has_high)
+		return;
+	struct slab_memcg *root = slab_memcg_root();
+	if (!root)
+		return;
+	sn_cfg.has_max = has_max;
+	sn_cfg.has_high = has_high;
+	sn_cfg.max = max;
+	sn_cfg.high = high;
+	if (has_max)
+		slab_memcg_set_max(root, max);
+	if (has_high) {
+		/* A soft limit on a program with no reclaim to run: crossings
+		 * are counted and reported, never slept on (slabnotify(1)). */
+		slab_memcg_set_throttle(root, false);
+		slab_memcg_set_high(root, high);
+	}
+	sn_malloc_gfp = SLAB_GFP_ACCOUNT;
+	sn_cfg.report_wanted = true;
+}
+
+static void configure_failslab(void)
+{
+	struct slab_fault_attr a = { .probability = 0, .interval = 1, .times = -1, .seed = 1 };
+	bool any = false;
+	const char *v;
+	long n;
+	if ((v = getenv(SN_ENV_FAIL_PROB))) {
+		if (sn_parse_percent(v, &a.probability))
+			any = true;
+		else
+			warn_env(SN_ENV_FAIL_PROB, v, "not a percentage 0..100");
+	}
+	if (env_long(SN_ENV_FAIL_INT, 1, &n)) {
+		a.interval = (unsigned long)n;
+		any = true;
+	}
+	if (env_long(SN_ENV_FAIL_TIMES, -1, &n)) {
+		a.times = n;
+		any = true;
+	}
+	if (env_size(SN_ENV_FAIL_SPACE, &a.space))
+		any = true;
+	env_size(SN_ENV_FAIL_MIN, &a.min_size);
+	a.cache_filter = getenv(SN_ENV_FAIL_CACHE);
+	if ((v = getenv(SN_ENV_SEED)) && !sn_parse_u64(v, &a.seed))
+		warn_env(SN_ENV_SEED, v, "not an unsigned number");
+	if (!any)
+		return;
+	/* An interval alone fails every Nth call, as the kernel's does. */
+	if (!getenv(SN_ENV_FAIL_PROB) && a.interval > 1)
+		a.probability = 100;
+	if (slab_fault_inject(&a) == 0) {
+		sn_cfg.fault = a;
+		sn_cfg.fault.cache_filter = NULL;   /* the environment's; not kept */
+		sn_cfg.faults = true;
+		sn_cfg.report_wanted = true;
+	}
+}
+
+static void configure_leaks(void)
+{
+	long sample;
+	if (!getenv(SN_ENV_LEAKS) || !env_long(SN_ENV_LEAKS, 0, &sample) || sample == 0)
+		return;
+	if (slab_leak_track((unsigned)sample) == 0) {
+		sn_cfg.leaks = sn_cfg.report_wanted = true;
+		sn_cfg.leak_sample = (unsigned)sample;
+	}
+}
+
+/* The command line from /proc/self/cmdline, words joined by spaces. */
+static void read_cmdline(void)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, sn_cfg.cmdline, sizeof(sn_cfg.cmdline) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	while (n > 0 && sn_cfg.cmdline[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)    /* one line: words by spaces, no controls */
+		if ((unsigned char)sn_cfg.cmdline[i] < 0x20)
+			sn_cfg.cmdline[i] = ' ';
+	sn_cfg.cmdline[n] = '\0';
+}
+
+/* SLABNOTIFY_REPORT, made absolute now: a program that changes directory
+ * (git -C) must not write its report there. The launcher passes absolute
+ * paths already; this is for the variable set by hand. */
+static void configure_report_path(void)
+{
+	const char *v = getenv(SN_ENV_REPORT);
+	if (!v || !*v)
+		return;
+	size_t o = 0;
+	if (v[0] != '/') {
+		if (!getcwd(sn_cfg.report_path, sizeof(sn_cfg.report_path) - 2))
+			return;
+		o = strlen(sn_cfg.report_path);
+		sn_cfg.report_path[o++] = '/';
+	}
+	if (o + strlen(v) >= sizeof(sn_cfg.report_path))
+		return;
+	strcpy(sn_cfg.report_path + o, v);
+	sn_cfg.report_to_file = true;
+	sn_cfg.report_per_pid = strstr(v, "%p") != NULL;
+}
+
+__attribute__((constructor(101))) static void sn_malloc_configure(void)
+{
+	sn_thread_ordinal_set(0);     /* the main thread runs constructors */
+	read_cmdline();
+	configure_memcg();
+	configure_failslab();
+	configure_leaks();
+	sn_cfg.stats = env_flag(SN_ENV_STATS);
+	sn_cfg.json = env_flag(SN_ENV_JSON);
+	configure_report_path();
+	if (sn_cfg.stats || sn_cfg.report_to_file || sn_cfg.json)
+		sn_cfg.report_wanted = true;
+	if (sn_cfg.has_max)
+		mmap_accounting_init();
+	if (sn_cfg.report_wanted)
+		report_init();
+}
+

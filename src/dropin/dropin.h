@@ -1,0 +1,45 @@
+/*
+ * dropin.h - what the parts of the malloc drop-in (libslabnotify-malloc.so)
+ * share:
+ *   malloc.c   the C and POSIX allocation functions, glibc's introspection
+ *   threads.c  pthread_create: threads numbered in creation order
+ *   config.c   SLABNOTIFY_* variables, read by a constructor
+ *   report.c   the report at exit, at abort() and on fatal signals
+ *   mmap.c     the program's own anonymous mappings, charged under --max
+ */
+#ifndef SLABNOTIFY_DROPIN_H
+#define SLABNOTIFY_DROPIN_H
+
+#include "consumers/consumer.h"
+#include "kmalloc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SN_EXPORT __attribute__((visibility("default")))
+
+/* SLAB_GFP_ACCOUNT once a limit is set; read by every allocation. */
+SN_HIDDEN extern slab_gfp_t sn_malloc_gfp;
+
+/* What config.c read, for the report. */
+struct dropin_config {
+	bool report_wanted;
+	bool stats, leaks, json;
+	bool has_max, has_high, faults;
+	size_t max, high;
+	struct slab_fault_attr fault;
+	unsigned leak_sample;
+	bool report_to_file;
+	bool report_per_pid;          /* the path has %p */
+	char report_path[4096];       /* absolute; %p not yet expanded */
+	char cmdline[1024];           /* the program's command line, spaces between words */
+};
+SN_HIDDEN extern struct dropin_config sn_cfg;
+
+/* report.c */
+SN_HIDDEN void report_init(void);     /* the report's descriptor, the signal handlers */
+/* mmap.c */
+SN_HIDDEN void mmap_accounting_init(void);
+SN_HIDDEN size_t mmap_charged_bytes(size_t *peak);
+
+#endif /* SLABNOTIFY_DROPIN_H */

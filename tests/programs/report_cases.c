@@ -1,0 +1,39 @@
+/*
+ * report_cases.c - ways a program ends, for test_reports.sh: each under
+ * the drop-in must still get its report (or, for _exit, say so in the
+ * man page).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *volatile sink;
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+	sink = malloc(1000);
+	if (!strcmp(what, "close-stderr")) {        /* as gnulib's close_stdout */
+		fclose(stderr);
+		return 0;
+	}
+	if (!strcmp(what, "at-cap")) {              /* ends with the cap reached */
+		size_t n = 0;
+		while (malloc(64 * 1024))
+			n++;
+		printf("%zu blocks\n", n);
+		return 0;
+	}
+	if (!strcmp(what, "chdir"))                 /* as git -C does */
+		return chdir(argc > 2 ? argv[2] : "/") != 0;
+	if (!strcmp(what, "abort")) {
+		while (malloc(64 * 1024))
+			;
+		abort();                            /* a program giving up at the cap */
+	}
+	if (!strcmp(what, "segv"))
+		raise(SIGSEGV);
+	return 0;
+}

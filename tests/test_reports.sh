@@ -1,0 +1,68 @@
+#!/bin/bash
+# test_reports.sh BUILD SRC - the drop-in's report reaches the user: with
+# stderr closed, at the cap, under a relative --report and a program that
+# changes directory, from every process of a tree sharing one file, and
+# on abort() and SIGSEGV (with the exit status kept). Each report says
+# which program it is about and the limits in force, and is concise.
+set -u
+BUILD=$(cd "${1:?usage: test_reports.sh BUILD SRC}" && pwd)
+SRC=$(cd "${2:?usage: test_reports.sh BUILD SRC}" && pwd)
+. "$SRC/tests/programs/common.sh"
+
+if [ -n "$SANITIZED" ]; then
+	skip "the drop-in cannot be preloaded in a $SANITIZED build"
+	finish
+fi
+compile_fixture report_cases -fno-builtin || finish
+compile_fixture fork_exec || finish
+P=$TMP/report_cases
+T="timeout 60"
+
+# stderr closed by the program at exit: the report still comes.
+$T "$TOOL" run --max 64M -- "$P" close-stderr 2>"$TMP/err"; rc=$?
+check "stderr closed at exit: exit 0" [ "$rc" -eq 0 ]
+check "stderr closed at exit: the report still arrives" grep -q '== slabnotify report: .*report_cases close-stderr' "$TMP/err"
+
+# At the cap: the report file is written all the same.
+$T "$TOOL" run --max 16M --report "$TMP/cap.txt" -- "$P" at-cap >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "at the cap: exit 0" [ "$rc" -eq 0 ]
+check "at the cap: the report is in its file" grep -q 'slabnotify: vetoes: 0 failslab, [1-9][0-9]* memcg' "$TMP/cap.txt"
+check "at the cap: nothing from slabnotify on stderr" [ ! -s "$TMP/err" ]
+
+# A relative path, and a program that changes directory.
+mkdir -p "$TMP/here" "$TMP/elsewhere"
+( cd "$TMP/here" && $T "$TOOL" run --stats --report rel.txt -- "$P" chdir "$TMP/elsewhere" )
+check "relative --report: written where the command was started" [ -s "$TMP/here/rel.txt" ]
+check "relative --report: not where the program went" [ ! -e "$TMP/elsewhere/rel.txt" ]
+
+# One file for a tree of processes: each appends its report.
+$T "$TOOL" run --max 1G --report "$TMP/tree.txt" -- "$TMP/fork_exec" >"$TMP/pids" 2>"$TMP/err"
+want=$(wc -w <"$TMP/pids")
+got=$(grep -c '== slabnotify report' "$TMP/tree.txt")
+check "one file, $want processes: $got reports appended, none lost" [ "$want" -eq "$got" ]
+check "reports in one file never interleave" bash -c '[ "$(grep -c "slabnotify: vetoes:" "$1")" -eq "$2" ]' _ "$TMP/tree.txt" "$got"
+"$TOOL" run --max 1G --report "$TMP/tree.txt" -- true
+check "a new run starts the file afresh" [ "$(grep -c '== slabnotify report' "$TMP/tree.txt")" -eq 1 ]
+
+# abort() at the cap: the report, then the same death.
+$T "$TOOL" run --max 16M -- "$P" abort >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "abort(): exit status 134 kept" [ "$rc" -eq 134 ]
+check "abort(): report says killed by SIGABRT" grep -q 'slabnotify report (killed by SIGABRT): .*report_cases abort' "$TMP/err"
+check "abort(): the veto is counted" grep -q 'vetoes: 0 failslab, [1-9][0-9]* memcg' "$TMP/err"
+
+$T "$TOOL" run --fail-probability 0 -- "$P" segv >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "SIGSEGV: exit status 139 kept" [ "$rc" -eq 139 ]
+check "SIGSEGV: report says so" grep -q 'killed by SIGSEGV' "$TMP/err"
+
+# What a report says: the program, its pid, the limits; no slabinfo
+# unless --stats.
+$T "$TOOL" run --max 32M --high 8M --fail-probability 0.5 --seed 3 -- "$P" >"$TMP/out" 2>"$TMP/err"
+check "header names pid and command" grep -Eq '^==[0-9]+== slabnotify report: .*report_cases$' "$TMP/err"
+check "limits stated" grep -q 'slabnotify: limits: max 33554432 (32.0 MiB), high 8388608 (8.0 MiB); fault injection: 0.500% of allocations, seed 3' "$TMP/err"
+check "high events and time throttled stated" grep -q 'high events, [0-9]* ms throttled' "$TMP/err"
+check "RSS peak stated" grep -q 'RSS peak [0-9]' "$TMP/err"
+check "no slabinfo without --stats" bash -c '! grep -q slabinfo "$1"' _ "$TMP/err"
+$T "$TOOL" run --stats -- "$P" >"$TMP/out" 2>"$TMP/err"
+check "--stats: slabinfo of the caches used only" bash -c 'grep -q "^kmalloc-1k " "$1" && ! grep -q "^kmalloc-cg-64k " "$1"' _ "$TMP/err"
+
+finish
