@@ -49,18 +49,19 @@ build_dir=""
 cmdline="$0${*:+ $*}"
 
 pick() { # pick OUTVAR "a,b" known... : the names, checked, in the given order
-	local -n out=$1
+	local -n picked=$1
 	local want=$2 w k ok
+	local -a ws
 	shift 2
-	out=()
+	picked=()
 	IFS=, read -r -a ws <<<"$want"
 	for w in "${ws[@]}"; do
 		ok=0
 		for k in "$@"; do [[ $k == "$w" ]] && ok=1; done
 		((ok)) || { echo "$prog: unknown name '$w' (known: $*)" >&2; exit 2; }
-		out+=("$w")
+		picked+=("$w")
 	done
-	((${#out[@]})) || { echo "$prog: empty list '$want'" >&2; exit 2; }
+	((${#picked[@]})) || { echo "$prog: empty list '$want'" >&2; exit 2; }
 }
 
 while [[ $# -gt 0 ]]; do
@@ -89,10 +90,10 @@ done
 
 if [[ -n $keep ]]; then
 	mkdir -p "$keep"
-	out=$keep
+	outdir=$keep
 else
-	out=$(mktemp -d "${TMPDIR:-/tmp}/callgrind.XXXXXX")
-	trap 'rm -rf "$out"' EXIT
+	outdir=$(mktemp -d "${TMPDIR:-/tmp}/callgrind.XXXXXX")
+	trap 'rm -rf "$outdir"' EXIT
 fi
 
 multiarch=$( (gcc -print-multiarch || dpkg-architecture -qDEB_HOST_MULTIARCH) 2>/dev/null | head -1 || true)
@@ -144,7 +145,7 @@ for p in "${patterns[@]}"; do
 			fi
 			pre=(env "LD_PRELOAD=$lib")
 		fi
-		base=$out/cg.$p.$a
+		base=$outdir/cg.$p.$a
 		echo "$prog: $p / $a" >&2
 		# shellcheck disable=SC2046
 		if ! "${pre[@]}" valgrind --tool=callgrind $(toggles "$p") --callgrind-out-file="$base.out" \
