@@ -126,6 +126,10 @@ select_list() { # select_list OUTVAR "a,b" all... -> OUTVAR: the selected names,
 	done
 	((${#selected[@]})) || { echo "$prog: empty selection '$want'" >&2; exit 2; }
 }
+if [[ ,$only, == *,xthread,* ]]; then
+	echo "$prog: there is no xthread workload: prodcons is the producer/consumer handoff of small blocks (bench/preload_bench.md)" >&2
+	exit 2
+fi
 if [[ -n $only ]]; then select_list workloads "$only" "${ALL_WORKLOADS[@]}"; else workloads=("${ALL_WORKLOADS[@]}"); fi
 KNOWN_ALLOCS=("${ALL_ALLOCS[@]}" "${TOOL_ALLOCS[@]}")
 if [[ -n $only_allocs ]]; then
