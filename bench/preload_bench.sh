@@ -421,13 +421,13 @@ setup_sqlite() {
 	}' >"$tmp/sqlite.sql"
 }
 setup_sqlite_blob() {
-	# 6000 single-row INSERTs whose values sqlite builds itself: a 4 KiB
+	# 4000 single-row INSERTs whose values sqlite builds itself: a 4 KiB
 	# text and a 4 KiB blob per row (rows spill to overflow pages), then
 	# everything read back, a third of the rows rewritten, a fifth deleted,
 	# and a sort of all rows with their payload (temp_store=MEMORY: the
 	# sorter's memory is malloc'd).
 	awk 'BEGIN {
-		n = 6000
+		n = 4000
 		print "PRAGMA journal_mode=MEMORY;"
 		print "PRAGMA temp_store=MEMORY;"
 		print "CREATE TABLE doc(id INTEGER PRIMARY KEY, name TEXT, body TEXT, data BLOB);"
