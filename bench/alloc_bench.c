@@ -1,24 +1,35 @@
 /*
  * alloc_bench - slabnotify against glibc, mimalloc, tcmalloc and jemalloc.
  *
- * Three patterns, each timed as alloc+free together:
- *   pair      alloc one object, write a byte, free it, repeat (ns per pair)
- *   batch     alloc 1000 objects, free them in a fixed random order
- *             (ns per alloc+free pair)
- *   prodcons  a producer thread allocates, a consumer thread frees, through
- *             a bounded SPSC ring (ns per object, end-to-end wall time)
+ * Six patterns, each timed as alloc+free together:
+ *   pair         alloc one object, write a byte, free it, repeat (ns per pair)
+ *   batch        alloc 1000 objects, free them in a fixed random order
+ *                (ns per alloc+free pair)
+ *   batch-mixed  the batch pattern with sizes drawn from 16..512 bytes
+ *                (fixed seed), slab_malloc against each peer's malloc
+ *   prodcons     a producer thread allocates, a consumer thread frees, through
+ *                a bounded SPSC ring (ns per object, end-to-end wall time)
+ *   xbatch       a thread allocates batches of 1000, a second thread frees
+ *                every batch (ns per block, end-to-end wall time)
+ *   larson       1, 2 and 4 threads replace random blocks (8..1000 bytes) of
+ *                a shared slot array, so most frees are of blocks another
+ *                thread allocated (ns per free+alloc step, wall time / steps)
  *
  * Every allocator runs in its own process: the parent re-executes itself
  * (/proc/self/exe --child LIB) once per allocator library; tcmalloc and
  * jemalloc are LD_PRELOADed into their child, mimalloc is dlopen()ed
  * locally, glibc is the plain child and slabnotify is linked in. Children
  * stay alive and run one trial per command received over a pipe; the
- * parent runs one trial at a time: for each trial, for each size, every
+ * parent runs one trial at a time: for each trial, for each row, every
  * allocator once, round-robin (the order rotates every trial); it reports
  * the median of the trials. See bench/README.md.
  *
- * --callgrind runs one pair loop in-process (no children) in the noinline
- * function bench_pair_loop(), for valgrind --toggle-collect=bench_pair_loop.
+ * --callgrind runs one pattern in-process (no children) for valgrind
+ * --tool=callgrind: the legacy pair loop bench_pair_loop(), and for every
+ * pattern but prodcons and larson a loop (bench_cg_*) whose allocations and
+ * frees go through the noinline steps bench_cg_alloc() and bench_cg_free(),
+ * so that callgrind_annotate --inclusive=yes gives instructions per alloc
+ * and per free separately (bench/callgrind.sh).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -30,6 +41,7 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -64,6 +76,15 @@ extern char **environ;
 #define QUICK_TRIALS   5
 #define CALLGRIND_PAIRS 1000000ULL
 #define PERM_SEED      0x5eedb0a7c0ffee11ULL
+#define MIXED_SEED     0x6d1bed51e5ULL   /* batch-mixed sizes */
+#define MIXED_MIN      16
+#define MIXED_MAX      512
+#define XB_NBUF        4        /* xbatch: batches in flight */
+#define LARSON_SLOTS   1024     /* larson: live blocks per thread */
+#define LARSON_MIN     8
+#define LARSON_MAX     1000
+#define LARSON_MAXTHREADS 4
+#define LARSON_SEED    0x1a250aULL
 
 /* Keep the measured loops out of line, under their own names, and out of
  * GCC's cloning/identical-code-folding so callgrind can find them. */
@@ -73,26 +94,55 @@ extern char **environ;
 #define BENCH_LOOP __attribute__((noinline, used))
 #endif
 
-enum pattern { PAT_PAIR, PAT_BATCH, PAT_PRODCONS, PAT_COUNT };
-static const char *const pattern_names[PAT_COUNT] = { "pair", "batch", "prodcons" };
+enum pattern {
+	PAT_PAIR, PAT_BATCH, PAT_BATCH_MIXED, PAT_PRODCONS, PAT_XBATCH, PAT_LARSON, PAT_COUNT
+};
+static const char *const pattern_names[PAT_COUNT] = {
+	"pair", "batch", "batch-mixed", "prodcons", "xbatch", "larson",
+};
 static const char *const pattern_desc[PAT_COUNT] = {
 	"immediate alloc + write 1 byte + free, repeated; ns per alloc+free pair",
 	"1000 allocs, then 1000 frees in a fixed random order; ns per alloc+free pair",
+	"the batch pattern with 1000 sizes drawn uniformly from 16..512 B (fixed seed); "
+	"slabnotify is slab_malloc; ns per alloc+free pair",
 	"producer thread allocs, consumer thread frees via an SPSC ring of 1024; ns per object (wall time / objects)",
+	"thread A allocs batches of 1000 and hands each to thread B, which frees it in a fixed "
+	"random order (4 batches in flight); ns per block (wall time / blocks)",
+	"N threads each step alloc a block of 8..1000 B, swap it into a random slot of a shared "
+	"array (1024 slots per thread) and free the block it displaces, allocated by another "
+	"thread (N-1)/N of the time; slabnotify is slab_malloc; ns per step (wall time / steps of all threads)",
+};
+/* The unit of one table, and the name of a row's parameter. */
+static const char *const pattern_unit[PAT_COUNT] = {
+	"ns/pair", "ns/pair", "ns/pair", "ns/object", "ns/block", "ns/step",
 };
 static const size_t sizes[] = { 16, 64, 256, 1024, 4096 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 #define SIZE64_IDX 1
+static const uint32_t larson_threads[] = { 1, 2, 4 };
+#define NLARSON (sizeof(larson_threads) / sizeof(larson_threads[0]))
+#define MAXROWS NSIZES
 
-/* Work per timed trial of the full run, by pattern and size index
- * (--quick divides it by 10): pairs, batch alloc+free pairs (rounds *
- * BATCH) or prodcons objects. Every allocator in a row does the same
- * work; large sizes get less so that slow cells (glibc trims and
- * re-faults its heap on every 4 MB batch) keep the run near a minute. */
-static const uint64_t pattern_iters[PAT_COUNT][NSIZES] = {
-	[PAT_PAIR]     = { 2000000, 2000000, 2000000, 2000000, 2000000 },
-	[PAT_BATCH]    = { 1000000, 1000000, 1000000,  500000,  100000 },
-	[PAT_PRODCONS] = {  400000,  400000,  200000,  200000,  200000 },
+/* Work per timed trial of the full run, by pattern and row (--quick
+ * divides it by 10): pairs, batch alloc+free pairs (rounds * BATCH),
+ * prodcons objects, xbatch blocks or larson steps (all threads together).
+ * Every allocator in a row does the same work; large sizes get less so
+ * that slow cells (glibc trims and re-faults its heap on every 4 MB
+ * batch) keep the run affordable. */
+static const uint64_t pattern_iters[PAT_COUNT][MAXROWS] = {
+	[PAT_PAIR]        = { 2000000, 2000000, 2000000, 2000000, 2000000 },
+	[PAT_BATCH]       = { 1000000, 1000000, 1000000,  500000,  100000 },
+	[PAT_BATCH_MIXED] = { 1000000 },
+	[PAT_PRODCONS]    = {  400000,  400000,  200000,  200000,  200000 },
+	[PAT_XBATCH]      = { 1000000, 1000000, 1000000,  500000,  200000 },
+	[PAT_LARSON]      = { 2000000, 2000000, 2000000 },
+};
+
+/* One row of a pattern's table: a size (or the thread count of larson). */
+struct rowdef {
+	char label[16];
+	uint32_t param;
+	uint64_t iters;
 };
 
 /* Allocator libraries (one child process each) and the runners they
@@ -145,6 +195,19 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
+/* A bad command line: the message, a pointer to --help, exit status 2. */
+static void bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", g_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(%s --help for the options)\n", g_prog);
+	exit(2);
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -173,6 +236,15 @@ static void make_perm(uint32_t *perm, uint32_t n)
 		perm[i] = perm[j];
 		perm[j] = t;
 	}
+}
+
+/* The batch-mixed pattern's sizes: uniform in MIXED_MIN..MIXED_MAX from
+ * a fixed seed, the same in every process and every run. */
+static void make_mixed_sizes(uint32_t *out, uint32_t n)
+{
+	uint64_t s = MIXED_SEED;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = MIXED_MIN + (uint32_t)(splitmix64(&s) % (MIXED_MAX - MIXED_MIN + 1));
 }
 
 static int write_full(int fd, const void *buf, size_t len)
@@ -502,6 +574,59 @@ BENCH_LOOP int bench_batch_loop(const struct bench_alloc *a, size_t size, uint64
 	return 0;
 }
 
+/* The batch pattern with sizes[i] for the i-th allocation of a round. */
+int bench_batch_mixed_loop(const struct bench_alloc *a, const uint32_t *msizes,
+			   uint64_t rounds, void **slots, const uint32_t *perm);
+BENCH_LOOP int bench_batch_mixed_loop(const struct bench_alloc *a, const uint32_t *msizes,
+				      uint64_t rounds, void **slots, const uint32_t *perm)
+{
+	void *(*alloc)(size_t) = a->alloc;
+	void (*release)(void *) = a->free;
+	uintptr_t acc = 0;
+	for (uint64_t r = 0; r < rounds; r++) {
+		for (uint32_t i = 0; i < BATCH; i++) {
+			unsigned char *p = alloc(msizes[i]);
+			if (__builtin_expect(p == NULL, 0)) {
+				while (i--)
+					release(slots[i]);
+				return -1;
+			}
+			p[0] = (unsigned char)i;
+			slots[i] = p;
+		}
+		for (uint32_t i = 0; i < BATCH; i++) {
+			unsigned char *q = slots[perm[i]];
+			acc ^= (uintptr_t)q + q[0];
+			release(q);
+		}
+	}
+	bench_sink ^= acc;
+	return 0;
+}
+
+/* Thread attributes pinning thread k of @n to the (k mod m)-th of the m
+ * CPUs this process may use, when it may use at least two: unpinned, the
+ * scheduler sometimes stacks two busy threads on one CPU and the result
+ * becomes bimodal. */
+static void pin_attrs(pthread_attr_t *attr, int n)
+{
+	cpu_set_t allowed;
+	int cpus[CPU_SETSIZE], m = 0;
+	for (int k = 0; k < n; k++)
+		pthread_attr_init(&attr[k]);
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+		return;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &allowed))
+			cpus[m++] = i;
+	for (int k = 0; k < n; k++) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpus[k % m], &one);
+		pthread_attr_setaffinity_np(&attr[k], sizeof(one), &one);
+	}
+}
+
 /* Pattern (c): a bounded single-producer single-consumer ring. Each index
  * is written by one side only; the other side keeps a cached copy and
  * reloads it (acquire) only when the ring looks full/empty. */
@@ -596,7 +721,6 @@ static double run_prodcons(const struct bench_alloc *a, size_t size, uint64_t n,
 	struct prodcons pc = { .a = a, .size = size, .n = n, .ring = &g_ring };
 	pthread_attr_t attr[2];
 	pthread_t prod, cons;
-	cpu_set_t allowed;
 	int e;
 
 	atomic_store(&g_ring.head, 0);
@@ -604,18 +728,7 @@ static double run_prodcons(const struct bench_alloc *a, size_t size, uint64_t n,
 	atomic_store(&pc.failed, 0);
 	/* Producer and consumer on two different CPUs when we may use two:
 	 * otherwise the scheduler's placement decides much of the variance. */
-	pthread_attr_init(&attr[0]);
-	pthread_attr_init(&attr[1]);
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) >= 2) {
-		for (int i = 0, k = 0; i < CPU_SETSIZE && k < 2; i++) {
-			if (!CPU_ISSET(i, &allowed))
-				continue;
-			cpu_set_t one;
-			CPU_ZERO(&one);
-			CPU_SET(i, &one);
-			pthread_attr_setaffinity_np(&attr[k++], sizeof(one), &one);
-		}
-	}
+	pin_attrs(attr, 2);
 	if ((e = pthread_barrier_init(&pc.start, NULL, 2)) != 0) {
 		snprintf(err, errlen, "pthread_barrier_init: %s", strerror(e));
 		goto out_attr;
@@ -649,13 +762,283 @@ out_attr:
 }
 
 static uint32_t g_perm[BATCH];
+static uint32_t g_msizes[BATCH];
 static void *g_slots[BATCH];
 
-/* One timed run of @pat; ns per op, or -1 with @err set. */
-static double run_pattern(const struct bench_alloc *a, int pat, size_t size, uint64_t iters,
+/* Pattern xbatch: thread A allocates BATCH blocks into one of XB_NBUF
+ * buffers and publishes it (a release store of the batch count); thread
+ * B waits for it (acquire), frees its blocks in @perm order and gives the
+ * buffer back (release of its own count). Each count is written by one
+ * side only; the other side re-reads it when it has to wait. */
+struct xbatch {
+	const struct bench_alloc *a;
+	size_t size;
+	uint64_t rounds;
+	const uint32_t *perm;
+	_Alignas(64) _Atomic uint64_t filled; /* batches published by A */
+	_Alignas(64) _Atomic uint64_t freed;  /* batches freed by B */
+	_Alignas(64) atomic_int failed;       /* A got NULL and stopped */
+	pthread_barrier_t start;
+	double t0, t1;                        /* A's start, B's end */
+	uintptr_t acc;
+};
+
+static void *g_xbuf[XB_NBUF][BATCH];
+
+static void *xb_producer(void *arg)
+{
+	struct xbatch *x = arg;
+	void *(*alloc)(size_t) = x->a->alloc;
+	void (*release)(void *) = x->a->free;
+	size_t size = x->size;
+	uint64_t freed_seen = 0;
+	unsigned spins = 0;
+
+	pthread_barrier_wait(&x->start);
+	x->t0 = now_ns();
+	for (uint64_t r = 0; r < x->rounds; r++) {
+		while (r - freed_seen >= XB_NBUF) {
+			freed_seen = atomic_load_explicit(&x->freed, memory_order_acquire);
+			if (r - freed_seen >= XB_NBUF)
+				spin_wait(&spins);
+		}
+		void **buf = g_xbuf[r % XB_NBUF];
+		for (uint32_t i = 0; i < BATCH; i++) {
+			unsigned char *p = alloc(size);
+			if (__builtin_expect(p == NULL, 0)) {
+				while (i--)
+					release(buf[i]);
+				atomic_store_explicit(&x->failed, 1, memory_order_release);
+				return NULL;
+			}
+			p[0] = (unsigned char)i;
+			buf[i] = p;
+		}
+		atomic_store_explicit(&x->filled, r + 1, memory_order_release);
+	}
+	return NULL;
+}
+
+static void *xb_consumer(void *arg)
+{
+	struct xbatch *x = arg;
+	void (*release)(void *) = x->a->free;
+	const uint32_t *perm = x->perm;
+	uint64_t filled_seen = 0;
+	uintptr_t acc = 0;
+	unsigned spins = 0;
+
+	pthread_barrier_wait(&x->start);
+	for (uint64_t r = 0; r < x->rounds; r++) {
+		while (filled_seen <= r) {
+			filled_seen = atomic_load_explicit(&x->filled, memory_order_acquire);
+			if (filled_seen > r)
+				break;
+			if (atomic_load_explicit(&x->failed, memory_order_acquire)) {
+				filled_seen = atomic_load_explicit(&x->filled, memory_order_acquire);
+				if (filled_seen <= r)
+					goto out;
+				break;
+			}
+			spin_wait(&spins);
+		}
+		void **buf = g_xbuf[r % XB_NBUF];
+		for (uint32_t i = 0; i < BATCH; i++) {
+			unsigned char *q = buf[perm[i]];
+			acc ^= (uintptr_t)q + q[0];
+			release(q);
+		}
+		atomic_store_explicit(&x->freed, r + 1, memory_order_release);
+	}
+out:
+	x->t1 = now_ns();
+	x->acc = acc;
+	return NULL;
+}
+
+/* Returns ns per block, or -1 with @err set. */
+static double run_xbatch(const struct bench_alloc *a, size_t size, uint64_t rounds,
+			 char *err, size_t errlen)
+{
+	struct xbatch x = { .a = a, .size = size, .rounds = rounds, .perm = g_perm };
+	pthread_attr_t attr[2];
+	pthread_t prod, cons;
+	int e;
+
+	atomic_store(&x.filled, 0);
+	atomic_store(&x.freed, 0);
+	atomic_store(&x.failed, 0);
+	pin_attrs(attr, 2);
+	if ((e = pthread_barrier_init(&x.start, NULL, 2)) != 0) {
+		snprintf(err, errlen, "pthread_barrier_init: %s", strerror(e));
+		goto out_attr;
+	}
+	if ((e = pthread_create(&cons, &attr[1], xb_consumer, &x)) != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(e));
+		goto out_barrier;
+	}
+	if ((e = pthread_create(&prod, &attr[0], xb_producer, &x)) != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(e));
+		atomic_store(&x.failed, 1);
+		pthread_barrier_wait(&x.start);
+		pthread_join(cons, NULL);
+		goto out_barrier;
+	}
+	pthread_join(prod, NULL);
+	pthread_join(cons, NULL);
+	bench_sink ^= x.acc;
+	if (atomic_load(&x.failed)) {
+		snprintf(err, errlen, "%s: allocation of %zu bytes failed in the allocating thread",
+			 a->name, size);
+		e = ENOMEM;
+	}
+out_barrier:
+	pthread_barrier_destroy(&x.start);
+out_attr:
+	pthread_attr_destroy(&attr[0]);
+	pthread_attr_destroy(&attr[1]);
+	return e ? -1 : (x.t1 - x.t0) / (double)(rounds * BATCH);
+}
+
+/* Pattern larson: every thread fills its own LARSON_SLOTS slots of a
+ * shared array (untimed), then, after a common start, each step
+ * allocates a block of a random size, swaps it into a random slot of the
+ * whole array (atomic exchange) and frees the block it displaced, which
+ * another thread allocated (N-1)/N of the time. */
+struct larson;
+struct larson_thread {
+	_Alignas(64) struct larson *l;
+	unsigned idx;
+	int failed;
+	double t_start, t_end;
+	uintptr_t acc;
+};
+
+struct larson {
+	const struct bench_alloc *a;
+	unsigned nthreads;
+	uint32_t nslots;    /* nthreads * LARSON_SLOTS, a power of two */
+	uint64_t steps;     /* per thread */
+	pthread_barrier_t start;
+	struct larson_thread th[LARSON_MAXTHREADS];
+};
+
+static _Alignas(64) unsigned char *_Atomic g_lslots[LARSON_MAXTHREADS * LARSON_SLOTS];
+
+static inline size_t larson_size(uint64_t r)
+{
+	return LARSON_MIN + (size_t)((r >> 32) % (LARSON_MAX - LARSON_MIN + 1));
+}
+
+static void *larson_main(void *arg)
+{
+	struct larson_thread *me = arg;
+	struct larson *l = me->l;
+	void *(*alloc)(size_t) = l->a->alloc;
+	void (*release)(void *) = l->a->free;
+	uint64_t s = LARSON_SEED + 0x9e3779b97f4a7c15ULL * (me->idx + 1);
+	uint32_t mask = l->nslots - 1;
+	uintptr_t acc = 0;
+
+	for (uint32_t i = me->idx * LARSON_SLOTS; i < (me->idx + 1) * LARSON_SLOTS; i++) {
+		uint64_t r = splitmix64(&s);
+		unsigned char *p = alloc(larson_size(r));
+		if (p)
+			p[0] = (unsigned char)r;
+		else
+			me->failed = 1;
+		atomic_store_explicit(&g_lslots[i], p, memory_order_relaxed);
+	}
+	pthread_barrier_wait(&l->start);
+	me->t_start = now_ns();
+	for (uint64_t k = 0; k < l->steps && !me->failed; k++) {
+		uint64_t r = splitmix64(&s);
+		unsigned char *p = alloc(larson_size(r));
+		if (__builtin_expect(p == NULL, 0)) {
+			me->failed = 1;
+			break;
+		}
+		p[0] = (unsigned char)r;
+		unsigned char *old = atomic_exchange_explicit(&g_lslots[(uint32_t)r & mask], p,
+							      memory_order_acq_rel);
+		if (__builtin_expect(old != NULL, 1)) {
+			acc ^= (uintptr_t)old + old[0];
+			release(old);
+		}
+	}
+	me->t_end = now_ns();
+	me->acc = acc;
+	return NULL;
+}
+
+/* Returns ns per step (wall time / steps of all threads), or -1. */
+static double run_larson(const struct bench_alloc *a, unsigned nthreads, uint64_t total,
+			 char *err, size_t errlen)
+{
+	struct larson l = { .a = a, .nthreads = nthreads };
+	pthread_attr_t attr[LARSON_MAXTHREADS];
+	pthread_t th[LARSON_MAXTHREADS];
+	unsigned started = 0;
+	double t0 = 0, t1 = 0;
+	int e;
+
+	if (nthreads < 1 || nthreads > LARSON_MAXTHREADS || (nthreads & (nthreads - 1))) {
+		snprintf(err, errlen, "larson: %u threads (1, 2 or 4)", nthreads);
+		return -1;
+	}
+	l.nslots = nthreads * LARSON_SLOTS;
+	l.steps = total / nthreads ? total / nthreads : 1;
+	pin_attrs(attr, (int)nthreads);
+	if ((e = pthread_barrier_init(&l.start, NULL, nthreads)) != 0) {
+		snprintf(err, errlen, "pthread_barrier_init: %s", strerror(e));
+		goto out_attr;
+	}
+	for (unsigned k = 0; k < nthreads; k++) {
+		l.th[k].l = &l;
+		l.th[k].idx = k;
+	}
+	for (; started < nthreads; started++)
+		if ((e = pthread_create(&th[started], &attr[started], larson_main,
+					&l.th[started])) != 0)
+			break;
+	if (e) /* the started threads wait at the barrier for the rest: end the child */
+		die("larson: pthread_create: %s", strerror(e));
+	uintptr_t acc = 0;
+	for (unsigned k = 0; k < nthreads; k++) {
+		pthread_join(th[k], NULL);
+		if (l.th[k].failed)
+			e = ENOMEM;
+		if (k == 0 || l.th[k].t_start < t0)
+			t0 = l.th[k].t_start;
+		if (l.th[k].t_end > t1)
+			t1 = l.th[k].t_end;
+		acc ^= l.th[k].acc;
+	}
+	bench_sink ^= acc;
+	/* The blocks still live, untimed. */
+	for (uint32_t i = 0; i < l.nslots; i++) {
+		unsigned char *p = atomic_exchange(&g_lslots[i], NULL);
+		if (p)
+			a->free(p);
+	}
+	if (e)
+		snprintf(err, errlen, "%s: an allocation of %d..%d bytes failed", a->name,
+			 LARSON_MIN, LARSON_MAX);
+	pthread_barrier_destroy(&l.start);
+out_attr:
+	for (unsigned k = 0; k < nthreads; k++)
+		pthread_attr_destroy(&attr[k]);
+	return e ? -1 : (t1 - t0) / (double)(l.steps * nthreads);
+}
+
+/* One timed run of @pat (@param: the size, or larson's thread count);
+ * ns per op, or -1 with @err set. */
+static double run_pattern(const struct bench_alloc *a, int pat, size_t param, uint64_t iters,
 			  char *err, size_t errlen)
 {
 	double t0, t1;
+	size_t size = param;
+	uint64_t rounds = iters / BATCH ? iters / BATCH : 1;
 	switch (pat) {
 	case PAT_PAIR:
 		t0 = now_ns();
@@ -663,16 +1046,27 @@ static double run_pattern(const struct bench_alloc *a, int pat, size_t size, uin
 			goto nomem;
 		t1 = now_ns();
 		return (t1 - t0) / (double)iters;
-	case PAT_BATCH: {
-		uint64_t rounds = iters / BATCH ? iters / BATCH : 1;
+	case PAT_BATCH:
 		t0 = now_ns();
 		if (bench_batch_loop(a, size, rounds, g_slots, g_perm) != 0)
 			goto nomem;
 		t1 = now_ns();
 		return (t1 - t0) / (double)(rounds * BATCH);
-	}
+	case PAT_BATCH_MIXED:
+		t0 = now_ns();
+		if (bench_batch_mixed_loop(a, g_msizes, rounds, g_slots, g_perm) != 0) {
+			snprintf(err, errlen, "%s: an allocation of %d..%d bytes failed: %s",
+				 a->name, MIXED_MIN, MIXED_MAX, strerror(errno));
+			return -1;
+		}
+		t1 = now_ns();
+		return (t1 - t0) / (double)(rounds * BATCH);
 	case PAT_PRODCONS:
 		return run_prodcons(a, size, iters, err, errlen);
+	case PAT_XBATCH:
+		return run_xbatch(a, size, rounds, err, errlen);
+	case PAT_LARSON:
+		return run_larson(a, (unsigned)param, iters, err, errlen);
 	}
 	snprintf(err, errlen, "unknown pattern %d", pat);
 	return -1;
@@ -680,6 +1074,185 @@ nomem:
 	snprintf(err, errlen, "%s: allocation of %zu bytes failed: %s", a->name, size,
 		 strerror(errno));
 	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Instruction counting (--callgrind)                                 */
+/* ------------------------------------------------------------------ */
+
+/* The steps: one allocation and one free, out of line, so that
+ * callgrind_annotate --inclusive=yes reports the allocator's cost of each
+ * (plus the call through the table: see the null allocator). The empty
+ * asm after the call keeps it a call (no tail jump), so the callee's cost
+ * is always inside the step. */
+void *bench_step_alloc(const struct bench_alloc *a, size_t size);
+BENCH_LOOP void *bench_step_alloc(const struct bench_alloc *a, size_t size)
+{
+	void *p = a->alloc(size);
+	__asm__ __volatile__("" ::: "memory");
+	return p;
+}
+
+void bench_step_free(const struct bench_alloc *a, void *p);
+BENCH_LOOP void bench_step_free(const struct bench_alloc *a, void *p)
+{
+	a->free(p);
+	__asm__ __volatile__("" ::: "memory");
+}
+
+/* The loops valgrind collects in (--toggle-collect=NAME); each calls
+ * the steps once per allocation and once per free. */
+int bench_cg_pair(const struct bench_alloc *a, size_t size, uint64_t n);
+BENCH_LOOP int bench_cg_pair(const struct bench_alloc *a, size_t size, uint64_t n)
+{
+	uintptr_t acc = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned char *p = bench_step_alloc(a, size);
+		if (__builtin_expect(p == NULL, 0))
+			return -1;
+		p[0] = (unsigned char)i;
+		acc ^= (uintptr_t)p + p[0];
+		bench_step_free(a, p);
+	}
+	bench_sink ^= acc;
+	return 0;
+}
+
+/* One batch: BATCH allocations of @size, or of msizes[i] when given. */
+static inline __attribute__((always_inline)) int
+cg_fill_body(const struct bench_alloc *a, size_t size, const uint32_t *msizes, void **slots)
+{
+	for (uint32_t i = 0; i < BATCH; i++) {
+		unsigned char *p = bench_step_alloc(a, msizes ? msizes[i] : size);
+		if (__builtin_expect(p == NULL, 0)) {
+			while (i--)
+				bench_step_free(a, slots[i]);
+			return -1;
+		}
+		p[0] = (unsigned char)i;
+		slots[i] = p;
+	}
+	return 0;
+}
+
+static inline __attribute__((always_inline)) uintptr_t
+cg_drain_body(const struct bench_alloc *a, void **slots, const uint32_t *perm)
+{
+	uintptr_t acc = 0;
+	for (uint32_t i = 0; i < BATCH; i++) {
+		unsigned char *q = slots[perm[i]];
+		acc ^= (uintptr_t)q + q[0];
+		bench_step_free(a, q);
+	}
+	return acc;
+}
+
+int bench_cg_batch(const struct bench_alloc *a, size_t size, uint64_t rounds, void **slots,
+		   const uint32_t *perm);
+BENCH_LOOP int bench_cg_batch(const struct bench_alloc *a, size_t size, uint64_t rounds,
+			      void **slots, const uint32_t *perm)
+{
+	for (uint64_t r = 0; r < rounds; r++) {
+		if (cg_fill_body(a, size, NULL, slots) != 0)
+			return -1;
+		bench_sink ^= cg_drain_body(a, slots, perm);
+	}
+	return 0;
+}
+
+int bench_cg_batch_mixed(const struct bench_alloc *a, const uint32_t *msizes, uint64_t rounds,
+			 void **slots, const uint32_t *perm);
+BENCH_LOOP int bench_cg_batch_mixed(const struct bench_alloc *a, const uint32_t *msizes,
+				    uint64_t rounds, void **slots, const uint32_t *perm)
+{
+	for (uint64_t r = 0; r < rounds; r++) {
+		if (cg_fill_body(a, 0, msizes, slots) != 0)
+			return -1;
+		bench_sink ^= cg_drain_body(a, slots, perm);
+	}
+	return 0;
+}
+
+/* xbatch: the allocating thread's batch and the freeing thread's batch,
+ * collected; and the same under other names for the warm-up. */
+int bench_cg_xbatch_fill(const struct bench_alloc *a, size_t size, void **slots);
+BENCH_LOOP int bench_cg_xbatch_fill(const struct bench_alloc *a, size_t size, void **slots)
+{
+	return cg_fill_body(a, size, NULL, slots);
+}
+
+uintptr_t bench_cg_xbatch_drain(const struct bench_alloc *a, void **slots, const uint32_t *perm);
+BENCH_LOOP uintptr_t bench_cg_xbatch_drain(const struct bench_alloc *a, void **slots,
+					   const uint32_t *perm)
+{
+	return cg_drain_body(a, slots, perm);
+}
+
+static __attribute__((noinline)) int xb_warm_fill(const struct bench_alloc *a, size_t size,
+						  void **slots)
+{
+	return cg_fill_body(a, size, NULL, slots);
+}
+
+static __attribute__((noinline)) uintptr_t xb_warm_drain(const struct bench_alloc *a,
+							 void **slots, const uint32_t *perm)
+{
+	return cg_drain_body(a, slots, perm);
+}
+
+/* Under valgrind the threads are serialised anyway: the two sides
+ * strictly alternate (semaphores), so only one is ever inside a collected
+ * function and the count is the same in every run. */
+struct cg_xbatch {
+	const struct bench_alloc *a;
+	uint64_t warm, rounds;
+	sem_t full, empty;
+	uintptr_t acc;
+};
+
+static void sem_wait_intr(sem_t *s)
+{
+	while (sem_wait(s) != 0 && errno == EINTR)
+		;
+}
+
+static void *cg_xbatch_consumer(void *arg)
+{
+	struct cg_xbatch *x = arg;
+	for (uint64_t r = 0; r < x->warm + x->rounds; r++) {
+		sem_wait_intr(&x->full);
+		if (r < x->warm)
+			x->acc ^= xb_warm_drain(x->a, g_slots, g_perm);
+		else
+			x->acc ^= bench_cg_xbatch_drain(x->a, g_slots, g_perm);
+		sem_post(&x->empty);
+	}
+	return NULL;
+}
+
+static int cg_xbatch(const struct bench_alloc *a, size_t size, uint64_t warm, uint64_t rounds)
+{
+	struct cg_xbatch x = { .a = a, .warm = warm, .rounds = rounds };
+	pthread_t cons;
+	int e;
+	if (sem_init(&x.full, 0, 0) != 0 || sem_init(&x.empty, 0, 0) != 0)
+		die("sem_init: %s", strerror(errno));
+	if ((e = pthread_create(&cons, NULL, cg_xbatch_consumer, &x)) != 0)
+		die("pthread_create: %s", strerror(e));
+	for (uint64_t r = 0; r < warm + rounds; r++) {
+		int rc = r < warm ? xb_warm_fill(a, size, g_slots)
+				  : bench_cg_xbatch_fill(a, size, g_slots);
+		if (rc != 0)
+			die("--callgrind: %s: allocation of %zu bytes failed: %s", a->name, size,
+			    strerror(errno));
+		sem_post(&x.full);
+		sem_wait_intr(&x.empty);
+	}
+	pthread_join(cons, NULL);
+	bench_sink ^= x.acc;
+	sem_destroy(&x.full);
+	sem_destroy(&x.empty);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -735,6 +1308,7 @@ static int child_main(const char *libname)
 			return 1;
 	}
 	make_perm(g_perm, BATCH);
+	make_mixed_sizes(g_msizes, BATCH);
 
 	for (;;) {
 		struct msg_cmd c;
@@ -974,14 +1548,15 @@ static void child_hello(int lib)
 }
 
 /* One trial of runner @r in its child; ns per op or NAN. */
-static double child_trial(int r, int pat, size_t size, uint64_t iters)
+static double child_trial(int r, int pat, const struct rowdef *row)
 {
 	int lib = runners[r].lib;
 	struct child *c = &g_child[lib];
+	const char *rowname = pat == PAT_LARSON ? "threads" : "size";
 	if (!c->alive || !g_avail[r])
 		return NAN;
 	struct msg_cmd cmd = {
-		.op = OP_RUN, .runner = r, .pattern = pat, .size = (uint32_t)size, .iters = iters,
+		.op = OP_RUN, .runner = r, .pattern = pat, .size = row->param, .iters = row->iters,
 	};
 	struct msg_result res;
 	int e = write_full(c->cmd_fd, &cmd, sizeof(cmd));
@@ -989,8 +1564,8 @@ static double child_trial(int r, int pat, size_t size, uint64_t iters)
 		e = read_full(c->res_fd, &res, sizeof(res), TRIAL_TIMEOUT_MS);
 	if (e != 0) {
 		char why[200];
-		snprintf(why, sizeof(why), "child %s during %s size %zu",
-			 e == -2 ? "timed out" : "died", pattern_names[pat], size);
+		snprintf(why, sizeof(why), "child %s during %s %s %s",
+			 e == -2 ? "timed out" : "died", pattern_names[pat], rowname, row->label);
 		fprintf(stderr, "%s: %s: %s\n", g_prog, lib_names[lib], why);
 		child_reap(lib, e == -2);
 		mark_lib_unavailable(lib, why);
@@ -998,8 +1573,8 @@ static double child_trial(int r, int pat, size_t size, uint64_t iters)
 	}
 	if (!res.ok) {
 		res.err[sizeof(res.err) - 1] = 0;
-		fprintf(stderr, "%s: %s, %s size %zu: %s\n", g_prog, runners[r].name,
-			pattern_names[pat], size, res.err);
+		fprintf(stderr, "%s: %s, %s %s %s: %s\n", g_prog, runners[r].name,
+			pattern_names[pat], rowname, row->label, res.err);
 		return NAN;
 	}
 	return res.ns;
@@ -1091,75 +1666,123 @@ static void fmt_ratio(char *buf, size_t len, double a, double b)
 		snprintf(buf, len, "%.2f", a / b);
 }
 
-/* med[row][runner]: row NSIZES is unused; the cache row reads R_SN_CACHE
- * at the 64-byte index. */
-static uint64_t work_for(int pat, size_t si, bool quick)
+static bool pattern_is_batched(int pat)
 {
-	uint64_t w = pattern_iters[pat][si];
+	return pat == PAT_BATCH || pat == PAT_BATCH_MIXED || pat == PAT_XBATCH;
+}
+
+static uint64_t work_for(int pat, int row, bool quick)
+{
+	uint64_t w = pattern_iters[pat][row];
 	if (quick)
 		w /= 10;
-	if (pat == PAT_BATCH)
+	if (pattern_is_batched(pat))
 		w = w / BATCH ? w / BATCH * BATCH : BATCH;
 	return w ? w : 1;
+}
+
+/* The rows of @pat's table; *cache_row is the row whose slabnotify-cache
+ * figure the "cache-64" line shows, or -1 when the pattern has none (the
+ * cache has one size: batch-mixed and larson allocate many). */
+static int pattern_rows(int pat, bool quick, struct rowdef *rows, int *cache_row)
+{
+	int n = 0;
+	*cache_row = -1;
+	switch (pat) {
+	case PAT_BATCH_MIXED:
+		snprintf(rows[0].label, sizeof(rows[0].label), "%d-%d", MIXED_MIN, MIXED_MAX);
+		rows[0].param = 0;
+		rows[0].iters = work_for(pat, 0, quick);
+		return 1;
+	case PAT_LARSON:
+		for (size_t i = 0; i < NLARSON; i++, n++) {
+			snprintf(rows[n].label, sizeof(rows[n].label), "%u", larson_threads[i]);
+			rows[n].param = larson_threads[i];
+			rows[n].iters = work_for(pat, n, quick);
+		}
+		return n;
+	default:
+		for (size_t i = 0; i < NSIZES; i++, n++) {
+			snprintf(rows[n].label, sizeof(rows[n].label), "%zu", sizes[i]);
+			rows[n].param = (uint32_t)sizes[i];
+			rows[n].iters = work_for(pat, n, quick);
+		}
+		*cache_row = SIZE64_IDX;
+		return n;
+	}
 }
 
 /* "2000000 pairs", "1000 rounds of 1000 (500 at 1024 B, ...)". */
 static void describe_work(int pat, bool quick, char *out, size_t len)
 {
-	uint64_t base = work_for(pat, 0, quick);
-	const char *what = pat == PAT_PAIR ? " pairs" : pat == PAT_PRODCONS ? " objects" : "";
-	uint64_t div = pat == PAT_BATCH ? BATCH : 1;
+	struct rowdef rows[MAXROWS];
+	int cache_row;
+	int n = pattern_rows(pat, quick, rows, &cache_row);
+	uint64_t base = rows[0].iters;
+	static const char *const what[PAT_COUNT] = {
+		[PAT_PAIR] = " pairs", [PAT_BATCH] = " rounds of 1000",
+		[PAT_BATCH_MIXED] = " rounds of 1000", [PAT_PRODCONS] = " objects",
+		[PAT_XBATCH] = " batches of 1000", [PAT_LARSON] = " steps (all threads together)",
+	};
+	uint64_t div = pattern_is_batched(pat) ? BATCH : 1;
 	size_t l;
-	snprintf(out, len, "%" PRIu64 "%s%s", base / div, pat == PAT_BATCH ? " rounds of 1000" : "",
-		 what);
-	for (size_t si = 1; si < NSIZES; si++) {
-		uint64_t w = work_for(pat, si, quick);
-		if (w == base)
+	snprintf(out, len, "%" PRIu64 "%s", base / div, what[pat]);
+	for (int i = 1; i < n; i++) {
+		if (rows[i].iters == base)
 			continue;
 		l = strlen(out);
-		snprintf(out + l, len - l, ", %" PRIu64 " at %zu B", w / div, sizes[si]);
+		snprintf(out + l, len - l, ", %" PRIu64 " at %s%s", rows[i].iters / div,
+			 rows[i].label, pat == PAT_LARSON ? " threads" : " B");
+	}
+	if (pat == PAT_LARSON) {
+		l = strlen(out);
+		snprintf(out + l, len - l, "; %d live blocks per thread", LARSON_SLOTS);
 	}
 }
 
-/* med[size index][runner]; the cache-64 row reads R_SN_CACHE at the
- * 64-byte index. */
+/* med[row][runner]; the cache-64 line reads R_SN_CACHE at the cache row. */
 struct spread {
 	double spread; /* (max - min) / median over the trials of one cell */
-	int r, si;     /* that cell; r < 0: none */
+	int r, row;    /* that cell; r < 0: none */
 };
 
-static void print_table(int pat, double med[NSIZES][R_COUNT], const struct spread *worst,
+static void print_table(int pat, double med[MAXROWS][R_COUNT], const struct spread *worst,
 			int trials, bool quick, bool md)
 {
 	static const int cols[] = { R_SN_MALLOC, R_GLIBC, R_MIMALLOC, R_TCMALLOC, R_JEMALLOC };
 	const int ncols = (int)(sizeof(cols) / sizeof(cols[0]));
-	const char *unit = pat == PAT_PRODCONS ? "ns/object" : "ns/pair";
-	char work[160];
+	const char *unit = pattern_unit[pat];
+	const char *rowname = pat == PAT_LARSON ? "threads" : "size";
+	struct rowdef rows[MAXROWS];
+	int cache_row;
+	int nrows = pattern_rows(pat, quick, rows, &cache_row);
+	char work[200];
 	describe_work(pat, quick, work, sizeof(work));
 
 	if (md) {
 		printf("### %s\n\n%s (median of %d trials; per trial: %s).\n\n", pattern_names[pat],
 		       pattern_desc[pat], trials, work);
-		printf("| size | slabnotify | glibc | mimalloc | tcmalloc | jemalloc | slabnotify/mimalloc | slabnotify/glibc |\n");
+		printf("| %s | slabnotify | glibc | mimalloc | tcmalloc | jemalloc | slabnotify/mimalloc | slabnotify/glibc |\n",
+		       rowname);
 		printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
 	} else {
 		printf("\n== %s: %s\n   (%s, median of %d trials; per trial: %s)\n",
 		       pattern_names[pat], pattern_desc[pat], unit, trials, work);
-		printf("%-9s %11s %9s %9s %9s %9s %8s %8s\n", "size", "slabnotify", "glibc",
+		printf("%-9s %11s %9s %9s %9s %9s %8s %8s\n", rowname, "slabnotify", "glibc",
 		       "mimalloc", "tcmalloc", "jemalloc", "sn/mi", "sn/glibc");
 	}
-	for (int row = -1; row < (int)NSIZES; row++) {
-		int si = row < 0 ? SIZE64_IDX : row;
-		char label[16];
+	for (int row = cache_row >= 0 ? -1 : 0; row < nrows; row++) {
+		int ri = row < 0 ? cache_row : row;
+		char label[24];
 		if (row < 0)
 			snprintf(label, sizeof(label), "cache-64");
 		else
-			snprintf(label, sizeof(label), "%zu", sizes[si]);
+			snprintf(label, sizeof(label), "%s", rows[ri].label);
 		double v[R_COUNT];
 		for (int c = 0; c < ncols; c++)
-			v[cols[c]] = med[si][cols[c]];
+			v[cols[c]] = med[ri][cols[c]];
 		if (row < 0)
-			v[R_SN_MALLOC] = med[si][R_SN_CACHE];
+			v[R_SN_MALLOC] = med[ri][R_SN_CACHE];
 		char cell[8][32];
 		for (int c = 0; c < ncols; c++)
 			fmt_ns(cell[c], sizeof(cell[c]), v[cols[c]]);
@@ -1172,14 +1795,16 @@ static void print_table(int pat, double med[NSIZES][R_COUNT], const struct sprea
 			printf("%-9s %11s %9s %9s %9s %9s %8s %8s\n", label, cell[0], cell[1],
 			       cell[2], cell[3], cell[4], cell[5], cell[6]);
 	}
-	const char *note =
-		"cache-64: the slabnotify column is slab_cache_alloc/slab_cache_free on a 64-byte "
-		"cache; the peer columns repeat their malloc(64)/free figures. Ratios are "
-		"slabnotify time / peer time (below 1 means slabnotify is faster).";
-	char sp[128] = "";
+	const char *note = cache_row >= 0
+		? "cache-64: the slabnotify column is slab_cache_alloc/slab_cache_free on a 64-byte "
+		  "cache; the peer columns repeat their malloc(64)/free figures. Ratios are "
+		  "slabnotify time / peer time (below 1 means slabnotify is faster)."
+		: "Ratios are slabnotify time / peer time (below 1 means slabnotify is faster).";
+	char sp[160] = "";
 	if (worst->r >= 0)
-		snprintf(sp, sizeof(sp), " Largest spread over the trials, (max-min)/median: %.0f%% (%s, %zu bytes).",
-			 worst->spread * 100, runners[worst->r].name, sizes[worst->si]);
+		snprintf(sp, sizeof(sp), " Largest spread over the trials, (max-min)/median: %.0f%% (%s, %s %s).",
+			 worst->spread * 100, runners[worst->r].name,
+			 rows[worst->row].label, pat == PAT_LARSON ? "threads" : "bytes");
 	if (md)
 		printf("\n%s%s\n\n", note, sp);
 	else
@@ -1228,24 +1853,32 @@ static void print_header(int argc, char **argv, bool md, int trials, bool quick)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: %s [--quick] [--markdown] [--pattern pair|batch|prodcons[,...]]\n"
-		"                   [--trials N] [--only NAME[,NAME...]]\n"
-		"       %s --callgrind [--only NAME] [--pairs N] [--size BYTES]\n"
+		"usage: %s [--quick] [--markdown] [--pattern P[,P...]] [--trials N]\n"
+		"                   [--only NAME[,NAME...]]\n"
+		"       %s --callgrind [--pattern P] [--only NAME] [--pairs N] [--size BYTES]\n"
 		"\n"
 		"Measures alloc+free (median of N trials, round-robin, one child process\n"
 		"per allocator) for slabnotify (slab_cache 64 bytes, slab_malloc), glibc,\n"
-		"mimalloc, tcmalloc and jemalloc on sizes 16, 64, 256, 1024, 4096.\n"
+		"mimalloc, tcmalloc and jemalloc.\n"
 		"  --quick        fewer trials (%d) and 1/10 of the work per trial\n"
 		"  --markdown     print the tables as Markdown\n"
-		"  --pattern P    only these patterns (default: all three)\n"
-		"  --trials N     trials per cell (default %d)\n"
+		"  --pattern P    only these patterns: pair, batch, batch-mixed, prodcons,\n"
+		"                 xbatch, larson, or all (the default)\n"
+		"  --trials N     trials per cell, 1..101 (default %d)\n"
 		"  --only NAMES   only these allocators: slabnotify, slabnotify-cache, glibc,\n"
 		"                 mimalloc, tcmalloc, jemalloc\n"
-		"  --callgrind    run only bench_pair_loop() once, in this process, for\n"
-		"                 valgrind --tool=callgrind --toggle-collect=bench_pair_loop;\n"
+		"  --callgrind    run one pattern once, in this process, for valgrind\n"
+		"                 --tool=callgrind (see bench/callgrind.sh): --pattern pair\n"
+		"                 (default; loops bench_pair_loop and bench_cg_pair), batch\n"
+		"                 (bench_cg_batch), batch-mixed (bench_cg_batch_mixed) or\n"
+		"                 xbatch (bench_cg_xbatch_fill, bench_cg_xbatch_drain); every\n"
+		"                 alloc and free is a call of bench_step_alloc/bench_step_free;\n"
 		"                 --only slabnotify-cache (default), slabnotify, glibc,\n"
-		"                 mimalloc, null (loop overhead), or tcmalloc/jemalloc when\n"
-		"                 LD_PRELOADed; --pairs N (default %llu), --size (default 64)\n"
+		"                 mimalloc, null (call overhead), or tcmalloc/jemalloc when\n"
+		"                 LD_PRELOADed; --pairs N allocs+frees (default %llu; batch\n"
+		"                 patterns: rounded down to a multiple of 1000), --size\n"
+		"                 BYTES (default 64; not for batch-mixed)\n"
+		"Exit status: 0 done (n/a cells included), 1 fatal error, 2 bad command line.\n"
 		"See bench/README.md.\n",
 		g_prog, g_prog, QUICK_TRIALS, DEFAULT_TRIALS, (unsigned long long)CALLGRIND_PAIRS);
 }
@@ -1260,47 +1893,112 @@ static int runner_by_name(const char *name)
 	return -1;
 }
 
+static int pattern_by_name(const char *name)
+{
+	for (int p = 0; p < PAT_COUNT; p++)
+		if (strcmp(name, pattern_names[p]) == 0)
+			return p;
+	return -1;
+}
+
 static uint64_t parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = s ? strtoull(s, &end, 10) : 0;
 	if (!s || errno || end == s || *end || v < min || v > max || s[0] == '-')
-		die("%s wants a number from %" PRIu64 " to %" PRIu64 " (got '%s')", opt, min, max,
-		    s ? s : "");
+		bad_usage("%s wants a number from %" PRIu64 " to %" PRIu64 " (got '%s')", opt, min,
+			  max, s ? s : "");
 	return v;
 }
 
-static int callgrind_main(const char *only, uint64_t pairs, size_t size)
+static const char *const cg_loops[PAT_COUNT] = {
+	[PAT_PAIR] = "bench_cg_pair",
+	[PAT_BATCH] = "bench_cg_batch",
+	[PAT_BATCH_MIXED] = "bench_cg_batch_mixed",
+	[PAT_XBATCH] = "bench_cg_xbatch_fill,bench_cg_xbatch_drain",
+};
+
+static int callgrind_main(int pat, const char *only, uint64_t pairs, size_t size,
+			  bool size_given)
 {
 	const char *name = only ? only : "slabnotify-cache";
 	int r = runner_by_name(name);
-	if (r < 0)
-		die("--callgrind --only: unknown allocator '%s' (slabnotify-cache, slabnotify, "
-		    "glibc, mimalloc, tcmalloc, jemalloc, null)", name);
+	if (r < 0 || strchr(name, ','))
+		bad_usage("--callgrind --only: one allocator of slabnotify-cache, slabnotify, "
+			  "glibc, mimalloc, tcmalloc, jemalloc, null (got '%s')", name);
+	if (!cg_loops[pat])
+		bad_usage("--callgrind counts the patterns pair, batch, batch-mixed and xbatch, "
+			  "not %s", pattern_names[pat]);
+	if (pat == PAT_BATCH_MIXED && size_given)
+		bad_usage("--callgrind --pattern batch-mixed draws its sizes (%d..%d); drop --size",
+			  MIXED_MIN, MIXED_MAX);
+	if (r == R_SN_CACHE && pat == PAT_BATCH_MIXED)
+		bad_usage("--callgrind: slabnotify-cache is a 64-byte cache; batch-mixed needs "
+			  "slabnotify (slab_malloc)");
 	if (r == R_SN_CACHE && size != 64)
-		die("--callgrind: slabnotify-cache is a 64-byte cache; drop --size");
+		bad_usage("--callgrind: slabnotify-cache is a 64-byte cache; drop --size");
 	struct bench_alloc a;
 	char info[256];
 	if (setup_runner(r, &a, info, sizeof(info)) != 0)
 		die("--callgrind: %s: %s", name, info);
-	if (bench_pair_warmup(&a, size, pairs / 10 + 1000) != 0 ||
-	    bench_pair_loop(&a, size, pairs) != 0)
-		die("--callgrind: %s: allocation of %zu bytes failed: %s", name, size,
-		    strerror(errno));
-	printf("callgrind: %s (%s): %" PRIu64 " alloc+free pairs of %zu bytes in "
-	       "bench_pair_loop\n", name, info, pairs, size);
-	printf("instructions per pair = Ir collected with --toggle-collect=bench_pair_loop / %"
-	       PRIu64 "\n", pairs);
+	make_perm(g_perm, BATCH);
+	make_mixed_sizes(g_msizes, BATCH);
+
+	uint64_t rounds = pairs / BATCH ? pairs / BATCH : 1;
+	uint64_t warm_rounds = rounds / 10 + 1;
+	uint64_t ops = pattern_is_batched(pat) ? rounds * BATCH : pairs;
+	int rc = 0;
+	switch (pat) {
+	case PAT_PAIR:
+		rc = bench_pair_warmup(&a, size, pairs / 10 + 1000);
+		if (!rc)
+			rc = bench_pair_loop(&a, size, pairs);
+		if (!rc)
+			rc = bench_cg_pair(&a, size, pairs);
+		break;
+	case PAT_BATCH:
+		rc = bench_batch_loop(&a, size, warm_rounds, g_slots, g_perm);
+		if (!rc)
+			rc = bench_cg_batch(&a, size, rounds, g_slots, g_perm);
+		break;
+	case PAT_BATCH_MIXED:
+		rc = bench_batch_mixed_loop(&a, g_msizes, warm_rounds, g_slots, g_perm);
+		if (!rc)
+			rc = bench_cg_batch_mixed(&a, g_msizes, rounds, g_slots, g_perm);
+		break;
+	case PAT_XBATCH:
+		rc = cg_xbatch(&a, size, warm_rounds, rounds);
+		break;
+	}
+	if (rc != 0)
+		die("--callgrind: %s: an allocation failed: %s", name, strerror(errno));
+	char sz[32];
+	if (pat == PAT_BATCH_MIXED)
+		snprintf(sz, sizeof(sz), "%d-%d", MIXED_MIN, MIXED_MAX);
+	else
+		snprintf(sz, sizeof(sz), "%zu", size);
+	/* One line for scripts (bench/callgrind.sh), then for people. */
+	printf("callgrind: pattern=%s allocator=%s ops=%" PRIu64 " size=%s loops=%s\n",
+	       pattern_names[pat], name, ops, sz, cg_loops[pat]);
+	printf("%s: %s: %" PRIu64 " allocs and %" PRIu64 " frees of %s bytes, each a call of "
+	       "bench_step_alloc / bench_step_free, inside %s%s.\n",
+	       pattern_names[pat], info, ops, ops, sz, cg_loops[pat],
+	       pat == PAT_XBATCH ? " (allocating thread / freeing thread)" : "");
+	printf("Ir per alloc = inclusive Ir of bench_step_alloc / %" PRIu64
+	       " with --toggle-collect on the loop(s); likewise per free.\n", ops);
+	if (pat == PAT_PAIR)
+		printf("Legacy count: Ir collected with --toggle-collect=bench_pair_loop / %" PRIu64
+		       " = instructions per pair, loop included.\n", pairs);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	bool quick = false, md = false, callgrind = false;
+	bool quick = false, md = false, callgrind = false, size_given = false;
 	bool pat_on[PAT_COUNT] = { false };
 	bool pat_given = false;
-	int trials = 0;
+	int trials = 0, npat = 0, cg_pat = PAT_PAIR;
 	const char *only = NULL;
 	uint64_t pairs = CALLGRIND_PAIRS;
 	size_t cg_size = 64;
@@ -1325,23 +2023,25 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--callgrind") == 0) {
 			callgrind = true;
 		} else if (strcmp(a, "--pattern") == 0) {
-			if (!val)
-				die("--pattern wants pair, batch or prodcons");
-			char buf[128];
+			if (!val || !*val)
+				bad_usage("--pattern wants pattern names (pair, batch, batch-mixed, "
+					  "prodcons, xbatch, larson, all)");
+			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", val);
 			for (char *sv, *tok = strtok_r(buf, ",", &sv); tok;
 			     tok = strtok_r(NULL, ",", &sv)) {
-				int p;
-				for (p = 0; p < PAT_COUNT; p++)
-					if (strcmp(tok, pattern_names[p]) == 0)
-						break;
+				int p = pattern_by_name(tok);
 				if (strcmp(tok, "all") == 0) {
 					for (p = 0; p < PAT_COUNT; p++)
 						pat_on[p] = true;
-				} else if (p == PAT_COUNT) {
-					die("--pattern: unknown pattern '%s' (pair, batch, prodcons)", tok);
+					npat += PAT_COUNT;
+				} else if (p < 0) {
+					bad_usage("--pattern: unknown pattern '%s' (pair, batch, "
+						  "batch-mixed, prodcons, xbatch, larson, all)", tok);
 				} else {
 					pat_on[p] = true;
+					cg_pat = p;
+					npat++;
 				}
 			}
 			pat_given = true;
@@ -1350,8 +2050,8 @@ int main(int argc, char **argv)
 			trials = (int)parse_u64(a, val, 1, 101);
 			i++;
 		} else if (strcmp(a, "--only") == 0) {
-			if (!val)
-				die("--only wants allocator names");
+			if (!val || !*val)
+				bad_usage("--only wants allocator names");
 			only = val;
 			i++;
 		} else if (strcmp(a, "--pairs") == 0) {
@@ -1359,6 +2059,7 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--size") == 0) {
 			cg_size = (size_t)parse_u64(a, val, 1, 1u << 20);
+			size_given = true;
 			i++;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
@@ -1370,8 +2071,15 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (callgrind)
-		return callgrind_main(only, pairs, cg_size);
+	if (callgrind) {
+		if (npat > 1)
+			bad_usage("--callgrind runs one pattern at a time");
+		if (quick || md || trials)
+			bad_usage("--callgrind takes --pattern, --only, --pairs and --size only");
+		return callgrind_main(cg_pat, only, pairs, cg_size, size_given);
+	}
+	if (size_given || pairs != CALLGRIND_PAIRS)
+		bad_usage("--pairs and --size are options of --callgrind");
 
 	if (!pat_given)
 		for (int p = 0; p < PAT_COUNT; p++)
@@ -1388,8 +2096,8 @@ int main(int argc, char **argv)
 		for (char *sv, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
 			int r = runner_by_name(tok);
 			if (r < 0 || r == R_NULL)
-				die("--only: unknown allocator '%s' (slabnotify, slabnotify-cache, "
-				    "glibc, mimalloc, tcmalloc, jemalloc)", tok);
+				bad_usage("--only: unknown allocator '%s' (slabnotify, slabnotify-cache, "
+					  "glibc, mimalloc, tcmalloc, jemalloc)", tok);
 			want[r] = true;
 			if (r == R_SN_MALLOC)
 				want[R_SN_CACHE] = true;
@@ -1413,51 +2121,57 @@ int main(int argc, char **argv)
 	memcpy(avail_at_start, g_avail, sizeof(g_avail));
 
 	bool progress = isatty(STDERR_FILENO);
-	/* samples[trial][size][runner] */
-	double (*samples)[NSIZES][R_COUNT] = calloc((size_t)trials, sizeof(*samples));
+	/* samples[trial][row][runner] */
+	double (*samples)[MAXROWS][R_COUNT] = calloc((size_t)trials, sizeof(*samples));
 	if (!samples)
 		die("out of memory");
 	for (int p = 0; p < PAT_COUNT; p++) {
 		if (!pat_on[p])
 			continue;
-		double med[NSIZES][R_COUNT];
+		struct rowdef rows[MAXROWS];
+		int cache_row;
+		int nrows = pattern_rows(p, quick, rows, &cache_row);
+		double med[MAXROWS][R_COUNT];
 		struct spread worst = { .r = -1 };
-		/* Trial-major: every trial visits every size and allocator once,
+		/* Trial-major: every trial visits every row and allocator once,
 		 * so slow drifts and bursts of load on the machine spread over all
-		 * cells instead of hitting one row. Within a size the allocators
+		 * cells instead of hitting one row. Within a row the allocators
 		 * run round-robin, starting one later each trial. */
 		for (int t = 0; t < trials; t++) {
 			if (progress)
-				fprintf(stderr, "\r%s: %-8s trial %d/%d ", g_prog, pattern_names[p],
+				fprintf(stderr, "\r%s: %-11s trial %d/%d ", g_prog, pattern_names[p],
 					t + 1, trials);
-			for (size_t si = 0; si < NSIZES; si++) {
-				/* The runners of this row; the cache only at 64 bytes. */
+			for (int ri = 0; ri < nrows; ri++) {
+				/* The runners of this row; the cache only in its row. */
 				int list[R_COUNT], n = 0;
 				for (int r = 0; r < R_COUNT; r++) {
-					samples[t][si][r] = NAN;
-					if (r != R_SN_CACHE || si == SIZE64_IDX)
+					samples[t][ri][r] = NAN;
+					if (r != R_SN_CACHE || ri == cache_row)
 						list[n++] = r;
 				}
 				for (int k = 0; k < n; k++) {
 					int r = list[(k + t) % n];
-					samples[t][si][r] = child_trial(r, p, sizes[si],
-								       work_for(p, si, quick));
+					samples[t][ri][r] = child_trial(r, p, &rows[ri]);
 				}
 			}
 		}
-		for (size_t si = 0; si < NSIZES; si++) {
+		for (int ri = 0; ri < (int)MAXROWS; ri++) {
 			for (int r = 0; r < R_COUNT; r++) {
+				if (ri >= nrows) {
+					med[ri][r] = NAN;
+					continue;
+				}
 				double v[101];
 				for (int t = 0; t < trials; t++)
-					v[t] = samples[t][si][r];
-				med[si][r] = median(v, trials);
+					v[t] = samples[t][ri][r];
+				med[ri][r] = median(v, trials);
 				/* median() sorted v: the cell's spread is (max-min)/median. */
-				double sp = isnan(med[si][r]) || med[si][r] <= 0
-						    ? NAN : (v[trials - 1] - v[0]) / med[si][r];
+				double sp = isnan(med[ri][r]) || med[ri][r] <= 0
+						    ? NAN : (v[trials - 1] - v[0]) / med[ri][r];
 				if (!isnan(sp) && (worst.r < 0 || sp > worst.spread)) {
 					worst.spread = sp;
 					worst.r = r;
-					worst.si = (int)si;
+					worst.row = ri;
 				}
 			}
 		}

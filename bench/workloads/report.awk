@@ -8,9 +8,11 @@
 #   REF workload alloc sig       reference output of a workload
 #   FAIL workload alloc rep status message...
 #   MISMATCH workload alloc rep diff...
+#   TOP workload alloc           the column's tool saw only the top process
 #   R                            then one line per run:
 #   workload alloc rep wall_s maxrss_kib cpu_s status signature
-# Variables: md (1: Markdown), allocs (columns, in order), peers.
+# Variables: md (1: Markdown), allocs (columns, in order), peers, tools
+# (the report-tool columns, which get a table of their own).
 
 function fmt_t(v) { return v >= 100 ? sprintf("%.1f", v) : (v >= 10 ? sprintf("%.2f", v) : sprintf("%.3f", v)) }
 function fmt_m(v) { return v >= 100 ? sprintf("%.0f", v) : sprintf("%.1f", v) }
@@ -99,15 +101,22 @@ function celltext(w, a, m,    x, s) {
 		s = s "!"
 	else if ((w, a) in failed || (w, a) in timedout)
 		s = s "*"
+	if ((w, a) in toponly)
+		s = s "~"
 	return s
 }
 function has(w, a) { return (a in avail) && ((w, a) in nok) && !((w, a) in mismatch) }
+# A cell that may enter a column's geometric mean.
+function hasfull(w, a) { return has(w, a) && !((w, a) in toponly) }
 
 BEGIN {
 	na = split(allocs, A, " ")
 	np = split(peers, P, " ")
 	for (i = 1; i <= np; i++)
 		ispeer[P[i]] = 1
+	nt = split(tools, TL, " ")
+	for (i = 1; i <= nt; i++)
+		istool[TL[i]] = 1
 	inruns = 0
 }
 
@@ -140,6 +149,7 @@ $1 == "A" {
 $1 == "W" { w = $2; W[++nw] = w; $1 = ""; $2 = ""; sub(/^ +/, ""); wnote[w] = $0; next }
 $1 == "N" { w = $2; $1 = ""; $2 = ""; sub(/^ +/, ""); skipped[++nskip] = w ": " $0; next }
 $1 == "REF" { refalloc[$2] = $3; next }
+$1 == "TOP" { toponly[$2, $3] = 1; next }
 $1 == "FAIL" { w = $2; a = $3; r = $4; st = $5; $1 = $2 = $3 = $4 = $5 = ""; sub(/^ +/, "");
 	failnote[++nfail] = w " / " a " rep " r ": " st (length($0) ? ": " $0 : ""); next }
 $1 == "MISMATCH" { w = $2; a = $3; mismatch[w, a] = 1; r = $4; $1 = $2 = $3 = $4 = ""; sub(/^ +/, "");
@@ -183,7 +193,7 @@ END {
 	item("time: wall clock of the whole command (fork to wait4); RSS: ru_maxrss of wait4, i.e. the largest process of the command")
 	item("columns:")
 	for (ai = 1; ai <= na; ai++)
-		print (md ? "    * " : "      ") sprintf("%-11s", A[ai]) " " adesc[A[ai]]
+		print (md ? "    * " : "      ") sprintf("%-14s", A[ai]) " " adesc[A[ai]]
 	for (wi = 1; wi <= nw; wi++)
 		if (wnote[W[wi]] != "")
 			item("workload " W[wi] ": " wnote[W[wi]])
@@ -205,7 +215,7 @@ END {
 		for (ai = 1; ai <= na; ai++) {
 			a = A[ai]
 			cell(celltext(w, a, "t"))
-			if (a != "glibc" && has(w, a) && has(w, "glibc"))
+			if (a != "glibc" && hasfull(w, a) && has(w, "glibc"))
 				gm_add("tg:" a, med[w, a, "t"] / med[w, "glibc", "t"])
 		}
 		if (has(w, "slabnotify") && has(w, "mimalloc")) {
@@ -233,7 +243,7 @@ END {
 	heading("Peak RSS, MiB (median; lower is better)")
 	row_reset(); cell("workload")
 	for (ai = 1; ai <= na; ai++) cell(A[ai])
-	cell("best peer"); cell("sn/best"); row_emit()
+	cell("best peer"); cell("sn/best"); cell("sn/glibc"); row_emit()
 	for (wi = 1; wi <= nw; wi++) {
 		w = W[wi]
 		row_reset(); cell(w)
@@ -241,7 +251,7 @@ END {
 		for (ai = 1; ai <= na; ai++) {
 			a = A[ai]
 			cell(celltext(w, a, "m"))
-			if (a != "glibc" && has(w, a) && has(w, "glibc"))
+			if (a != "glibc" && hasfull(w, a) && has(w, "glibc"))
 				gm_add("mg:" a, med[w, a, "m"] / med[w, "glibc", "m"])
 			if ((a in ispeer) && has(w, a) && (best < 0 || med[w, a, "m"] < best)) {
 				best = med[w, a, "m"]; bestname = a
@@ -251,6 +261,9 @@ END {
 		if (has(w, "slabnotify") && best > 0) {
 			x = med[w, "slabnotify", "m"] / best; cell(fmt_r(x)); gm_add("sn/best", x)
 		} else cell("-")
+		if (has(w, "slabnotify") && has(w, "glibc") && med[w, "glibc", "m"] > 0) {
+			x = med[w, "slabnotify", "m"] / med[w, "glibc", "m"]; cell(fmt_r(x)); gm_add("msn/glibc", x)
+		} else cell("-")
 		row_emit()
 	}
 	row_reset(); cell("geomean vs glibc")
@@ -259,9 +272,12 @@ END {
 		if (a == "glibc") cell(gl ? "1.00" : "-")
 		else cell(gm("mg:" a) > 0 ? fmt_r(gm("mg:" a)) : "-")
 	}
-	cell(""); cell(gm("sn/best") > 0 ? fmt_r(gm("sn/best")) : "-")
+	cell("")
+	cell(gm("sn/best") > 0 ? fmt_r(gm("sn/best")) : "-")
+	cell(gm("msn/glibc") > 0 ? fmt_r(gm("msn/glibc")) : "-")
 	row_emit()
 	table_flush()
+	para("sn/best = slabnotify / the smallest of " peers " for that workload; sn/glibc = slabnotify / glibc; the last row: geometric means over the workloads (for the allocator columns: of each column / glibc).\n")
 
 	# CPU.
 	heading("CPU time (user + system), seconds (median)")
@@ -322,6 +338,46 @@ END {
 		table_flush()
 	}
 
+	# Report tools against slabnotify's own reports.
+	ntc = 0
+	for (ai = 1; ai <= na; ai++)
+		if (A[ai] in istool)
+			ntc++
+	if (ntc && gl) {
+		nrc = 0
+		for (ai = 1; ai <= na; ai++)
+			if (A[ai] ~ /^sn\+(leaks|leaks64|profile|profile512k)$/ || (A[ai] in istool))
+				RC[++nrc] = A[ai]
+		heading("Report tools and slabnotify's options: time and peak RSS relative to glibc")
+		para("(median over the repetitions in which both ran of the ratio to the glibc run of the same repetition; ~ = the tool saw only the top process of the workload, left out of the geometric mean)\n")
+		row_reset(); cell("workload")
+		for (i = 1; i <= nrc; i++) cell(RC[i] " time")
+		for (i = 1; i <= nrc; i++) cell(RC[i] " RSS")
+		row_emit()
+		for (wi = 1; wi <= nw; wi++) {
+			w = W[wi]
+			row_reset(); cell(w)
+			for (mi = 1; mi <= 2; mi++) {
+				m = substr("tm", mi, 1)
+				for (i = 1; i <= nrc; i++) {
+					a = RC[i]
+					x = paired(w, a, "glibc", m)
+					if (x > 0 && has(w, a) && has(w, "glibc")) {
+						cell(fmt_r(x) (((w, a) in toponly) ? "~" : ""))
+						if (!((w, a) in toponly)) gm_add("r" m a, x)
+					} else cell(celltext(w, a, m) ~ /^[0-9]/ ? "-" : celltext(w, a, m))
+				}
+			}
+			row_emit()
+		}
+		row_reset(); cell("geomean")
+		for (mi = 1; mi <= 2; mi++)
+			for (i = 1; i <= nrc; i++)
+				cell(gm("r" substr("tm", mi, 1) RC[i]) > 0 ? fmt_r(gm("r" substr("tm", mi, 1) RC[i])) : "-")
+		row_emit()
+		table_flush()
+	}
+
 	# Targets.
 	heading("Targets (geometric mean over the workloads)")
 	row_reset(); cell("metric"); cell("geomean"); cell("target"); cell("result"); cell("workloads"); row_emit()
@@ -342,7 +398,7 @@ END {
 	else
 		for (i = 1; i <= nfail; i++)
 			item("failed run: " failnote[i])
-	item("cells: n/a = allocator not available, fail = every run failed, timeout = killed, * = some runs failed, ! = output differed (left out of the ratios)")
+	item("cells: n/a = allocator not available, fail = every run failed, timeout = killed, * = some runs failed, ! = output differed (left out of the ratios), ~ = the tool followed only the top process (gcc's driver, git's shell; left out of the geometric means)")
 }
 
 function target(label, key, t,    g, n) {
