@@ -207,7 +207,14 @@ struct mgroup {
 };
 
 static struct mgroup grp[MAX_GROUPS];
-static int cur_group;
+static int cur_group;           /* the main thread's current group */
+static bool in_helper;           /* a helper thread acts (main waits in join) */
+
+/* The current group of the thread making calls: a helper thread's is root. */
+static int acting_group(void)
+{
+	return in_helper ? 0 : cur_group;
+}
 
 enum {
 	HM_VETO_ALLOC = 1 << 0,
@@ -285,6 +292,7 @@ static int call_veto_events, call_veto_gid;
 static unsigned long call_injected0;
 static int inside_depth;
 static pthread_t main_thread;
+static pthread_t actor;          /* the thread making calls: main or a helper */
 static FILE *devnull;
 static uint8_t *ref;            /* the pattern source */
 static uint8_t *scratch;        /* copies of objects */
@@ -663,19 +671,58 @@ static bool fs_should_fail(const struct mcache *m, size_t size)
 /* Blocks                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The pattern of block @id over its first @filled bytes. Blocks up to
+ * 64 KiB get it everywhere; larger ones (kmalloc-large) in their first
+ * and last 4 KiB and in 64 bytes of every 4 KiB page between, so that the
+ * pages between stay untouched (and unfaulted). Writes it (@write) or
+ * compares it within [0, @upto); returns the first differing offset, or
+ * SIZE_MAX.
+ */
+#define SPARSE_MIN ((size_t)64 << 10)
+
+static size_t pat_range(uint8_t *p, const uint8_t *r, size_t lo, size_t hi, size_t upto, bool write)
+{
+	if (hi > upto)
+		hi = upto;
+	if (lo >= hi)
+		return SIZE_MAX;
+	if (write) {
+		memcpy(p + lo, r + lo, hi - lo);
+		return SIZE_MAX;
+	}
+	if (memcmp(p + lo, r + lo, hi - lo) == 0)
+		return SIZE_MAX;
+	while (p[lo] == r[lo])
+		lo++;
+	return lo;
+}
+
+static size_t pattern(void *pv, unsigned id, size_t filled, size_t upto, bool write)
+{
+	uint8_t *p = pv;
+	const uint8_t *r = ref + pat_off(id);
+	if (filled <= SPARSE_MIN)
+		return pat_range(p, r, 0, filled, upto, write);
+	size_t bad = pat_range(p, r, 0, 4096, upto, write);
+	for (size_t o = 4096; bad == SIZE_MAX && o + 4096 < filled; o += 4096)
+		bad = pat_range(p, r, o, o + 64, upto, write);
+	if (bad == SIZE_MAX)
+		bad = pat_range(p, r, filled - 4096, filled, upto, write);
+	return bad;
+}
+
 static void fill(struct block *b)
 {
-	memcpy(b->p, ref + pat_off(b->id), b->usable);
+	pattern(b->p, b->id, b->usable, b->usable, true);
 }
 
 static void check_content(const struct block *b)
 {
-	if (memcmp(b->p, ref + pat_off(b->id), b->usable) == 0)
+	size_t i = pattern(b->p, b->id, b->usable, b->usable, false);
+	if (i == SIZE_MAX)
 		return;
-	size_t i = 0;
 	const uint8_t *p = b->p, *r = ref + pat_off(b->id);
-	while (i < b->usable && p[i] == r[i])
-		i++;
 	CHECK(0, "block #%u %p (%zu usable bytes, cache %s) corrupted at byte %zu: %#x, expected %#x",
 	      b->id, b->p, b->usable, b->mc->name, i, p[i], r[i]);
 }
@@ -854,7 +901,8 @@ static void handler_inside(struct handler *h, enum slab_event ev, const struct s
 static int handler_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	struct handler *h = (struct handler *)nb;
-	CHECK(pthread_equal(pthread_self(), main_thread), "handler %d called on another thread (event %d)", h->id, ev);
+	CHECK(pthread_equal(pthread_self(), actor), "handler %d called on a thread that makes no call (event %d)", h->id,
+	      ev);
 	CHECK(h->registered, "handler %d called (event %d, %p) while not registered", h->id, ev, d->ptr);
 	CHECK(slab_in_handler(), "slab_in_handler() is false inside handler %d", h->id);
 	int ret = (h->mode & HM_RET_OK) ? SLAB_NOTIFY_OK : SLAB_NOTIFY_DONE;
@@ -1207,7 +1255,7 @@ static bool end_call_alloc(const struct acall *a, void *res, int err, struct are
 				exp_err = ENOMEM;
 			}
 		} else if (charged) {
-			if (!nofail && !group_fits(cur_group, fp)) {
+			if (!nofail && !group_fits(acting_group(), fp)) {
 				vetoer = P_MEMCG;
 				exp_err = ENOMEM;
 			} else {
@@ -1234,7 +1282,7 @@ static bool end_call_alloc(const struct acall *a, void *res, int err, struct are
 		CHECK(err == exp_err, "vetoed allocation: errno %d, expected %d", err, exp_err);
 		if (vetoer == P_MEMCG) {
 			CHECK(call_veto_events == 1, "memcg veto: %d VETO events", call_veto_events);
-			CHECK(group_in_subtree(cur_group, call_veto_gid) && !group_fits(call_veto_gid, fp) &&
+			CHECK(group_in_subtree(acting_group(), call_veto_gid) && !group_fits(call_veto_gid, fp) &&
 				      (grp[call_veto_gid].usage > grp[call_veto_gid].max ||
 				       fp > grp[call_veto_gid].max - grp[call_veto_gid].usage),
 			      "memcg VETO event at group %d, which is not a limiting ancestor", call_veto_gid);
@@ -1250,7 +1298,7 @@ static bool end_call_alloc(const struct acall *a, void *res, int err, struct are
 	for (int j = 0; j < ncalled; j++)
 		out->mask |= 1u << called[j];
 	if (memcg_charged) {
-		out->owner = cur_group;
+		out->owner = acting_group();
 		out->fp = fp;
 	}
 	out->evsize = evsize;
@@ -1364,7 +1412,7 @@ static struct mcache *aligned_target(size_t size, size_t align, slab_gfp_t gfp)
 
 static slab_gfp_t fix_gfp(slab_gfp_t gfp)
 {
-	if (!cfg.allow_throttle && high_above(cur_group))
+	if (!cfg.allow_throttle && high_above(acting_group()))
 		gfp |= SLAB_GFP_NOWAIT;
 	return gfp;
 }
@@ -1406,7 +1454,7 @@ enum {
 	OP_SET_NOTIFY, OP_HANDLER_MODE, OP_HANDLER_TOGGLE,
 	OP_MEMCG_CREATE, OP_MEMCG_DESTROY, OP_MEMCG_ENTER, OP_MEMCG_LIMIT, OP_MEMCG_MISC, OP_MEMCG_RECLAIM,
 	OP_FAULT_INJECT, OP_FAULT_STOP, OP_RCU_FREE, OP_CHECK_ALL, OP_FREE_MANY, OP_INFO,
-	OP_RCU_BARRIER,
+	OP_RCU_BARRIER, OP_THREAD,
 	NR_OPS
 };
 
@@ -1416,7 +1464,7 @@ static const char *const op_names[NR_OPS] = {
 	"set_notify", "handler_mode", "handler_toggle",
 	"memcg_create", "memcg_destroy", "memcg_enter", "memcg_limit", "memcg_misc", "memcg_reclaim",
 	"fault_inject", "fault_stop", "rcu_free", "check_all", "free_many", "info",
-	"rcu_barrier",
+	"rcu_barrier", "thread",
 };
 
 static size_t pick_size(uint8_t sel, uint16_t v)
@@ -1592,7 +1640,7 @@ static void op_realloc(struct input *in)
 			CHECK(!(gfp & SLAB_GFP_ZERO) || size <= old_usable || all_zero((char *)p + old_usable, size - old_usable),
 			      "realloc in place with SLAB_GFP_ZERO: new bytes not zeroed");
 			/* Contents up to the old extent are kept. */
-			CHECK(memcmp(p, ref + pat_off(id), u < old_usable ? u : old_usable) == 0,
+			CHECK(pattern(p, id, old_usable, u < old_usable ? u : old_usable, false) == SIZE_MAX,
 			      "realloc in place lost the contents");
 			iv_remove((uintptr_t)p);
 			live_bytes -= b->usable;
@@ -1614,7 +1662,8 @@ static void op_realloc(struct input *in)
 	}
 	/* Moved: the old block is freed (after the new one was allocated). */
 	size_t keep = size < old_usable ? size : old_usable;
-	CHECK(memcmp(p, ref + pat_off(id), keep) == 0, "slab_realloc lost the contents (%zu bytes kept)", keep);
+	CHECK(pattern(p, id, old_usable, keep, false) == SIZE_MAX, "slab_realloc lost the contents (%zu bytes kept)",
+	      keep);
 	if ((gfp & SLAB_GFP_ZERO) && size > old_usable)
 		CHECK(all_zero((char *)p + old_usable, size - old_usable), "slab_realloc SLAB_GFP_ZERO: tail not zeroed");
 	xfree_add(b);
@@ -2304,8 +2353,8 @@ static void op_rcu_free(struct input *in)
 	size_t n = b->usable;
 	TR("  rcu_free #%u %p (%s)\n", b->id, p, b->mc->name);
 	urcu_bp_read_lock();
-	/* What it holds once freed: the pattern, constructed state restored. */
-	memcpy(scratch, ref + pat_off(b->id), n);
+	/* What it holds once freed: its contents, constructed state restored. */
+	memcpy(scratch, p, n);
 	uint64_t w = CTOR_MAGIC ^ (uintptr_t)p;
 	if (b->mc->ctor)
 		memcpy(scratch, &w, sizeof(w));
@@ -2351,12 +2400,76 @@ static void op_info(struct input *in)
 	}
 }
 
+/*
+ * A helper thread, made for the operation: it allocates from a cache or
+ * with slab_malloc, frees blocks of the main thread (remote frees) and
+ * exits (its active slabs go back, its memcg stock drains), while the
+ * main thread waits in pthread_join: the calls stay in a fixed order.
+ * Its current memory group is root.
+ */
+struct helper_job {
+	struct mcache *m;
+	int nalloc, nfree;
+	uint8_t sel, gsel;
+	uint16_t v;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper_job *j = arg;
+	actor = pthread_self();
+	in_helper = true;
+	for (int k = 0; k < j->nalloc; k++) {
+		if (j->m) {
+			cache_alloc_one(j->m, fix_gfp(cache_gfps[(j->gsel + k) % 8]));
+			continue;
+		}
+		size_t size = pick_size(j->sel, (uint16_t)(j->v + 37 * k));
+		slab_gfp_t gfp = fix_gfp(malloc_gfps[(j->gsel + k) % 16]);
+		if (!room_for(size + 4096))
+			break;
+		struct mcache *m = kmalloc_target(size, gfp);
+		struct acall a = { m, gfp, size };
+		struct aresult ar;
+		begin_call();
+		errno = 0;
+		void *p = slab_malloc(size, gfp);
+		int err = errno;
+		if (end_call_alloc(&a, p, err, &ar))
+			accept_kmalloc(p, size, 1, gfp, m, &ar);
+	}
+	for (int k = 0; k < j->nfree && nblocks; k++) {
+		begin_call();
+		blk_free((j->sel + 7 * k) % nblocks, k & 1);
+		end_call_plain("free on a helper thread");
+	}
+	begin_call();   /* thread exit: validated by the main thread */
+	return NULL;
+}
+
+static void op_thread(struct input *in)
+{
+	uint8_t a = in_u8(in), b = in_u8(in), g = in_u8(in);
+	uint16_t v = in_u16(in);
+	struct helper_job j = { a & 1 ? pick_user_cache(b) : NULL, (a >> 1) % 16, (a >> 5) * 3, b, g, v };
+	TR("  helper thread: %d allocations from %s, %d frees\n", j.nalloc, j.m ? j.m->name : "slab_malloc",
+	   j.nfree);
+	pthread_t t;
+	int r = pthread_create(&t, NULL, helper_main, &j);
+	CHECK(r == 0, "pthread_create: %d", r);
+	r = pthread_join(t, NULL);
+	CHECK(r == 0, "pthread_join: %d", r);
+	actor = main_thread;
+	in_helper = false;
+	end_call_plain("helper thread exit");
+}
+
 /* Wait for every queued RCU callback (the library's drains and deferred
  * slab releases run): makes their effects deterministic. Budgeted. */
 static void op_rcu_barrier(struct input *in)
 {
-	(void)in;
-	if (barriers_left <= 0)
+	/* One in 32 argument values: it costs ~10 ms. */
+	if ((in_u8(in) & 0x1f) != 0x1f || barriers_left <= 0)
 		return;
 	barriers_left--;
 	TR("  urcu_bp_barrier()\n");
@@ -2429,7 +2542,7 @@ static void fuzz_init(void)
 		cfg.allow_throttle = strstr(s, "throttle") != NULL;
 		cfg.allow_zero_ctor = strstr(s, "zero-ctor") != NULL;
 	}
-	main_thread = pthread_self();
+	main_thread = actor = pthread_self();
 	devnull = fopen("/dev/null", "w");
 	CHECK(devnull, "cannot open /dev/null");
 	ref = malloc(REF_LEN);
@@ -2639,6 +2752,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_FREE_MANY: op_free_many(&in); break;
 		case OP_INFO: op_info(&in); break;
 		case OP_RCU_BARRIER: op_rcu_barrier(&in); break;
+		case OP_THREAD: op_thread(&in); break;
 		default: break;
 		}
 		check_state();
