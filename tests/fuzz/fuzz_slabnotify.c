@@ -157,11 +157,11 @@ struct mcache {
 	bool dirty;             /* touched since the last check_state() */
 };
 
-#define N_KM       16
+#define N_KM       45
 #define MC_KM0     0
-#define MC_CG0     16
-#define MC_LARGE_I 32
-#define MC_P0      33
+#define MC_CG0     N_KM
+#define MC_LARGE_I (2 * N_KM)
+#define MC_P0      (MC_LARGE_I + 1)
 #define N_PERSIST  3
 #define MC_IN0     (MC_P0 + N_PERSIST)
 #define NMC        (MC_IN0 + MAX_INPUT_CACHES)
@@ -169,7 +169,12 @@ struct mcache {
 static struct mcache mcs[NMC];
 
 static const uint32_t kclass[N_KM] = {
-	8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536,
+	8, 16, 32, 48, 64, 80, 96, 112, 128,
+	160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+	2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+	10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
+	40960, 49152, 57344, 65536,
 };
 
 struct block {
@@ -257,8 +262,21 @@ static struct {
 	bool has_filter, filter_never;
 	size_t filter_len;
 	char filter[128];
-	uint64_t rng;
+	uint64_t seed;
+	uint64_t epoch;           /* bumped by every start */
 } fs;
+
+/* failslab's per-thread state (its draws, interval count and space),
+ * for the main thread and the helper thread, whose ordinal it asks the
+ * core for (the stream of a thread follows its ordinal). */
+struct fs_thread {
+	uint64_t epoch, rng;
+	unsigned long count;
+	size_t space;
+};
+static struct fs_thread fs_main_t, fs_help_t;
+static uint32_t helper_ordinal;
+uint32_t sn_thread_ordinal(void);
 
 /* Budgets of the current input. */
 static int syncs_left, barriers_left;
@@ -651,16 +669,24 @@ static bool fs_should_fail(const struct mcache *m, size_t size)
 {
 	if (!fs.active || size < fs.min_size || !fs_filter_match(m->name))
 		return false;
+	struct fs_thread *t = in_helper ? &fs_help_t : &fs_main_t;
+	if (t->epoch != fs.epoch) {
+		uint64_t ord = in_helper ? helper_ordinal : 0, mix = ord;
+		t->epoch = fs.epoch;
+		t->rng = ord ? fs.seed ^ splitmix64(&mix) : fs.seed;
+		t->count = 0;
+		t->space = fs.space;
+	}
 	if (fs.probability <= 0.0 || fs.times == 0)
 		return false;
-	if (fs.space > size) {
-		fs.space -= size;
+	if (t->space > size) {
+		t->space -= size;
 		return false;
 	}
-	if (fs.interval > 1 && ++fs.count % fs.interval)
+	if (fs.interval > 1 && ++t->count % fs.interval)
 		return false;
 	if (fs.probability < 100.0 &&
-	    (double)(splitmix64(&fs.rng) >> 11) * 0x1.0p-53 * 100.0 >= fs.probability)
+	    (double)(splitmix64(&t->rng) >> 11) * 0x1.0p-53 * 100.0 >= fs.probability)
 		return false;
 	if (fs.times > 0)
 		fs.times--;
@@ -1224,7 +1250,7 @@ static bool end_call_alloc(const struct acall *a, void *res, int err, struct are
 	size_t evsize = recs[xi[0]].size;
 	if (m->kind != MC_LARGE)
 		CHECK(evsize == m->size, "ALLOC from %s carries size %zu, object size %zu", m->name, evsize, m->size);
-	size_t fp = m->kind == MC_LARGE ? round_up(evsize, 4096) + 4096 : m->stride;
+	size_t fp = m->kind == MC_LARGE ? round_up(evsize, 4096) : m->stride;   /* large: its pages */
 	bool charged = (m->flags & SLAB_ACCOUNT) || (a->gfp & SLAB_GFP_ACCOUNT);
 
 	struct part parts[NH + 2];
@@ -2247,11 +2273,11 @@ static void fs_model_start(const struct slab_fault_attr *at)
 	fs.active = true;
 	fs.probability = at->probability;
 	fs.interval = at->interval;
-	fs.count = 0;
 	fs.times = at->times < 0 ? -1 : at->times;
 	fs.space = at->space;
 	fs.min_size = at->min_size;
-	fs.rng = at->seed;
+	fs.seed = at->seed;
+	fs.epoch++;
 	fs.has_filter = at->cache_filter != NULL;
 	fs.filter_never = false;
 	fs.filter_len = 0;
@@ -2419,6 +2445,8 @@ static void *helper_main(void *arg)
 	struct helper_job *j = arg;
 	actor = pthread_self();
 	in_helper = true;
+	helper_ordinal = sn_thread_ordinal();
+	fs_help_t.epoch = 0;     /* a new thread: its failslab state starts afresh */
 	for (int k = 0; k < j->nalloc; k++) {
 		if (j->m) {
 			cache_alloc_one(j->m, fix_gfp(cache_gfps[(j->gsel + k) % 8]));
@@ -2510,7 +2538,7 @@ static struct slab_cache *cache_by_name(const char *name)
 
 static void class_name(char *buf, size_t len, const char *prefix, uint32_t size)
 {
-	if (size >= 1024)
+	if (size >= 1024 && size % 1024 == 0)
 		snprintf(buf, len, "%s%uk", prefix, size / 1024);
 	else
 		snprintf(buf, len, "%s%u", prefix, size);
@@ -2536,12 +2564,18 @@ static void fuzz_init(void)
 	cfg.trace = (s = getenv("SNFUZZ_TRACE")) && *s && *s != '0';
 	cfg.syncs = (s = getenv("SNFUZZ_SYNCS")) ? atoi(s) : 4;
 	cfg.barriers = (s = getenv("SNFUZZ_BARRIERS")) ? atoi(s) : 1;
-	if ((s = getenv("SNFUZZ_ALLOW"))) {
-		cfg.allow_off_twice = strstr(s, "off-twice") != NULL;
-		cfg.allow_off_live = strstr(s, "off-live") != NULL;
-		cfg.allow_throttle = strstr(s, "throttle") != NULL;
-		cfg.allow_zero_ctor = strstr(s, "zero-ctor") != NULL;
+	/* The sequences once avoided for known bugs (issue 8: off-twice,
+	 * off-live; zero-ctor) are fixed and fuzzed by default now;
+	 * SNFUZZ_AVOID=NAME,... avoids them again, SNFUZZ_ALLOW=throttle
+	 * lets allocations above a high limit sleep. */
+	cfg.allow_off_twice = cfg.allow_off_live = cfg.allow_zero_ctor = true;
+	if ((s = getenv("SNFUZZ_AVOID"))) {
+		cfg.allow_off_twice = !strstr(s, "off-twice");
+		cfg.allow_off_live = !strstr(s, "off-live");
+		cfg.allow_zero_ctor = !strstr(s, "zero-ctor");
 	}
+	if ((s = getenv("SNFUZZ_ALLOW")))
+		cfg.allow_throttle = strstr(s, "throttle") != NULL;
 	main_thread = actor = pthread_self();
 	devnull = fopen("/dev/null", "w");
 	CHECK(devnull, "cannot open /dev/null");

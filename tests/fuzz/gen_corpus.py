@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpus of the fuzz harness to tests/fuzz/corpus/ (and the
-hand-made reproducers of tests/fuzz/crashes/).
+hand-made reproducers in tests/fuzz/regressions/).
 
 Each seed is a short, readable sequence of operations; together they use
 every operation of the harness and every mode of its handlers. The
@@ -230,24 +230,24 @@ for n in range(6):
         parts.append(op(name, *[rng.randrange(256) for _ in range(NARGS[name])]))
     seeds["mixed-%d" % n] = b"".join(parts)
 
-# Reproducers of bugs not fixed yet, for tests/fuzz/crashes/ (not
-# replayed by CTest; README.md there says how to run each).
+# Reproducers of fixed bugs, for tests/fuzz/regressions/ (replayed by
+# CTest; README.md there says what each was).
 crashes = {}
-# Known bug 1 (SNFUZZ_ALLOW=off-twice): notification switched off twice,
-# destroy, create in the same slot: the drain requeued during destroy's
-# rcu_barrier runs from a zeroed rcu_head (SIGSEGV at pc 0, call_rcu thread).
-crashes["known-bug-1-notify-off-twice"] = b"".join(
+# Issue 8, 1: notification switched off twice, destroy, create in the
+# same slot: the drain requeued during destroy's rcu_barrier ran from a
+# zeroed rcu_head (SIGSEGV at pc 0, call_rcu thread).
+crashes["notify-off-twice-then-reuse"] = b"".join(
     [create(24, NOTIFY), op("set_notify", IN0, 0), op("set_notify", IN0, 0), op("cache_destroy", IN0),
      create(24, NOTIFY), op("rcu_barrier", 0xff)])
-# Known bug 2 (SNFUZZ_ALLOW=off-live): a cache with two notified slabs
-# destroyed, a new one in its slot, one object, notification off, the drain
-# runs: the object's FREE is never delivered.
-crashes["known-bug-2-lost-free"] = b"".join(
+# Issue 8, 2: a cache with two notified slabs destroyed, a new one in its
+# slot, one object, notification off, the drain runs: the object's FREE
+# was never delivered.
+crashes["lost-free-after-recreate"] = b"".join(
     [create(3000, NOTIFY, rng=2), op("cache_bulk", IN0, 0, 29), op("free_many", 0, 30), op("cache_destroy", IN0),
      create(3000, NOTIFY, rng=2), op("cache_alloc", IN0, C0), op("set_notify", IN0, 0), op("rcu_barrier", 0xff),
      op("free", 0, 1)])
-# SNFUZZ_ALLOW=zero-ctor: a vetoed SLAB_GFP_ZERO allocation from a
-# constructor cache goes back to the freelist zeroed, not constructed.
+# A vetoed SLAB_GFP_ZERO allocation from a constructor cache went back to
+# the freelist zeroed, not constructed.
 crashes["zero-ctor-veto"] = b"".join(
     [op("set_notify", P1, 1), op("handler_mode", 1, VETO_ALLOC, 0), op("cache_alloc", P1, CZERO),
      op("handler_mode", 1, 0, 0), op("cache_alloc", P1, C0)])
@@ -268,7 +268,7 @@ for name, data in sorted(seeds.items()):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
 print("%d seeds in %s" % (len(seeds), os.path.relpath(OUT)), file=sys.stderr)
-CRASHES = os.path.join(HERE, "crashes")
+CRASHES = os.path.join(HERE, "regressions")
 os.makedirs(CRASHES, exist_ok=True)
 for name, data in sorted(crashes.items()):
     with open(os.path.join(CRASHES, name), "wb") as f:
