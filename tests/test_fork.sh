@@ -1,0 +1,58 @@
+#!/bin/bash
+# test_fork.sh BUILD SRC - fork, threads and fault injection, repeated.
+#
+#  - six threads churning while a seventh forks (each child allocates,
+#    starts a thread, execs): 50 runs under --max, --leaks and fault
+#    injection together, each under a timeout (a hang is a lock held
+#    across fork);
+#  - a single-threaded program that registers a notifier and forks:
+#    100 runs with the machine loaded;
+#  - four threads under --fail-probability 1 --seed 8: the same failures
+#    in every thread on every run, 200 runs.
+set -u
+BUILD=$(cd "${1:?usage: test_fork.sh BUILD SRC}" && pwd)
+SRC=$(cd "${2:?usage: test_fork.sh BUILD SRC}" && pwd)
+. "$SRC/tests/programs/common.sh"
+
+if [ -n "$SANITIZED" ]; then
+	skip "the drop-in cannot be preloaded in a $SANITIZED build"
+	finish
+fi
+compile_fixture fork_from_thread -pthread || finish
+compile_fixture fail_threads -pthread || finish
+# Linked with the library (not preloaded).
+${CC:-cc} -O1 -g -Wall -I"$SRC/include" -o "$TMP/notifier_fork" "$PROGRAMS/notifier_fork.c" \
+	-L"$BUILD/src" -Wl,-rpath,"$BUILD/src" -lslabnotify || { bad "compile notifier_fork"; finish; }
+
+hangs=0 fails=0
+for i in $(seq 1 50); do
+	timeout 60 "$TOOL" run --max 256M --leaks --fail-probability 0.1 --seed "$i" -- \
+		"$TMP/fork_from_thread" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
+done
+check "fork from a thread, 50 runs under --max --leaks --fail-probability: $hangs hangs, $fails failures" \
+	[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+pgrep -f "$TMP/fork_from_thread" >/dev/null && bad "children left behind" && pkill -9 -f "$TMP/fork_from_thread"
+
+# The machine loaded: two busy loops for the next 100 runs.
+busy() { while :; do :; done; }
+busy & b1=$!
+busy & b2=$!
+hangs=0 fails=0
+for i in $(seq 1 100); do
+	timeout 30 "$TMP/notifier_fork" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
+done
+kill "$b1" "$b2" 2>/dev/null
+wait "$b1" "$b2" 2>/dev/null
+check "notifier + fork, 100 runs on a loaded machine: $hangs hangs, $fails failures" [ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+
+for i in $(seq 1 200); do
+	timeout 60 "$TOOL" run --fail-probability 1 --seed 8 -- "$TMP/fail_threads" 2>/dev/null
+done | sort | uniq -c >"$TMP/counts"
+check "4 threads, fault injection: one outcome in 200 runs ($(cat "$TMP/counts" | tr -s ' ' | head -3 | tr '\n' ';'))" \
+	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && [ "$(awk "{print \$1}" "$1")" -eq 200 ] && awk "{for (i = 2; i <= NF; i++) if (\$i == 0) exit 1}" "$1"' _ "$TMP/counts"
+
+finish
