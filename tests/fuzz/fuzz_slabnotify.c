@@ -302,6 +302,7 @@ struct xfree {
 	uint32_t mask;
 	struct slab_cache *cache;
 	size_t evsize;
+	int rec_lo, rec_hi;   /* the events recorded during the free itself */
 };
 static struct xfree xfrees[MAX_BLOCKS * 2];
 static int nxfree;
@@ -808,7 +809,7 @@ static void blk_forget(int i)
 static void xfree_add(const struct block *b)
 {
 	CHECK(nxfree < (int)(sizeof(xfrees) / sizeof(xfrees[0])), "harness: too many frees in one call");
-	xfrees[nxfree++] = (struct xfree){ b->p, b->mask, b->mc->c, b->evsize };
+	xfrees[nxfree++] = (struct xfree){ b->p, b->mask, b->mc->c, b->evsize, 0, MAX_REC };
 }
 
 /* Free block @i: contents checked, constructed state restored, the FREEs
@@ -822,12 +823,17 @@ static void blk_free(int i, bool by_cache)
 	if (m->ctor)
 		fz_ctor(p), ctor_calls--;
 	xfree_add(b);
+	struct xfree *x = &xfrees[nxfree - 1];
+	x->rec_lo = nrec;
 	bool cache_free = by_cache && b->cache_obj;
 	blk_forget(i);
 	if (cache_free)
 		slab_cache_free(m->c, p);
 	else
 		slab_free(p);
+	/* What came after is not this free's: the same memory may be handed
+	 * out again within the same call (a block freed inside a handler). */
+	x->rec_hi = nrec;
 }
 
 /* ------------------------------------------------------------------ */
@@ -898,12 +904,14 @@ static void handler_inside(struct handler *h, enum slab_event ev, const struct s
 		if (g & SLAB_GFP_ZERO)
 			CHECK(all_zero(q, sz), "SLAB_GFP_ZERO block %p not zeroed (inside a handler)", q);
 		struct block *b = blk_add(q, sz, usable, m->kind == MC_LARGE ? usable : m->size, m, 0, -1, 0, false, true);
+		TR("      (inside handler %d) slab_malloc(%zu, %#x) = %p, kept\n", h->id, sz, g, q);
 		fill(b);
 		m->all_notified = false;   /* a quiet slab may have been made */
 	}
 	if ((h->mode & HM_FREE_IN) && nstash > 0) {
 		for (int i = 0; i < nblocks; i++)
 			if (blocks[i].stash && !blocks[i].pinned) {
+				TR("      (inside handler %d) free %p\n", h->id, blocks[i].p);
 				blk_free(i, false);
 				break;
 			}
@@ -1101,7 +1109,7 @@ static void validate_frees(void)
 		struct xfree *x = &xfrees[f];
 		int want[NH];
 		int n = chain_mine(want, x->mask), k = 0;
-		for (int i = 0; i < nrec; i++) {
+		for (int i = x->rec_lo; i < nrec && i < x->rec_hi; i++) {
 			struct rec *r = &recs[i];
 			if (r->used || r->ptr != x->p || (r->ev != SLAB_EVENT_ALLOC && r->ev != SLAB_EVENT_FREE))
 				continue;
