@@ -119,7 +119,8 @@ check "SLABNOTIFY_PRELOAD is used" [ "$rc" -eq 3 ]
 $T "$TOOL" run --max 64M --high 1.5G --fail-probability 0 --fail-interval 3 \
 	--fail-times -1 --fail-space 1K --fail-min-size 64 --fail-cache kmalloc- \
 	--leaks=4 --stats --json --report "$TMP/env-report.%p" -- env >"$TMP/env" 2>"$TMP/err"
-grep '^SLABNOTIFY_' "$TMP/env" | sort >"$TMP/env.got"
+grep '^SLABNOTIFY_' "$TMP/env" | grep -v '^SLABNOTIFY_LAUNCHER=' | sort >"$TMP/env.got"
+check "the launcher waits: SLABNOTIFY_LAUNCHER=pid:fd" grep -Eq '^SLABNOTIFY_LAUNCHER=[0-9]+:[0-9]+$' "$TMP/env"
 sort >"$TMP/env.want" <<EOF
 SLABNOTIFY_FAIL_CACHE=kmalloc-
 SLABNOTIFY_FAIL_INTERVAL=3

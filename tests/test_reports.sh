@@ -54,6 +54,31 @@ $T "$TOOL" run --fail-probability 0 -- "$P" segv >"$TMP/out" 2>"$TMP/err"; rc=$?
 check "SIGSEGV: exit status 139 kept" [ "$rc" -eq 139 ]
 check "SIGSEGV: report says so" grep -q 'killed by SIGSEGV' "$TMP/err"
 
+# _exit(): the program writes no report; the launcher says how it ended.
+$T "$TOOL" run --max 16M -- "$P" _exit >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "_exit(3): exit status 3 kept" [ "$rc" -eq 3 ]
+check "_exit(): the launcher's summary" grep -q 'slabnotify: .*report_cases (pid [0-9]*) ended without its report (by _exit() or a failed exec, with status 3); peak RSS [0-9]* KiB' "$TMP/err"
+$T "$TOOL" run --max 16M -- "$P" >"$TMP/out" 2>"$TMP/err"
+check "a normal exit: no launcher summary" bash -c '! grep -q "ended without its report" "$1"' _ "$TMP/err"
+
+# Signals sent to the launcher reach the command; its death is ours.
+"$TOOL" run --max 64M -- sleep 30 >"$TMP/out" 2>"$TMP/err" &
+lpid=$!
+sleep 0.5
+kill -TERM "$lpid"
+wait "$lpid"; rc=$?
+check "SIGTERM to the launcher: the command dies of it (status 143)" [ "$rc" -eq 143 ]
+check "SIGTERM: the command's report says so" grep -q 'killed by SIGTERM' "$TMP/err"
+
+# A statically linked program cannot be observed: refused, exit 125.
+if printf 'int main(void){return 0;}\n' | ${CC:-cc} -static -x c -o "$TMP/static_true" - 2>/dev/null; then
+	$T "$TOOL" run -- "$TMP/static_true" 2>"$TMP/err"; rc=$?
+	check "static executable: exit 125" [ "$rc" -eq 125 ]
+	check "static executable: says why" grep -q 'is statically linked' "$TMP/err"
+else
+	skip "static executable: no static libc to build one"
+fi
+
 # What a report says: the program, its pid, the limits; no slabinfo
 # unless --stats.
 $T "$TOOL" run --max 32M --high 8M --fail-probability 0.5 --seed 3 -- "$P" >"$TMP/out" 2>"$TMP/err"

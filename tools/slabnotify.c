@@ -36,14 +36,6 @@
 #define STR(x) STR_(x)
 #define TOOL_VERSION STR(SLABNOTIFY_VERSION_MAJOR) "." STR(SLABNOTIFY_VERSION_MINOR)
 
-/* Exit statuses of the command itself, as env(1), nice(1), timeout(1):
- * 2 for usage, 125 when the launcher fails, 126/127 as the shell. */
-enum {
-	EXIT_USAGE = 2,
-	EXIT_LAUNCH = 125,
-	EXIT_CANNOT_EXEC = 126,
-	EXIT_NOT_FOUND = 127,
-};
 
 #define PRELOAD_NAME "libslabnotify-malloc.so"
 
@@ -458,13 +450,15 @@ static int launch(const struct settings *s)
 			strerror(errno));
 		return EXIT_LAUNCH;
 	}
-	fflush(NULL);
-	execvp(s->cmd[0], s->cmd);
-
-	int err = errno;
-	fprintf(stderr, "%s: %s: %s\n", progname, s->cmd[0],
-		err == ENOENT ? "command not found" : strerror(err));
-	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+	if (tool_is_static_executable(s->cmd[0])) {
+		fprintf(stderr, "%s: %s is statically linked: the drop-in cannot be loaded into it, "
+			"so it would run unobserved; not run\n", progname, s->cmd[0]);
+		return EXIT_LAUNCH;
+	}
+	bool report_wanted = false;
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		report_wanted |= s->value[i] != NULL && strcmp(options[i].name, "seed") != 0;
+	return tool_run_and_wait(s->cmd, report_wanted);
 }
 
 static int cmd_run(int argc, char **argv)

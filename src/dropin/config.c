@@ -174,8 +174,28 @@ static void configure_report_path(void)
 	sn_cfg.report_per_pid = strstr(v, "%p") != NULL;
 }
 
+/* SLABNOTIFY_LAUNCHER "pid:fd": when the launcher is our parent, it
+ * waits on fd to hear that we wrote our report. */
+static void configure_launcher(void)
+{
+	sn_cfg.launcher_fd = -1;
+	const char *v = getenv(SN_ENV_LAUNCHER);
+	char *end;
+	if (!v)
+		return;
+	long pid = strtol(v, &end, 10);
+	if (*end != ':' || pid != (long)getppid())
+		return;
+	long fd = strtol(end + 1, &end, 10);
+	if (*end || fd < 0 || fcntl((int)fd, F_GETFD) < 0)
+		return;
+	sn_cfg.launcher_fd = (int)fd;
+	sn_cfg.main_pid = (int)getpid();
+}
+
 __attribute__((constructor(101))) static void sn_malloc_configure(void)
 {
+	configure_launcher();
 	sn_thread_ordinal_set(0);     /* the main thread runs constructors */
 	read_cmdline();
 	configure_memcg();

@@ -33,6 +33,8 @@ struct dropin_config {
 	bool report_per_pid;          /* the path has %p */
 	char report_path[4096];       /* absolute; %p not yet expanded */
 	char cmdline[1024];           /* the program's command line, spaces between words */
+	int launcher_fd;              /* the launcher waits on it for "reported", or -1 */
+	int main_pid;                 /* the process the launcher started */
 };
 SN_HIDDEN extern struct dropin_config sn_cfg;
 

@@ -288,6 +288,9 @@ static void target_close(int fd, bool opened)
 {
 	if (opened)
 		close(fd);    /* drops the flock too */
+	/* Tell the launcher, if it waits for us, that the report is out. */
+	if (sn_cfg.launcher_fd >= 0 && getpid() == sn_cfg.main_pid)
+		write_all(sn_cfg.launcher_fd, "R", 1);
 }
 
 /* ------------------------------------------------------------------ */
