@@ -103,7 +103,8 @@ struct slab_cache;
  * EINVAL: NULL name, size 0, align not 0 or a power of two, an unknown
  * flag, or a size (after alignment) beyond what a slab holds
  * (SLAB_MAX_OBJECT_SIZE). ENOMEM: out of memory or of cache slots
- * (at most SLAB_MAX_CACHES caches live at once).
+ * (at most SLAB_MAX_CACHES caches live at once, the kmalloc classes
+ * included; their kmalloc-cg-N twins come on top).
  */
 struct slab_cache *slab_cache_create(const char *name, size_t size,
 				     size_t align, slab_flags_t flags,

@@ -49,24 +49,25 @@
 #define SN_MAX_SLAB_SHIFT 20                      /* 1 MiB: order 8 */
 #define SN_NR_ORDERS      (SN_MAX_SLAB_SHIFT - SN_MIN_SLAB_SHIFT + 1)
 #define SN_CACHE_LINE     64
-#define SN_CACHE_STRIDE   4096                    /* bytes per cache table entry */
+#define SN_CACHE_STRIDE   512                     /* bytes per cache table entry */
 #define SN_GEN_MASK       (SN_CACHE_STRIDE - 1)   /* generation bits of a handle */
 /* Empty slabs a thread may keep for reuse, in bytes, over all caches. */
-#define SN_THREAD_IDLE_MAX (1UL << 20)
+#define SN_THREAD_IDLE_MAX (256UL << 10)
 /* Full slabs looked at for remote frees per allocation slow path. */
 #define SN_FULL_SCAN      4
 
-/* Cache table slots: the built-in caches take the first ones. */
-#define SN_NR_CLASSES       45                  /* kmalloc size classes (kmalloc.c) */
+/* Cache table slots. The kmalloc classes and kmalloc-large come first,
+ * then the program's caches, SLAB_MAX_CACHES in all; past them the
+ * accounted twins kmalloc-cg-N (made at the first accounted allocation)
+ * and slabnotify's own caches (meta.c: on no cache list, no handle). */
+#define SN_NR_CLASSES       53                  /* kmalloc size classes (kmalloc.c) */
 #define SN_SLOT_KMALLOC     0
-#define SN_SLOT_KMALLOC_CG  (SN_SLOT_KMALLOC + SN_NR_CLASSES)
-#define SN_SLOT_LARGE       (SN_SLOT_KMALLOC_CG + SN_NR_CLASSES)
+#define SN_SLOT_LARGE       (SN_SLOT_KMALLOC + SN_NR_CLASSES)
 #define SN_FIRST_USER_SLOT  (SN_SLOT_LARGE + 1)
-/* slabnotify's own caches (meta.c) sit past the SLAB_MAX_CACHES slots a
- * program can see: they are on no cache list and have no handle. */
+#define SN_SLOT_KMALLOC_CG  SLAB_MAX_CACHES
+#define SN_SLOT_META        (SN_SLOT_KMALLOC_CG + SN_NR_CLASSES)
 #define SN_NR_META          11                  /* 64 B .. 64 KiB */
-#define SN_SLOT_META        SLAB_MAX_CACHES
-#define SN_NR_SLOTS         (SLAB_MAX_CACHES + SN_NR_META)
+#define SN_NR_SLOTS         (SN_SLOT_META + SN_NR_META)
 
 /* ------------------------------------------------------------------ */
 /* The slab state word                                                */
@@ -171,7 +172,8 @@ struct segment {
 	uint32_t nr_slabs;          /* slots in all */
 	uint32_t nr_used;           /* slots in use (pool lock) */
 	struct segment *next;       /* every segment of a pool (pool lock) */
-	char _pad[128 - 24];
+	uint32_t next_fresh;        /* slots from here on never used (pool lock) */
+	char _pad[128 - 28];
 };
 _Static_assert(sizeof(struct segment) == sizeof(struct slab), "the segment is descriptor 0");
 
@@ -301,7 +303,7 @@ SN_HIDDEN extern struct slab_cache sn_cache_table[SN_NR_SLOTS];
 static inline struct slab_cache *cache_of_handle(const struct slab_cache *h)
 {
 	uintptr_t off = (uintptr_t)h - (uintptr_t)sn_cache_table;
-	if (unlikely(off >= (uintptr_t)SLAB_MAX_CACHES * SN_CACHE_STRIDE))
+	if (unlikely(off >= (uintptr_t)SN_SLOT_META * SN_CACHE_STRIDE))
 		return NULL;
 	struct slab_cache *c = (struct slab_cache *)((uintptr_t)sn_cache_table + (off & ~(uintptr_t)SN_GEN_MASK));
 	if (unlikely(c->handle != (uintptr_t)h))
@@ -494,6 +496,9 @@ SN_HIDDEN void large_fork_child(void);
 /* kmalloc.c: the entry points' shared bodies; @fn names the function
  * the program called, for messages. */
 SN_HIDDEN void kmalloc_init(void);
+/* For a built-in cache made on first use (kmalloc-cg-N): make it; true
+ * if @c is such a cache and is live now. */
+SN_HIDDEN bool kmalloc_cache_made(struct slab_cache *c);
 SN_HIDDEN struct slab_cache *kmalloc_cache_for(size_t size, slab_gfp_t gfp);
 SN_HIDDEN void *sn_kmalloc(const char *fn, size_t size, slab_gfp_t gfp);
 SN_HIDDEN void *sn_kmalloc_aligned(const char *fn, size_t size, size_t align, slab_gfp_t gfp);

@@ -12,22 +12,23 @@
 
 #include "fastpath.h"
 
-#define SN_CLASS_1280 21   /* the first class above 1 KiB */
+#define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1088 */
 
 /* Class of sizes 0..1024, by (size + 7) / 8; filled once, at start. */
 SN_HIDDEN extern uint8_t sn_small_class[129];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
 SN_HIDDEN void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp);
 
-/* The class of @size (at most SLAB_KMALLOC_MAX): four per doubling
- * above 1 KiB. */
+/* The class of @size (at most SLAB_KMALLOC_MAX). Above 1 KiB, for size
+ * in (b, 2b]: 17b/16, then quarters of b (kmalloc.c). */
 static inline unsigned size_class(size_t size)
 {
 	if (likely(size <= 1024))
 		return sn_small_class[(size + 7) >> 3];
-	size_t s = size - 1;
-	unsigned e = 63u - (unsigned)__builtin_clzl(s);         /* 10 .. 15 */
-	return SN_CLASS_1280 + (e - 10) * 4 + (unsigned)((s >> (e - 2)) & 3);
+	unsigned e = 63u - (unsigned)__builtin_clzl(size - 1);  /* b = 2^e, 10 .. 15 */
+	size_t r = size - ((size_t)1 << e);                     /* 1 .. b */
+	unsigned q = r <= ((size_t)1 << (e - 4)) ? 0 : 1 + (unsigned)((r - 1) >> (e - 2));
+	return SN_CLASS_ABOVE_1K + (e - 10) * 5 + q;
 }
 
 static inline struct slab_cache *class_cache(unsigned cls, slab_gfp_t gfp)

@@ -31,7 +31,7 @@
 #include <time.h>
 
 #define LARGE_CACHE           32
-#define LARGE_CACHE_MIN_BYTES (4UL << 20)
+#define LARGE_CACHE_MIN_BYTES (1UL << 20)
 #define LARGE_CACHE_BYTES     (64UL << 20)
 #define LARGE_CACHE_MAX       (32UL << 20)     /* a bigger mapping is not kept */
 #define LARGE_CACHE_AGE_NS    (1000 * 1000 * 1000ULL)

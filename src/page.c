@@ -34,7 +34,7 @@
 #include <time.h>
 
 #define PURGE_DELAY_NS (50 * 1000 * 1000ULL)   /* 50 ms */
-#define DIRTY_MAX      (8UL << 20)              /* per pool and order */
+#define DIRTY_MAX      (512UL << 10)            /* per pool and order */
 
 _Atomic uint64_t sn_segmap[(1UL << (SN_MAP_BITS - SN_SEG_SHIFT)) / 64];
 
@@ -110,14 +110,9 @@ static bool segment_grow(struct order_pool *pool, unsigned shift, enum seg_pool 
 	seg->pool = (uint8_t)kind;
 	seg->first_slab = (uint16_t)first;
 	seg->nr_slabs = nr;
-	/* Push in reverse so that low addresses are used first. */
-	for (uint32_t i = nr; i-- > first;) {
-		struct slab *s = &segment_slabs(seg)[i];
-		s->base = chunk + ((size_t)i << shift);
-		s->order_idx = (uint8_t)(shift - SN_MIN_SLAB_SHIFT);
-		s->next = pool->free_desc;
-		pool->free_desc = s;
-	}
+	/* Descriptors are made as their slots are first used: the pages of
+	 * the header that no slab needs yet stay untouched. */
+	seg->next_fresh = first;
 	seg->next = pool->segments;
 	pool->segments = seg;
 	segmap_set((uintptr_t)chunk);
@@ -171,14 +166,20 @@ struct slab *pages_alloc_slab(unsigned shift, enum seg_pool kind)
 	if ((s = pool->dirty_head)) {
 		dirty_unlink(pool, s, bytes);
 		s->map_size = 0;
+	} else if ((s = pool->free_desc)) {
+		pool->free_desc = s->next;
 	} else {
-		if (!pool->free_desc && !segment_grow(pool, shift, kind)) {
+		struct segment *seg = pool->segments;
+		if ((!seg || seg->next_fresh == seg->nr_slabs) && !segment_grow(pool, shift, kind)) {
 			sn_unlock(&pool->lock);
 			errno = ENOMEM;
 			return NULL;
 		}
-		s = pool->free_desc;
-		pool->free_desc = s->next;
+		seg = pool->segments;
+		uint32_t i = seg->next_fresh++;
+		s = &segment_slabs(seg)[i];
+		s->base = (char *)((uintptr_t)seg & ~SN_SEG_MASK) + ((size_t)i << shift);
+		s->order_idx = (uint8_t)(shift - SN_MIN_SLAB_SHIFT);
 	}
 	segment_of_slab(s)->nr_used++;
 	sn_unlock(&pool->lock);

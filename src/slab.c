@@ -227,7 +227,7 @@ static unsigned calculate_shift(size_t size)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		nr_cpus = n > 0 ? (unsigned)n : 1;
 	}
-	const unsigned max_shift = 18;  /* 256 KiB, our slub_max_order */
+	const unsigned max_shift = 16;  /* 64 KiB: SLUB's slub_max_order 3 is 32 KiB */
 	unsigned min_objects = 4 * (fls_u(nr_cpus) + 1);
 	unsigned max_objects = (unsigned)((1UL << max_shift) / size);
 	if (min_objects > max_objects)
@@ -238,8 +238,10 @@ static unsigned calculate_shift(size_t size)
 			if (s >= 0)
 				return (unsigned)s;
 		}
-	/* One object per slab is acceptable; bounded waste still wins. */
-	int s = calc_slab_shift(size, 1, SN_MAX_SLAB_SHIFT, 16);
+	/* Few objects per slab: the smallest slab that wastes at most a
+	 * quarter (a slab's unused tail is never touched: it costs address
+	 * space, not memory). */
+	int s = calc_slab_shift(size, 1, SN_MAX_SLAB_SHIFT, 4);
 	return s >= 0 ? (unsigned)s : SN_MAX_SLAB_SHIFT;
 }
 
@@ -297,15 +299,17 @@ static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_
 }
 
 /* CONFIG_SLAB_FREELIST_RANDOM: a random permutation of the object
- * indices; each new slab starts it at a random place. */
-static void cache_make_random_seq(struct slab_cache *c)
+ * indices; each new slab starts it at a random place. Made with the
+ * cache's first slab (a cache never used costs nothing). */
+static uint16_t *cache_random_seq(struct slab_cache *c)
 {
+	uint16_t *seq = __atomic_load_n(&c->random_seq, __ATOMIC_ACQUIRE);
 	uint32_t n = c->objects;
-	if (n < 2 || n > UINT16_MAX || (c->kind & CACHE_META))
-		return;
-	uint16_t *seq = meta_zalloc(n * sizeof(uint16_t));
+	if (seq || n < 2 || n > UINT16_MAX || (c->kind & CACHE_META))
+		return seq;
+	seq = meta_zalloc(n * sizeof(uint16_t));
 	if (!seq)
-		return;     /* no memory: address order, still correct */
+		return NULL;     /* no memory: address order, still correct */
 	uint64_t rng = c->secret ^ 0x5eedULL;
 	for (uint32_t i = 0; i < n; i++)
 		seq[i] = (uint16_t)i;
@@ -315,7 +319,12 @@ static void cache_make_random_seq(struct slab_cache *c)
 		seq[i] = seq[j];
 		seq[j] = tmp;
 	}
-	c->random_seq = seq;
+	uint16_t *none = NULL;
+	if (!__atomic_compare_exchange_n(&c->random_seq, &none, seq, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		meta_free(seq);
+		return none;
+	}
+	return seq;
 }
 
 /* A free slot (cache list lock held): reserved, or the one free longest. */
@@ -391,8 +400,6 @@ struct slab_cache *cache_create_internal(const char *name, size_t size, size_t a
 	if (!(kind & CACHE_META))
 		*pp = c;
 	cache_list_unlock();
-	if (!(kind & CACHE_LARGE))
-		cache_make_random_seq(c);
 	return c;
 }
 
@@ -525,7 +532,7 @@ static uint64_t thread_rand(struct slab_thread *t)
 static uint32_t slab_build_chain(struct slab_cache *c, struct slab *s, struct slab_thread *t)
 {
 	uint32_t n = c->objects;
-	const uint16_t *seq = c->random_seq;
+	const uint16_t *seq = cache_random_seq(c);
 	if (c->ctor)
 		for (uint32_t i = 0; i < n; i++)
 			c->ctor(slab_obj(c, s->base, i));
@@ -947,7 +954,8 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 	}
 	if (unlikely(atomic_load_explicit(&sn_orphans, memory_order_relaxed)))
 		threads_reap_orphans();
-	if (unlikely(atomic_load_explicit(&c->state, memory_order_relaxed) != CACHE_LIVE)) {
+	if (unlikely(atomic_load_explicit(&c->state, memory_order_relaxed) != CACHE_LIVE) &&
+	    !kmalloc_cache_made(c)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1227,8 +1235,7 @@ int slab_cache_destroy(struct slab_cache *h)
 		pp = &(*pp)->next_cache;
 	*pp = c->next_cache;
 	threads_clear_cache(c);
-	uint16_t *seq = c->random_seq;
-	c->random_seq = NULL;
+	uint16_t *seq = __atomic_exchange_n(&c->random_seq, NULL, __ATOMIC_ACQ_REL);
 	pthread_mutex_destroy(&c->lock.m);
 	c->handle = 0;      /* stale handles are refused from now on */
 	atomic_store(&c->state, CACHE_FREE);
