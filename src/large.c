@@ -26,6 +26,7 @@
  * unmapping of evicted entries, which is done after it is dropped.
  */
 #include "fastpath.h"
+#include "test_hooks.h"
 
 #include <errno.h>
 #include <time.h>
@@ -38,6 +39,7 @@
 #define TOMBSTONE             ((struct slab *)1)
 
 struct slab_cache *sn_large_cache;
+void (*sn_test_hook_large_moved)(void *old, void *moved);
 
 struct cached_map {
 	char *base;
@@ -417,6 +419,11 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 	char *old = d->base;
 	if (bytes == old_bytes)
 		return old;
+	/* Off the table while its pages move: the kernel may hand the old
+	 * address to another thread's new mapping before we are done. */
+	sn_lock(&L.lock);
+	table_remove_locked(old);
+	sn_unlock(&L.lock);
 	char *nb;
 	if (bytes < old_bytes) {
 		os_unmap(old + bytes, old_bytes - bytes);
@@ -424,12 +431,16 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 	} else {
 		nb = os_remap(old, old_bytes, bytes, true, NULL);
 		if (!nb) {
+			sn_lock(&L.lock);
+			table_insert_locked(d);
+			sn_unlock(&L.lock);
 			errno = ENOMEM;
 			return NULL;
 		}
+		if (sn_test_hook_large_moved)
+			sn_test_hook_large_moved(old, nb);
 	}
 	sn_lock(&L.lock);
-	table_remove_locked(old);
 	d->base = nb;
 	d->map_size = d->large_size = bytes;
 	table_insert_locked(d);

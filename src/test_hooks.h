@@ -1,0 +1,17 @@
+/*
+ * test_hooks.h - where tests may step into the core.
+ *
+ * Some races open a window of a few instructions between two system
+ * calls; a test cannot hit them by chance. Each hook is a pointer called
+ * on a slow path next to a system call (so its cost is nil), NULL unless
+ * a test built against the static library sets it. Not part of the API.
+ */
+#ifndef SLABNOTIFY_TEST_HOOKS_H
+#define SLABNOTIFY_TEST_HOOKS_H
+
+#include "os.h"
+
+/* large_remap: the pages of @old moved to @moved, not yet published. */
+SN_HIDDEN extern void (*sn_test_hook_large_moved)(void *old, void *moved);
+
+#endif
