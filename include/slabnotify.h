@@ -249,6 +249,12 @@ struct slab_event_data {
 	slab_gfp_t gfp;   /* the allocation's flags; 0 for frees, except the
 			   * rollback FREE of a vetoed allocation, which runs
 			   * in (and carries) the allocation's context */
+	size_t requested; /* ALLOC and its rollback FREE: the bytes the caller
+			   * asked for (malloc(100): 100, where size is the
+			   * class's 112); a cache's object size for
+			   * slab_cache_alloc. Other events: equal to size
+			   * (a handler that needs the requested size at FREE
+			   * keeps it from the ALLOC) */
 };
 
 struct slab_notifier {

@@ -12,11 +12,14 @@
 
 #define SN_GFP_KNOWN (SLAB_GFP_ZERO | SLAB_GFP_NOWAIT | SLAB_GFP_NOFAIL | SLAB_GFP_ACCOUNT)
 
-/* Flags checks, zeroing and notification, after the object is off the
- * current slab's chain (@idx in cpu->slab). */
-SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, struct slab_cpu *cpu, void *obj,
-				  uint32_t idx, slab_gfp_t gfp)
+/* Flags checks, zeroing and notification, after object @idx is off the
+ * current slab's chain (found again here: passing it would cost the fast
+ * path a register move). */
+SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+				  size_t req)
 {
+	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
+	void *obj = cpu->base_m1 + (size_t)(idx + 1) * c->size;
 	if (unlikely(gfp & ~SN_GFP_KNOWN)) {
 		slab_free_nohook(fn, c, cpu->slab, obj, idx);
 		errno = EINVAL;
@@ -26,7 +29,7 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, struct s
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook(c, cpu->slab, idx, obj, gfp);
+		return notify_alloc_hook(c, cpu->slab, idx, obj, gfp, req);
 #endif
 	return obj;
 }

@@ -41,8 +41,8 @@
 #define STAT_INC(x) ((x)++)
 #endif
 
-SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, struct slab_cpu *cpu, void *obj,
-				uint32_t idx, slab_gfp_t gfp);
+SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+				size_t req);
 SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, const void *obj) __attribute__((noreturn, cold));
 SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
 /* The fast paths' exits, with as few arguments as they can: the rest is
@@ -52,13 +52,15 @@ SN_HIDDEN void slab_free_suspect_p(const char *fn, void *obj);
 SN_HIDDEN void free_not_slab(const char *fn, void *p);
 
 /* Pop from @cpu's chain of cache @c. @plain: a kmalloc class, whose
- * link word is the object's first (no constructor, not TYPESAFE_BY_RCU). */
+ * link word is the object's first (no constructor, not TYPESAFE_BY_RCU).
+ * @req: the bytes the caller asked for, for the handlers (read only on
+ * the way out to them). */
 static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache *c, struct slab_cpu *cpu,
-					      slab_gfp_t gfp, bool plain)
+					      slab_gfp_t gfp, bool plain, size_t req)
 {
 	uint32_t h = cpu->head;
 	if (unlikely(!h))
-		return slab_alloc_slow(fn, c, gfp);
+		return slab_alloc_slow(fn, c, gfp, req);
 	void *obj = cpu->base_m1 + (size_t)h * c->size;
 	uintptr_t *w = plain ? (uintptr_t *)obj : link_word(c, obj);
 	uintptr_t next = *w ^ link_key(c, w);
@@ -72,13 +74,13 @@ static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache 
 #else
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
 #endif
-		return alloc_post_hook(fn, c, cpu, obj, h - 1, gfp);
+		return alloc_post_hook(fn, c, h - 1, gfp, req);
 	return obj;
 }
 
 static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 {
-	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false);
+	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, SN_REQ_OBJECT);
 }
 
 /* Free without hooks: @idx is checked. Pushes onto the calling thread's

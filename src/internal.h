@@ -449,7 +449,7 @@ static inline uint64_t slab_obj_index(const struct slab_cache *c, const char *ba
 /* ------------------------------------------------------------------ */
 
 /* slab.c */
-SN_HIDDEN void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp);
+SN_HIDDEN void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp, size_t req);
 SN_HIDDEN void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
 SN_HIDDEN void slab_became_empty(struct slab_cache *c, struct slab *s);
 SN_HIDDEN void slab_free_nohook(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
@@ -481,7 +481,7 @@ SN_HIDDEN void sn_fatal(const char *fmt, ...) __attribute__((noreturn, cold, for
 
 /* large.c */
 SN_HIDDEN extern struct slab_cache *sn_large_cache;
-SN_HIDDEN void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp);
+SN_HIDDEN void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, size_t req);
 SN_HIDDEN void large_free(const char *fn, void *p);
 SN_HIDDEN struct slab *large_find(const void *p);
 SN_HIDDEN size_t large_usable_size(const char *fn, const void *p);
@@ -506,8 +506,11 @@ SN_HIDDEN size_t sn_usable_size(const char *fn, const void *p);
 SN_HIDDEN void *sn_krealloc(const char *fn, void *p, size_t size, slab_gfp_t gfp);
 
 /* notify.c: the out-of-line hooks. */
+/* @req: the bytes the caller asked for, or SN_REQ_OBJECT for the object
+ * size (a constant, so that the fast path loads nothing for it). */
+#define SN_REQ_OBJECT SIZE_MAX
 SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
-				    slab_gfp_t gfp);
+				    slab_gfp_t gfp, size_t req);
 SN_HIDDEN void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj);
 SN_HIDDEN int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp);
 SN_HIDDEN void notify_freepage(struct slab_cache *c, struct slab *s);

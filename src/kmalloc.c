@@ -117,10 +117,11 @@ struct slab_cache *kmalloc_cache_for(size_t size, slab_gfp_t gfp)
 /* The API                                                            */
 /* ------------------------------------------------------------------ */
 
-void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp)
+void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp, size_t req)
 {
 	kmalloc_init();
-	return cache_alloc(fn, class_cache(size_class(size), gfp), gfp);
+	struct slab_cache *c = class_cache(size_class(size), gfp);
+	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, req);
 }
 
 void *sn_kmalloc(const char *fn, size_t size, slab_gfp_t gfp)
@@ -139,14 +140,14 @@ void *slab_malloc(size_t size, slab_gfp_t gfp)
 void *sn_kmalloc_aligned(const char *fn, size_t size, size_t align, slab_gfp_t gfp)
 {
 	if (align <= 16)
-		return kmalloc_named(fn, size < align ? align : size, gfp);
+		return kmalloc_sized(fn, size < align ? align : size, size, gfp);
 	size_t want = size < align ? align : size;
 	if (want <= SLAB_KMALLOC_MAX) {
 		size_t pow2 = (size_t)1 << (64 - __builtin_clzl(want - 1));
 		if (pow2 <= SLAB_KMALLOC_MAX)
-			return kmalloc_named(fn, pow2, gfp);
+			return kmalloc_sized(fn, pow2, size, gfp);
 	}
-	return large_alloc(fn, want, align, gfp);
+	return large_alloc(fn, want, align, gfp, size);
 }
 
 void *slab_malloc_aligned(size_t size, size_t align, slab_gfp_t gfp)
@@ -188,8 +189,11 @@ void *sn_krealloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 	if (!s || !__atomic_load_n(&s->cache, __ATOMIC_ACQUIRE))
 		return large_realloc(fn, p, size, gfp);
 	size_t old = sn_usable_size(fn, p);
-	/* Keep the block when it fits without wasting more than half. */
-	if (size <= old && (old <= 256 || size > old / 2))
+	/* Keep the block when it fits without wasting more than half, and
+	 * nobody observes it: handlers see a move as the FREE of the old
+	 * block and the ALLOC of the new, with its requested size. */
+	if (size <= old && (old <= 256 || size > old / 2) &&
+	    !(atomic_load_explicit(&s->cache->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
 		return p;
 	void *n = kmalloc_named(fn, size, gfp & ~SLAB_GFP_ZERO);
 	if (!n)

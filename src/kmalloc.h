@@ -17,7 +17,7 @@
 /* Class of sizes 0..1024, by (size + 7) / 8; filled once, at start. */
 SN_HIDDEN extern uint8_t sn_small_class[129];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
-SN_HIDDEN void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp);
+SN_HIDDEN void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp, size_t req);
 
 /* The class of @size (at most SLAB_KMALLOC_MAX). Above 1 KiB, for size
  * in (b, 2b]: 17b/16, then quarters of b (kmalloc.c). */
@@ -36,16 +36,23 @@ static inline struct slab_cache *class_cache(unsigned cls, slab_gfp_t gfp)
 	return &sn_cache_table[((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + cls];
 }
 
-/* The allocation every entry point shares; @fn names it in messages. */
-static SN_ALWAYS_INLINE void *kmalloc_named(const char *fn, size_t size, slab_gfp_t gfp)
+/* The allocation every entry point shares; @fn names it in messages.
+ * @size picks the class; @req is what the caller asked for (smaller for
+ * an aligned request), which handlers are told. */
+static SN_ALWAYS_INLINE void *kmalloc_sized(const char *fn, size_t size, size_t req, slab_gfp_t gfp)
 {
 	if (unlikely(size > SLAB_KMALLOC_MAX))
-		return large_alloc(fn, size, 0, gfp);
+		return large_alloc(fn, size, 0, gfp, req);
 	/* Filled once, its last entry last: zero means "not yet". */
 	if (unlikely(!__atomic_load_n(&sn_small_class[128], __ATOMIC_ACQUIRE)))
-		return kmalloc_first(fn, size, gfp);
+		return kmalloc_first(fn, size, gfp, req);
 	unsigned slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
-	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true);
+	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true, req);
+}
+
+static SN_ALWAYS_INLINE void *kmalloc_named(const char *fn, size_t size, slab_gfp_t gfp)
+{
+	return kmalloc_sized(fn, size, size, gfp);
 }
 
 #endif /* SLABNOTIFY_KMALLOC_H */

@@ -251,7 +251,7 @@ static void unmap_all(const struct cached_map *drop, int nd)
 /* Objects                                                            */
 /* ------------------------------------------------------------------ */
 
-void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp)
+void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, size_t req)
 {
 	(void)fn;
 	kmalloc_init();
@@ -300,7 +300,7 @@ void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp)
 	if ((gfp & SLAB_GFP_ZERO) && !fresh)
 		memset(base, 0, size);
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook(c, d, 0, base, gfp);
+		return notify_alloc_hook(c, d, 0, base, gfp, req);
 	return base;
 }
 

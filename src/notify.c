@@ -395,11 +395,13 @@ static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
 	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
 }
 
-void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp)
+void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
+			size_t req)
 {
 	if (sn_handler_depth)   /* inside a handler: served quietly */
 		return obj;
-	struct slab_event_data d = { cache_handle(c), obj, event_obj_size(c, s), gfp };
+	size_t size = event_obj_size(c, s);
+	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req };
 	uint32_t stamp = 0;
 	int err = 0;
 
@@ -450,7 +452,8 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
-	struct slab_event_data d = { cache_handle(c), obj, event_obj_size(c, s), 0 };
+	size_t size = event_obj_size(c, s);
+	struct slab_event_data d = { cache_handle(c), obj, size, 0, size };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
@@ -460,7 +463,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 {
 	if (sn_handler_depth)
 		return 0;
-	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), gfp };
+	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), gfp, slab_bytes_of(c) };
 	uint32_t stamp = 0;
 	int err = 0;
 	sn_rcu_read_lock();
@@ -482,7 +485,7 @@ void notify_freepage(struct slab_cache *c, struct slab *s)
 {
 	uint32_t stamp = s->page_stamp;
 	s->page_stamp = 0;
-	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), 0 };
+	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), 0, slab_bytes_of(c) };
 	chain_call_free(SLAB_EVENT_FREEPAGE, &d, stamp);
 	notified_dec(c);
 }

@@ -945,7 +945,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	return true;
 }
 
-void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
+void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp, size_t req)
 {
 	struct slab_thread *t = thread_get();
 	if (unlikely(!t)) {
@@ -975,7 +975,7 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 	*link_word(c, obj) = 0;
 	STAT_INC(cpu->alloc_slow);
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
-		return alloc_post_hook(fn, c, cpu, obj, h - 1, gfp);
+		return alloc_post_hook(fn, c, h - 1, gfp, req);
 	return obj;
 }
 

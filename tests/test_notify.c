@@ -165,6 +165,7 @@ struct event {
 	slab_gfp_t gfp;
 	int ret;                /* what the handler returned */
 	bool in_handler;        /* slab_in_handler() during the call */
+	size_t requested;
 };
 
 #define MAX_EVENTS 16384
@@ -324,7 +325,7 @@ static int rec_call(struct slab_notifier *nb, enum slab_event ev, const struct s
 		pthread_mutex_lock(&evlock);
 		if (nev < MAX_EVENTS)
 			evlog[nev++] = (struct event){ r->id, ev, d->cache, d->ptr, d->size, d->gfp, ret,
-						       slab_in_handler() };
+						       slab_in_handler(), d->requested };
 		else
 			ev_overflow = true;
 		pthread_mutex_unlock(&evlock);
@@ -1561,4 +1562,72 @@ Test(large, one_mib_alloc_and_free_are_notified)
 	struct slab_cache_info in = info_of(lc);
 	cr_assert_eq(in.num_slabs, 0, "the vetoed large object was not given back");
 	rec_check_balanced(&a);
+}
+
+/* ------------------------------------------------------------------ */
+/* 13. The requested size                                             */
+/* ------------------------------------------------------------------ */
+
+/* The last event @ev of @ptr in the log. */
+static struct event *log_last(int ev, const void *ptr)
+{
+	for (int i = nev; i-- > 0;)
+		if (evlog[i].ev == ev && evlog[i].ptr == ptr)
+			return &evlog[i];
+	cr_assert_fail("no %s of %p", ev_name(ev), ptr);
+	return NULL;
+}
+
+/* Handlers are told what the caller asked for: malloc(100) is 100 bytes
+ * of the 112-byte class; an aligned request, a large one and a realloc
+ * too; slab_cache_alloc asks for the object size. FREE carries size. */
+Test(requested, alloc_events_carry_the_bytes_asked_for)
+{
+	struct slab_cache *k112 = find_cache("kmalloc-112");
+	struct slab_cache *lc = find_cache("kmalloc-large");
+	struct rec a;
+	rec_init(&a, 0, 0, NULL);
+	rec_register(&a);
+	cr_assert_eq(slab_cache_set_notify(k112, true), 0);
+	cr_assert_eq(slab_cache_set_notify(lc, true), 0);
+
+	log_clear();
+	void *p = slab_malloc(100, 0);
+	struct event *e = log_last(SLAB_EVENT_ALLOC, p);
+	cr_assert_eq(e->size, 112);
+	cr_assert_eq(e->requested, 100, "requested %zu", e->requested);
+	slab_free(p);
+	cr_assert_eq(log_last(SLAB_EVENT_FREE, p)->requested, 112);
+
+	/* A realloc that fits its block still moves while observed. */
+	p = slab_malloc(100, 0);
+	void *q = slab_realloc(p, 98, 0);
+	cr_assert_neq(q, p);
+	cr_assert_eq(log_last(SLAB_EVENT_ALLOC, q)->requested, 98);
+	log_last(SLAB_EVENT_FREE, p);
+	slab_free(q);
+
+	struct slab_cache *c = slab_cache_create("req-40", 40, 8, SLAB_NOTIFY, NULL);
+	void *o = slab_cache_alloc(c, 0);
+	cr_assert_eq(log_last(SLAB_EVENT_ALLOC, o)->requested, 40);
+	slab_cache_free(c, o);
+
+	void *big = slab_malloc((1u << 20) + 1, 0);
+	e = log_last(SLAB_EVENT_ALLOC, big);
+	cr_assert_eq(e->requested, (1u << 20) + 1);
+	cr_assert_eq(e->size, slab_usable_size(big));
+	slab_free(big);
+
+	cr_assert_eq(slab_cache_set_notify(k112, false), 0);
+	struct slab_cache *k128 = find_cache("kmalloc-128");
+	cr_assert_eq(slab_cache_set_notify(k128, true), 0);
+	void *al = slab_malloc_aligned(100, 64, 0);
+	e = log_last(SLAB_EVENT_ALLOC, al);
+	cr_assert_eq(e->cache, k128, "an aligned 100 comes from the 128 class");
+	cr_assert_eq(e->requested, 100);
+	slab_free(al);
+	slab_cache_set_notify(k128, false);
+	slab_cache_set_notify(lc, false);
+	rec_unregister(&a);
+	slab_cache_destroy(c);
 }

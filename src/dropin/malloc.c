@@ -31,7 +31,7 @@ slab_gfp_t sn_malloc_gfp;
 /* Every message names the function the program called. */
 static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
 {
-	void *p = kmalloc_named(fn, n < MIN_ALIGN ? MIN_ALIGN : n, sn_malloc_gfp | extra);
+	void *p = kmalloc_sized(fn, n < MIN_ALIGN ? MIN_ALIGN : n, n, sn_malloc_gfp | extra);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
@@ -91,7 +91,7 @@ SN_EXPORT void *realloc(void *p, size_t n)
 		sn_free_any("realloc", p);
 		return NULL;
 	}
-	void *q = sn_krealloc("realloc", p, n < MIN_ALIGN ? MIN_ALIGN : n, sn_malloc_gfp);
+	void *q = sn_krealloc("realloc", p, n, sn_malloc_gfp);
 	if (unlikely(!q))
 		errno = ENOMEM;
 	return q;
