@@ -48,8 +48,10 @@ void slab_free_suspect_p(const char *fn, void *obj)
 	slab_free_suspect(fn, c, s, obj, (uint32_t)slab_obj_index(c, s->base, obj));
 }
 
-void free_bad_index(const char *fn, struct slab_cache *c, const void *obj)
+void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
 {
+	if (slab_obj_index(c, s->base, obj) < c->objects)
+		sn_bad_free(fn, obj, c, "free of an object never allocated");
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
 }
 

@@ -43,7 +43,8 @@
 
 SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
 				size_t req);
-SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, const void *obj) __attribute__((noreturn, cold));
+SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
+	__attribute__((noreturn, cold));
 SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
 /* The fast paths' exits, with as few arguments as they can: the rest is
  * found again from the pointer, out of line. */
@@ -83,14 +84,16 @@ static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, 
 	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, SN_REQ_OBJECT);
 }
 
-/* Free without hooks: @idx is checked. Pushes onto the calling thread's
- * chain when it owns the slab; only tail calls leave it. */
+/* Free without hooks: @idx is checked (below @fresh, the slab's chained
+ * limit). Pushes onto the calling thread's chain when it owns the slab;
+ * only tail calls leave it. A free object's link decodes to at most
+ * @fresh: the double-free test needs no other bound. */
 static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const char *fn, struct slab_cache *c,
-						 struct slab *s, void *obj, uint32_t idx)
+						 struct slab *s, void *obj, uint32_t idx, uint32_t fresh)
 {
 	uintptr_t *w = link_word(c, obj);
 	uintptr_t key = link_key(c, w);
-	if (unlikely((*w ^ key) <= c->objects)) {
+	if (unlikely((*w ^ key) <= fresh)) {
 		/* Looks free: a double free, or data that decodes so. */
 		slab_free_suspect_p(fn, obj);
 		return;
@@ -117,7 +120,8 @@ static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const ch
 static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
 					      uint32_t idx)
 {
-	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx);
+	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx,
+			    atomic_load_explicit(&s->fresh, memory_order_relaxed));
 }
 
 /* Free @obj of slab @s of cache @c by thread @t; @fn names the API. */
@@ -125,15 +129,17 @@ static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn
 					   struct slab *s, void *obj)
 {
 	uint64_t idx = slab_obj_index(c, s->base, obj);
-	if (unlikely(idx >= c->objects))
-		free_bad_index(fn, c, obj);
+	uint32_t fresh = atomic_load_explicit(&s->fresh, memory_order_relaxed);
+	/* Not an object's start, or one never handed out. */
+	if (unlikely(idx >= fresh))
+		free_bad_index(fn, c, s, obj);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_FREE)) {
 		cache_free_hooked(fn, obj);
 		return;
 	}
 #endif
-	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx);
+	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx, fresh);
 }
 
 static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)

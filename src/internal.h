@@ -121,16 +121,24 @@ enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_FULL };
  * Free objects are chained by index: an object's link word (at
  * cache->offset) holds (index+1 of the next free object) ^ secret ^ the
  * link word's address; 0 ends the chain. A decoded link above the slab's
- * object count is corruption: it is never followed.
+ * object count is corruption: it is never followed. A new slab's objects
+ * are chained a chunk (SN_CHUNK_BYTES, at least SN_CHUNK_MIN objects) at
+ * a time, as the owner needs them, each chunk in a random order: a big
+ * slab costs the pages it uses, not its size.
  */
+#define SN_CHUNK_BYTES 4096
+#define SN_CHUNK_MIN   8
 struct slab {
 	/* First line: the fast paths. */
 	struct slab_cache *cache;   /* NULL: descriptor unused */
 	char *base;                 /* first object (the slab's start) */
 	uint32_t head;              /* free chain (owner, or lock holder when unowned) */
 	uint32_t inuse;             /* owner, not current: objects not on head */
-	uint32_t objects;           /* capacity */
-	uint32_t nr_local;          /* unowned: objects on head (lock holder) */
+	_Atomic uint32_t fresh;     /* objects [0, fresh) were ever chained: one at
+				     * or above it was never handed out (its
+				     * free is refused); the owner raises it */
+	uint32_t nr_local;          /* unowned: objects free on this side: on head,
+				     * or never chained (lock holder) */
 	_Atomic uintptr_t owner;    /* owning thread | SLAB_OWNER_FULL; 0: unowned */
 	_Atomic uint64_t state;     /* see above */
 	struct slab *next, *prev;   /* owner's lists, the partial list, pools */
@@ -422,6 +430,13 @@ static inline void link_set(const struct slab_cache *c, void *obj, uint32_t next
 {
 	uintptr_t *w = link_word(c, obj);
 	*w = (uintptr_t)next ^ link_key(c, w);
+}
+
+/* Objects a live slab can hold (a large object's descriptor: one). */
+static inline uint32_t slab_capacity(const struct slab *s)
+{
+	const struct slab_cache *c = s->cache;
+	return (c->kind & CACHE_LARGE) ? 1 : c->objects;
 }
 
 static inline void *slab_obj(const struct slab_cache *c, const char *base, uint32_t idx)

@@ -281,7 +281,7 @@ void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, siz
 		return NULL;
 	}
 	d->base = base;
-	d->objects = 1;
+	atomic_store_explicit(&d->fresh, 1, memory_order_relaxed);
 	d->large_size = bytes;
 	d->map_size = bytes;
 	d->large_fresh = fresh;

@@ -117,7 +117,7 @@ static uint32_t *stamps_of(struct slab *s, bool create)
 	uint32_t *stamps = atomic_load_explicit(&m->stamps, memory_order_acquire);
 	if (likely(stamps) || !create)
 		return stamps;
-	return meta_array((_Atomic(void *) *)&m->stamps, s->objects, sizeof(uint32_t));
+	return meta_array((_Atomic(void *) *)&m->stamps, slab_capacity(s), sizeof(uint32_t));
 }
 
 void notify_slab_release_meta(struct slab *s)
@@ -168,7 +168,7 @@ void **slab_obj_ext(const void *obj, int slot)
 	struct slab_meta *m = meta_get(s, true);
 	if (!m)
 		return NULL;
-	void **arr = meta_array((_Atomic(void *) *)&m->slots[slot], s->objects, sizeof(void *));
+	void **arr = meta_array((_Atomic(void *) *)&m->slots[slot], slab_capacity(s), sizeof(void *));
 	return arr ? &arr[idx] : NULL;
 }
 

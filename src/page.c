@@ -21,9 +21,13 @@
  * Freed slabs stay "dirty" (still backed) for a short while, most recent
  * first, so that a program that frees and reallocates in waves does not
  * fault its memory back in each time. Dirty slabs older than
- * PURGE_DELAY_NS, or beyond DIRTY_MAX bytes, are given back with
- * os_decommit (mimalloc's delayed purge, in spirit); slab_cache_shrink()
- * purges them all.
+ * PURGE_DELAY_NS are given back with os_decommit (mimalloc's delayed
+ * purge, in spirit): by the pool that frees a slab, and by a sweep of
+ * every pool at most once per delay from any slab allocation or free, so
+ * that an order nobody frees into any more is purged too. There is no
+ * cap in bytes: a cap below a program's wave (a batch of 4 MiB freed and
+ * allocated again) made every wave fault its pages in again, 60x slower.
+ * slab_cache_shrink() purges them all at once.
  *
  * Locking: one mutex per pool and order (SN_RANK_POOL) protects that
  * pool's segment list and descriptor lists. Nothing here notifies.
@@ -34,7 +38,6 @@
 #include <time.h>
 
 #define PURGE_DELAY_NS (50 * 1000 * 1000ULL)   /* 50 ms */
-#define DIRTY_MAX      (512UL << 10)            /* per pool and order */
 
 _Atomic uint64_t sn_segmap[(1UL << (SN_MAP_BITS - SN_SEG_SHIFT)) / 64];
 
@@ -145,8 +148,7 @@ static size_t pool_purge_locked(struct order_pool *pool, size_t bytes, uint64_t 
 {
 	size_t purged = 0;
 	struct slab *s;
-	while ((s = pool->dirty_tail) &&
-	       (pool->dirty_bytes > DIRTY_MAX || delay == 0 || now - s->map_size >= delay)) {
+	while ((s = pool->dirty_tail) && (delay == 0 || now - s->map_size >= delay)) {
 		dirty_unlink(pool, s, bytes);
 		os_decommit(s->base, bytes);
 		s->map_size = 0;
@@ -155,6 +157,28 @@ static size_t pool_purge_locked(struct order_pool *pool, size_t bytes, uint64_t 
 		purged += bytes;
 	}
 	return purged;
+}
+
+static _Atomic uint64_t next_sweep_ns;
+
+/* Every pool's old dirty slabs, at most once per PURGE_DELAY_NS; a pool
+ * busy in another thread is left to its next free. No lock held. */
+static void pages_sweep(uint64_t now)
+{
+	uint64_t due = atomic_load_explicit(&next_sweep_ns, memory_order_relaxed);
+	if (likely(now < due) ||
+	    !atomic_compare_exchange_strong_explicit(&next_sweep_ns, &due, now + PURGE_DELAY_NS,
+						     memory_order_relaxed, memory_order_relaxed))
+		return;
+	for (int k = 0; k < SN_NR_POOLS; k++)
+		for (int i = 0; i < SN_NR_ORDERS; i++) {
+			struct order_pool *pool = &pools[k][i];
+			if (pthread_mutex_trylock(&pool->lock.m))
+				continue;
+			sn_witness_acquire(pool->lock.rank);
+			pool_purge_locked(pool, (size_t)1 << (i + SN_MIN_SLAB_SHIFT), now, PURGE_DELAY_NS);
+			sn_unlock(&pool->lock);
+		}
 }
 
 struct slab *pages_alloc_slab(unsigned shift, enum seg_pool kind)
@@ -186,6 +210,7 @@ struct slab *pages_alloc_slab(unsigned shift, enum seg_pool kind)
 	s->next = s->prev = NULL;
 	if (kind == POOL_USER)
 		mem_account((long)bytes);
+	pages_sweep(now_ns());
 	return s;
 }
 
@@ -217,6 +242,7 @@ void pages_free_slab(struct slab *s)
 	seg->nr_used--;
 	pool_purge_locked(pool, bytes, now, PURGE_DELAY_NS);
 	sn_unlock(&pool->lock);
+	pages_sweep(now);
 }
 
 size_t pages_purge_all(void)

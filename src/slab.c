@@ -204,10 +204,19 @@ static unsigned fls_u(unsigned long x)
 	return x ? (unsigned)(64 - __builtin_clzl(x)) : 0;
 }
 
-/* Smallest slab shift whose leftover is at most 1/@fract of the slab. */
+/*
+ * Smallest slab shift, from SN_SLAB_SHIFT_FLOOR, whose leftover is at
+ * most 1/@fract of the slab. The floor is 64 KiB (mimalloc's small
+ * pages), not SLUB's 16 KiB: with a few dozen objects per slab a thread
+ * whose frees land all over its slabs (larson-style churn) ran its
+ * current slab dry every five allocations; objects are chained a page at
+ * a time, so a slab costs only the pages it hands out.
+ */
+#define SN_SLAB_SHIFT_FLOOR 16
+
 static int calc_slab_shift(size_t size, unsigned min_objects, unsigned max_shift, unsigned fract)
 {
-	unsigned shift = SN_MIN_SLAB_SHIFT + 2;  /* slub_min_order 2: 16 KiB */
+	unsigned shift = SN_SLAB_SHIFT_FLOOR;
 	while ((1UL << shift) < min_objects * size && shift < max_shift)
 		shift++;
 	for (; shift <= max_shift; shift++) {
@@ -298,13 +307,26 @@ static int cache_geometry(struct slab_cache *c, size_t size, size_t align, slab_
 	return 0;
 }
 
-/* CONFIG_SLAB_FREELIST_RANDOM: a random permutation of the object
- * indices; each new slab starts it at a random place. Made with the
+/* Objects chained at a time (internal.h): about a page's worth; all of
+ * them with a constructor, which runs when the slab is made (the
+ * header's promise, SLUB's rule). */
+static uint32_t chunk_objects(const struct slab_cache *c)
+{
+	if (c->ctor)
+		return c->objects;
+	uint32_t n = SN_CHUNK_BYTES / c->size;
+	if (n < SN_CHUNK_MIN)
+		n = SN_CHUNK_MIN;
+	return n < c->objects ? n : c->objects;
+}
+
+/* CONFIG_SLAB_FREELIST_RANDOM: a random permutation of a chunk's object
+ * indices; each chunk starts it at a random place. Made with the
  * cache's first slab (a cache never used costs nothing). */
 static uint16_t *cache_random_seq(struct slab_cache *c)
 {
 	uint16_t *seq = __atomic_load_n(&c->random_seq, __ATOMIC_ACQUIRE);
-	uint32_t n = c->objects;
+	uint32_t n = chunk_objects(c);
 	if (seq || n < 2 || n > UINT16_MAX || (c->kind & CACHE_META))
 		return seq;
 	seq = meta_zalloc(n * sizeof(uint16_t));
@@ -527,28 +549,41 @@ static uint64_t thread_rand(struct slab_thread *t)
 	return splitmix64(&t->rng);
 }
 
-/* Chain every object of a new slab, in the cache's random order from a
- * random start (or address order). Returns the chain's head. */
-static uint32_t slab_build_chain(struct slab_cache *c, struct slab *s, struct slab_thread *t)
+/*
+ * Chain the next chunk of @s's never-chained objects, in the cache's
+ * random order from a random start (address order without a sequence),
+ * constructing them first. The owner's (or a new slab's maker's) work.
+ * Returns the chain's head; 0 when every object was chained before.
+ */
+static uint32_t slab_extend_chain(struct slab_cache *c, struct slab *s, struct slab_thread *t)
 {
-	uint32_t n = c->objects;
-	const uint16_t *seq = cache_random_seq(c);
+	uint32_t from = atomic_load_explicit(&s->fresh, memory_order_relaxed);
+	uint32_t e = chunk_objects(c);
+	uint32_t m = c->objects - from < e ? c->objects - from : e;   /* this chunk's size */
+	if (!m)
+		return 0;
+	char *base = slab_obj(c, s->base, from);
 	if (c->ctor)
-		for (uint32_t i = 0; i < n; i++)
-			c->ctor(slab_obj(c, s->base, i));
-	if (!seq) {
-		for (uint32_t i = 0; i < n; i++)
-			link_set(c, slab_obj(c, s->base, i), i + 1 < n ? i + 2 : 0);
-		return 1;
+		for (uint32_t i = 0; i < m; i++)
+			c->ctor(slab_obj(c, base, i));
+	const uint16_t *seq = cache_random_seq(c);
+	uint32_t first = 0, prev = UINT32_MAX;
+	for (uint32_t k = 0, pos = seq ? (uint32_t)(thread_rand(t) % e) : 0; k < e; k++) {
+		uint32_t cur = seq ? seq[pos] : k;
+		pos = pos + 1 == e ? 0 : pos + 1;
+		if (cur >= m)       /* the slab's last, shorter chunk */
+			continue;
+		if (prev == UINT32_MAX)
+			first = cur;
+		else
+			link_set(c, slab_obj(c, base, prev), from + cur + 1);
+		prev = cur;
 	}
-	uint32_t start = (uint32_t)(thread_rand(t) % n), pos = start;
-	uint32_t first = seq[pos];
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t cur = seq[pos];
-		pos = pos + 1 == n ? 0 : pos + 1;
-		link_set(c, slab_obj(c, s->base, cur), i + 1 < n ? (uint32_t)seq[pos] + 1 : 0);
-	}
-	return first + 1;
+	link_set(c, slab_obj(c, base, prev), 0);
+	/* Released: a thread that is handed one of these objects and frees it
+	 * sees them chained (the fast free refuses indices at or above). */
+	atomic_store_explicit(&s->fresh, from + m, memory_order_release);
+	return from + first + 1;
 }
 
 /* A new slab owned by @t, its chain in *head. NULL on failure, with
@@ -558,7 +593,7 @@ static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32
 	struct slab *s = pages_alloc_slab(c->slab_shift, (c->kind & CACHE_META) ? POOL_META : POOL_USER);
 	if (!s)
 		return NULL;
-	s->objects = c->objects;
+	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
 	s->head = 0;
 	s->inuse = 0;
 	s->nr_local = 0;
@@ -566,7 +601,7 @@ static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32
 	s->idle = 0;
 	atomic_store_explicit(&s->state, ST_OWNED, memory_order_relaxed);
 	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
-	*head = slab_build_chain(c, s, t);
+	*head = slab_extend_chain(c, s, t);
 	/* Publish the owner cache last: slab_of() users see a complete slab. */
 	__atomic_store_n(&s->cache, c, __ATOMIC_RELEASE);
 	atomic_fetch_add_explicit(&c->nr_slabs, 1, memory_order_relaxed);
@@ -643,16 +678,16 @@ static struct slab *slab_settle_locked(struct slab_cache *c, struct slab *s, boo
 
 /* Take an unowned slab for @t. Its free objects become @t's: the
  * lock-side chain, or, when that is empty, the remote stack. */
-static uint32_t slab_take_locked(struct slab *s, struct slab_thread *t)
+static uint32_t slab_take_locked(struct slab_cache *c, struct slab *s, struct slab_thread *t)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
 	uint32_t head, inuse;
 	do {
 		uint32_t in_use = st_count(w);
 		if (s->nr_local) {
-			nw = st_make(st_head(w), s->objects - in_use - s->nr_local, ST_OWNED | (w & ST_PENDING));
+			nw = st_make(st_head(w), c->objects - in_use - s->nr_local, ST_OWNED | (w & ST_PENDING));
 			head = s->head;
-			inuse = s->objects - s->nr_local;
+			inuse = c->objects - s->nr_local;
 		} else {
 			nw = st_make(0, 0, ST_OWNED | (w & ST_PENDING));
 			head = st_head(w);
@@ -677,7 +712,7 @@ static uint32_t slab_take_locked(struct slab *s, struct slab_thread *t)
 static struct slab *slab_give_up(struct slab_cache *c, struct slab *s)
 {
 	sn_lock(&c->lock);
-	s->nr_local = s->objects - s->inuse;
+	s->nr_local = c->objects - s->inuse;
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
 	do {
 		uint32_t in_use = s->inuse - st_count(w);
@@ -801,7 +836,7 @@ static struct slab *current_detach(const char *fn, struct slab_cache *c, struct 
 {
 	struct slab *s = cpu->slab;
 	s->head = cpu->head;
-	s->inuse = c->objects - chain_length(fn, c, s->base, cpu->head);
+	s->inuse = atomic_load_explicit(&s->fresh, memory_order_relaxed) - chain_length(fn, c, s->base, cpu->head);
 	cpu->slab = NULL;
 	cpu->base_m1 = NULL;
 	cpu->head = 0;
@@ -888,8 +923,8 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
 	struct slab *s;
 	while ((s = c->partial)) {
 		partial_del(c, s);
-		uint32_t head = slab_take_locked(s, t);
-		if (head) {
+		uint32_t head = slab_take_locked(c, s, t);
+		if (head || atomic_load_explicit(&s->fresh, memory_order_relaxed) < c->objects) {
 			sn_unlock(&c->lock);
 			make_current(c, t, cpu, s, head);
 			return true;
@@ -910,7 +945,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	struct slab *s = cpu->slab;
 	uint32_t head, n;
 	if (s) {
-		if ((head = take_remote(s, &n))) {
+		if ((head = take_remote(s, &n)) || (head = slab_extend_chain(c, s, t))) {
 			cpu->head = head;
 			return true;
 		}

@@ -250,6 +250,82 @@ Test(invalid_free, never_allocated_slot_message)
 	check_message(&o, "slab_cache_free", t.q, "inv-never-msg");
 }
 
+/* A slot of the slab's last page: never chained (objects are chained a
+ * page at a time), its memory may still hold an old object's bytes; its
+ * free is refused by the slab's chained limit, not let through. */
+static void *last_slot(struct slab_cache *c, void *p)
+{
+	struct slab_cache_info in;
+	cr_assert_eq(slab_cache_info(c, &in), 0);
+	char *base = (char *)((uintptr_t)p & ~(uintptr_t)(in.slab_bytes - 1));
+	cr_assert_gt(in.objs_per_slab, 64, "a slab of more than a chunk");
+	return base + (size_t)(in.objs_per_slab - 1) * in.size;
+}
+
+Test(invalid_free, never_chained_slot_message)
+{
+	struct two t = { mk("inv-unchained", 64, 0), NULL, NULL };
+	t.p = get(t.c);
+	t.q = last_slot(t.c, t.p);
+	memset(t.q, 0, 64);       /* what a handed-out object's link word reads */
+	struct outcome o;
+	run_in_child(never_allocated_free, &t, &o);
+	check_message(&o, "slab_cache_free", t.q, "inv-unchained");
+	cr_assert_not_null(strstr(o.text, "never allocated"), "%s", o.text);
+}
+
+/* Every object of a slab is handed out once, across its chunks, also
+ * when the slab changes hands with chunks never chained: a thread takes
+ * one object of a fresh slab and exits; the slab, given up, is taken by
+ * the next thread, which fills it and more. */
+struct fill { struct slab_cache *c; void **objs; size_t n; };
+
+static void *take_one(void *arg)
+{
+	struct fill *f = arg;
+	f->objs[0] = slab_cache_alloc(f->c, 0);
+	return NULL;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+Test(freelist, chunks_survive_a_change_of_owner)
+{
+	struct fill f = { mk("fl-chunks", 48, 0), NULL, 0 };
+	struct slab_cache_info in;
+	slab_cache_info(f.c, &in);
+	f.n = 3 * (size_t)in.objs_per_slab;
+	f.objs = calloc(f.n, sizeof(void *));
+	pthread_t th;
+	pthread_create(&th, NULL, take_one, &f);
+	pthread_join(th, NULL);
+	cr_assert_not_null(f.objs[0]);
+	for (size_t i = 1; i < f.n; i++) {
+		f.objs[i] = slab_cache_alloc(f.c, 0);
+		cr_assert_not_null(f.objs[i]);
+		memset(f.objs[i], (int)i, 48);
+	}
+	void **sorted = malloc(f.n * sizeof(void *));
+	memcpy(sorted, f.objs, f.n * sizeof(void *));
+	qsort(sorted, f.n, sizeof(void *), cmp_ptr);
+	for (size_t i = 1; i < f.n; i++)
+		cr_assert_geq((uintptr_t)sorted[i] - (uintptr_t)sorted[i - 1], 48, "%p handed out twice, or overlaps",
+			      sorted[i]);
+	slab_cache_info(f.c, &in);
+	cr_assert_eq(in.active_objs, f.n);
+	for (size_t i = 0; i < f.n; i++)
+		slab_cache_free(f.c, f.objs[i]);
+	slab_cache_info(f.c, &in);
+	cr_assert_eq(in.active_objs, 0);
+	free(sorted);
+	free(f.objs);
+	cr_assert_eq(slab_cache_destroy(f.c), 0);
+}
+
 /* The live object survives the attempt (in a process that continues:
  * here the attempt aborts, so check in the parent that nothing moved). */
 Test(invalid_free, live_object_untouched_in_parent)
