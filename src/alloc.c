@@ -48,6 +48,27 @@ void slab_free_suspect_p(const char *fn, void *obj)
 	slab_free_suspect(fn, c, s, obj, (uint32_t)slab_obj_index(c, s->base, obj));
 }
 
+void *alloc_chain_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link)
+{
+	slab_freelist_corrupt(fn, c, obj, link);
+}
+
+void *slab_alloc_slow_enomem(const char *fn, struct slab_cache *c, size_t req)
+{
+	void *p = slab_alloc_slow(fn, c, 0, req);
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
+{
+	void *p = alloc_post_hook(fn, c, idx, 0, req);
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
 void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
 {
 	if (slab_obj_index(c, s->base, obj) < c->objects)

@@ -43,8 +43,19 @@
 
 SN_HIDDEN void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
 				size_t req);
+/*
+ * The fast paths' ways out are tail calls, so that they need no stack
+ * frame: these abort, but are not declared noreturn (a call to a
+ * noreturn function is a call, and aligns the stack on the fast path).
+ */
 SN_HIDDEN void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
-	__attribute__((noreturn, cold));
+	__attribute__((cold));
+SN_HIDDEN void *alloc_chain_corrupt(const char *fn, struct slab_cache *c, const void *obj, uintptr_t link)
+	__attribute__((cold));
+/* The drop-in's: as slab_alloc_slow and alloc_post_hook, with errno
+ * ENOMEM on failure, as malloc() must set it. */
+SN_HIDDEN void *slab_alloc_slow_enomem(const char *fn, struct slab_cache *c, size_t req);
+SN_HIDDEN void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req);
 SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
 /* The fast paths' exits, with as few arguments as they can: the rest is
  * found again from the pointer, out of line. */
@@ -55,18 +66,19 @@ SN_HIDDEN void free_not_slab(const char *fn, void *p);
 /* Pop from @cpu's chain of cache @c. @plain: a kmalloc class, whose
  * link word is the object's first (no constructor, not TYPESAFE_BY_RCU).
  * @req: the bytes the caller asked for, for the handlers (read only on
- * the way out to them). */
+ * the way out to them). @enomem: the malloc drop-in's (gfp 0, errno
+ * ENOMEM on failure). */
 static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache *c, struct slab_cpu *cpu,
-					      slab_gfp_t gfp, bool plain, size_t req)
+					      slab_gfp_t gfp, bool plain, size_t req, bool enomem)
 {
 	uint32_t h = cpu->head;
 	if (unlikely(!h))
-		return slab_alloc_slow(fn, c, gfp, req);
+		return enomem ? slab_alloc_slow_enomem(fn, c, req) : slab_alloc_slow(fn, c, gfp, req);
 	void *obj = cpu->base_m1 + (size_t)h * c->size;
 	uintptr_t *w = plain ? (uintptr_t *)obj : link_word(c, obj);
 	uintptr_t next = *w ^ link_key(c, w);
 	if (unlikely(next > c->objects))
-		slab_freelist_corrupt(fn, c, obj, next);
+		return alloc_chain_corrupt(fn, c, obj, next);
 	cpu->head = (uint32_t)next;
 	*w = 0;     /* no allocator data in a handed-out object */
 	STAT_INC(cpu->alloc_fast);
@@ -75,13 +87,13 @@ static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache 
 #else
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
 #endif
-		return alloc_post_hook(fn, c, h - 1, gfp, req);
+		return enomem ? alloc_post_hook_enomem(fn, c, h - 1, req) : alloc_post_hook(fn, c, h - 1, gfp, req);
 	return obj;
 }
 
 static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, slab_gfp_t gfp)
 {
-	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, SN_REQ_OBJECT);
+	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, SN_REQ_OBJECT, false);
 }
 
 /* Free without hooks: @idx is checked (below @fresh, the slab's chained
@@ -131,8 +143,10 @@ static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn
 	uint64_t idx = slab_obj_index(c, s->base, obj);
 	uint32_t fresh = atomic_load_explicit(&s->fresh, memory_order_relaxed);
 	/* Not an object's start, or one never handed out. */
-	if (unlikely(idx >= fresh))
+	if (unlikely(idx >= fresh)) {
 		free_bad_index(fn, c, s, obj);
+		return;
+	}
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_FREE)) {
 		cache_free_hooked(fn, obj);

@@ -61,7 +61,7 @@
  * accounted twins kmalloc-cg-N (made at the first accounted allocation)
  * and slabnotify's own caches (meta.c: on no cache list, no handle). */
 #define SN_NR_CLASSES       53                  /* kmalloc size classes (kmalloc.c) */
-#define SN_SLOT_KMALLOC     0
+#define SN_SLOT_KMALLOC     0   /* kmalloc_cache_made() relies on it */
 #define SN_SLOT_LARGE       (SN_SLOT_KMALLOC + SN_NR_CLASSES)
 #define SN_FIRST_USER_SLOT  (SN_SLOT_LARGE + 1)
 #define SN_SLOT_KMALLOC_CG  SLAB_MAX_CACHES

@@ -40,7 +40,34 @@ const uint32_t sn_class_size[SN_NR_CLASSES] = {
 };
 _Static_assert(SLAB_KMALLOC_MAX == 65536, "class table and SLAB_KMALLOC_MAX agree");
 
-uint8_t sn_small_class[129];
+/* The class of sizes 0..1024, by (size + 7) / 8: the first class at
+ * least that big (tests/test_kmalloc.c checks them against the sizes).
+ * Constant, so that the fast path needs no "initialised yet?" test: a
+ * class whose cache is not made yet has an empty chain in every thread,
+ * and its slow path makes the caches. */
+const uint8_t sn_small_class[129] = {
+	0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8,
+	8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12,
+	12, 13, 13, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15,
+	15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+	17, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19,
+	19, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+	20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+	21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
+	22,
+};
+/* The same from kmalloc-16 up, for the drop-in (16-byte alignment). */
+const uint8_t sn_small_class16[129] = {
+	1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8,
+	8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12,
+	12, 13, 13, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15,
+	15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+	17, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19,
+	19, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
+	20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+	21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
+	22,
+};
 static pthread_once_t kmalloc_once = PTHREAD_ONCE_INIT;
 
 static void class_name(char *buf, size_t len, const char *prefix, uint32_t size)
@@ -64,14 +91,6 @@ static void do_kmalloc_init(void)
 					       CACHE_BUILTIN | CACHE_LARGE, SN_SLOT_LARGE);
 	if (!sn_large_cache)
 		sn_fatal("slabnotify: cannot create the kmalloc-large cache");
-	/* The table last, its last entry released last: a thread that
-	 * finds it filled finds the caches made (kmalloc_named). */
-	for (unsigned i = 0, cls = 0; i < 128; i++) {
-		while (sn_class_size[cls] < i * 8)
-			cls++;
-		sn_small_class[i] = (uint8_t)cls;
-	}
-	__atomic_store_n(&sn_small_class[128], (uint8_t)(SN_CLASS_ABOVE_1K - 1), __ATOMIC_RELEASE);
 }
 
 void kmalloc_init(void)
@@ -94,13 +113,20 @@ static void do_cg_init(void)
 	}
 }
 
+/* The slow path of a cache that is not live: a kmalloc class not made
+ * yet is made now (the first allocation of the process, or the first
+ * accounted one). False for any other cache. */
 bool kmalloc_cache_made(struct slab_cache *c)
 {
 	uint32_t slot = (uint32_t)(c - sn_cache_table);
-	if (slot < SN_SLOT_KMALLOC_CG || slot >= SN_SLOT_KMALLOC_CG + SN_NR_CLASSES)
+	if (slot < SN_SLOT_KMALLOC + SN_NR_CLASSES) {      /* SN_SLOT_KMALLOC is 0 */
+		kmalloc_init();
+	} else if (slot >= SN_SLOT_KMALLOC_CG && slot < SN_SLOT_KMALLOC_CG + SN_NR_CLASSES) {
+		kmalloc_init();
+		pthread_once(&cg_once, do_cg_init);
+	} else {
 		return false;
-	kmalloc_init();
-	pthread_once(&cg_once, do_cg_init);
+	}
 	return atomic_load(&c->state) == CACHE_LIVE;
 }
 
@@ -116,13 +142,6 @@ struct slab_cache *kmalloc_cache_for(size_t size, slab_gfp_t gfp)
 /* ------------------------------------------------------------------ */
 /* The API                                                            */
 /* ------------------------------------------------------------------ */
-
-void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp, size_t req)
-{
-	kmalloc_init();
-	struct slab_cache *c = class_cache(size_class(size), gfp);
-	return cache_alloc_cpu(fn, c, cpu_of(sn_tls_thread, c), gfp, false, req);
-}
 
 void *sn_kmalloc(const char *fn, size_t size, slab_gfp_t gfp)
 {

@@ -14,21 +14,27 @@
 
 #define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1088 */
 
-/* Class of sizes 0..1024, by (size + 7) / 8; filled once, at start. */
-SN_HIDDEN extern uint8_t sn_small_class[129];
+/* Class of sizes 0..1024, by (size + 7) / 8 (kmalloc.c); the second
+ * from kmalloc-16 up. */
+SN_HIDDEN extern const uint8_t sn_small_class[129];
+SN_HIDDEN extern const uint8_t sn_small_class16[129];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
-SN_HIDDEN void *kmalloc_first(const char *fn, size_t size, slab_gfp_t gfp, size_t req);
 
-/* The class of @size (at most SLAB_KMALLOC_MAX). Above 1 KiB, for size
- * in (b, 2b]: 17b/16, then quarters of b (kmalloc.c). */
-static inline unsigned size_class(size_t size)
+/* The class of @size (at most SLAB_KMALLOC_MAX), small sizes by @table.
+ * Above 1 KiB, for size in (b, 2b]: 17b/16, then quarters of b. */
+static SN_ALWAYS_INLINE unsigned size_class_by(const uint8_t *table, size_t size)
 {
 	if (likely(size <= 1024))
-		return sn_small_class[(size + 7) >> 3];
+		return table[(size + 7) >> 3];
 	unsigned e = 63u - (unsigned)__builtin_clzl(size - 1);  /* b = 2^e, 10 .. 15 */
 	size_t r = size - ((size_t)1 << e);                     /* 1 .. b */
 	unsigned q = r <= ((size_t)1 << (e - 4)) ? 0 : 1 + (unsigned)((r - 1) >> (e - 2));
 	return SN_CLASS_ABOVE_1K + (e - 10) * 5 + q;
+}
+
+static inline unsigned size_class(size_t size)
+{
+	return size_class_by(sn_small_class, size);
 }
 
 static inline struct slab_cache *class_cache(unsigned cls, slab_gfp_t gfp)
@@ -43,11 +49,8 @@ static SN_ALWAYS_INLINE void *kmalloc_sized(const char *fn, size_t size, size_t 
 {
 	if (unlikely(size > SLAB_KMALLOC_MAX))
 		return large_alloc(fn, size, 0, gfp, req);
-	/* Filled once, its last entry last: zero means "not yet". */
-	if (unlikely(!__atomic_load_n(&sn_small_class[128], __ATOMIC_ACQUIRE)))
-		return kmalloc_first(fn, size, gfp, req);
 	unsigned slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
-	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true, req);
+	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true, req, false);
 }
 
 static SN_ALWAYS_INLINE void *kmalloc_named(const char *fn, size_t size, slab_gfp_t gfp)

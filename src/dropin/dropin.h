@@ -18,8 +18,11 @@
 
 #define SN_EXPORT __attribute__((visibility("default")))
 
-/* SLAB_GFP_ACCOUNT once a limit is set; read by every allocation. */
+/* SLAB_GFP_ACCOUNT once a limit is set, for the paths that pass flags;
+ * the fast path reads only the first cache slot of its classes:
+ * SN_SLOT_KMALLOC, or SN_SLOT_KMALLOC_CG under a limit (set with it). */
 SN_HIDDEN extern slab_gfp_t sn_malloc_gfp;
+SN_HIDDEN extern unsigned sn_malloc_slot0;
 
 /* What config.c read, for the report. */
 struct dropin_config {
