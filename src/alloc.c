@@ -34,13 +34,6 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 	return obj;
 }
 
-void slab_free_slow_p(const char *fn, void *obj)
-{
-	struct slab *s = slab_of(obj);
-	struct slab_cache *c = s->cache;
-	slab_free_slow(fn, c, s, obj, (uint32_t)slab_obj_index(c, s->base, obj));
-}
-
 void slab_free_suspect_p(const char *fn, void *obj)
 {
 	struct slab *s = slab_of(obj);

@@ -59,7 +59,6 @@ SN_HIDDEN void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uin
 SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
 /* The fast paths' exits, with as few arguments as they can: the rest is
  * found again from the pointer, out of line. */
-SN_HIDDEN void slab_free_slow_p(const char *fn, void *obj);
 SN_HIDDEN void slab_free_suspect_p(const char *fn, void *obj);
 SN_HIDDEN void free_not_slab(const char *fn, void *p);
 
@@ -123,7 +122,7 @@ static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const ch
 			return;
 		}
 	} else {
-		slab_free_slow_p(fn, obj);
+		slab_free_slow(fn, c, s, obj, idx);
 		return;
 	}
 	STAT_INC(cpu->free_fast);

@@ -372,7 +372,13 @@ struct slab_thread {
 extern __thread struct slab_thread *sn_tls_thread SN_TLS SN_HIDDEN;
 extern struct slab_thread sn_thread_dummy SN_HIDDEN;
 SN_HIDDEN struct slab_thread *thread_get(void);
-SN_HIDDEN void thread_touch(struct slab_thread *t, uint32_t index);
+/* The thread uses cpu slot @index: max_index, written by its thread and
+ * read by statistics readers, bounds the slots they sum. */
+static inline void thread_touch(struct slab_thread *t, uint32_t index)
+{
+	if (index + 1 > __atomic_load_n(&t->max_index, __ATOMIC_RELAXED))
+		__atomic_store_n(&t->max_index, index + 1, __ATOMIC_RELAXED);
+}
 SN_HIDDEN void threads_flush_cache(struct slab_cache *c, struct slab **release);
 SN_HIDDEN void threads_clear_cache(const struct slab_cache *c);
 #define SN_NR_CPU_COUNTERS 6  /* alloc fast/slow, free fast/slow/remote, notified */

@@ -1018,8 +1018,48 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp, size
 /* Frees that leave the fast path                                     */
 /* ------------------------------------------------------------------ */
 
-/* Push onto the slab's remote stack; settle it if this free claims it. */
-static void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
+/* A remote free claimed the unowned slab: put it where it belongs. */
+static SN_NOINLINE void slab_settle_claimed(struct slab_cache *c, struct slab *s)
+{
+	sn_lock(&c->lock);
+	struct slab *dead = slab_settle_locked(c, s, true);
+	sn_unlock(&c->lock);
+	if (dead)
+		slab_release(c, dead);
+}
+
+static SN_NOINLINE void remote_double_free(const char *fn, struct slab_cache *c, const void *obj)
+{
+	sn_bad_free(fn, obj, c, "double free");
+}
+
+static void slab_push_unowned(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+
+/* Push onto the slab's remote stack. An owned slab's (the common case)
+ * is a leaf with one compare-and-swap: head and count change, the flags
+ * stay; an unowned slab's free may settle it. */
+static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					     uint32_t idx)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed);
+	while (likely(w & ST_OWNED)) {
+		if (unlikely(st_head(w) == idx + 1)) {
+			remote_double_free(fn, c, obj);
+			return;
+		}
+		link_set(c, obj, st_head(w));
+		uint64_t nw = ((w & ~ST_FIELD_MASK) + (1ULL << ST_COUNT_SHIFT)) | (idx + 1);
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return;
+	}
+	slab_push_unowned(fn, c, s, obj, idx);
+}
+
+/* The same for an unowned slab: the count is of objects in use; a free
+ * that takes it to partial or empty claims it (PENDING) and settles it. */
+static SN_NOINLINE void slab_push_unowned(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					  uint32_t idx)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed), nw;
 	bool claim;
@@ -1043,13 +1083,8 @@ static void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *
 		nw = st_make(idx + 1, in_use, flags);
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_relaxed));
-	if (!claim)
-		return;
-	sn_lock(&c->lock);
-	struct slab *dead = slab_settle_locked(c, s, true);
-	sn_unlock(&c->lock);
-	if (dead)
-		slab_release(c, dead);
+	if (claim)
+		slab_settle_claimed(c, s);
 }
 
 /* An owned slab, not current, has every object back on its chain. */
@@ -1071,12 +1106,30 @@ void slab_became_empty(struct slab_cache *c, struct slab *s)
 		slab_release(c, dead);
 }
 
+static void slab_free_slow_other(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx,
+				 struct slab_thread *t, uintptr_t owner);
+
+/* Frees the fast path did not take. Another thread's slab first: the
+ * common case, a leaf down to its compare-and-swap. */
 void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
 	struct slab_thread *t = sn_tls_thread;
+	uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (likely(owner && t != &sn_thread_dummy && (owner & ~SLAB_OWNER_FULL) != (uintptr_t)t)) {
+		thread_touch(t, c->index);
+		STAT_INC(cpu_of(t, c)->free_remote);
+		slab_push_remote(fn, c, s, obj, idx);
+		return;
+	}
+	slab_free_slow_other(fn, c, s, obj, idx, t, owner);
+}
+
+/* Our own full slab, an unowned one, or no thread structure yet. */
+static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					     uint32_t idx, struct slab_thread *t, uintptr_t owner)
+{
 	if (t == &sn_thread_dummy)
 		t = thread_get();
-	uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	if (t) {
 		struct slab_cpu *cpu = cpu_of(t, c);
 		thread_touch(t, c->index);

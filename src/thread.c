@@ -110,13 +110,6 @@ struct slab_thread *thread_get(void)
 	return t;
 }
 
-/* max_index is written by its thread and read by statistics readers. */
-void thread_touch(struct slab_thread *t, uint32_t index)
-{
-	if (index + 1 > __atomic_load_n(&t->max_index, __ATOMIC_RELAXED))
-		__atomic_store_n(&t->max_index, index + 1, __ATOMIC_RELAXED);
-}
-
 static uint32_t max_index_of(const struct slab_thread *t)
 {
 	return __atomic_load_n(&t->max_index, __ATOMIC_RELAXED);
