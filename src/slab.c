@@ -1116,8 +1116,10 @@ void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *
 	struct slab_thread *t = sn_tls_thread;
 	uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	if (likely(owner && t != &sn_thread_dummy && (owner & ~SLAB_OWNER_FULL) != (uintptr_t)t)) {
+		struct slab_cpu *cpu = cpu_of(t, c);
 		thread_touch(t, c->index);
-		STAT_INC(cpu_of(t, c)->free_remote);
+		STAT_INC(cpu->free_slow);      /* every slow free; of them, remote ones: */
+		STAT_INC(cpu->free_remote);
 		slab_push_remote(fn, c, s, obj, idx);
 		return;
 	}
