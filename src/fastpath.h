@@ -100,9 +100,10 @@ static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, 
  * only tail calls leave it. A free object's link decodes to at most
  * @fresh: the double-free test needs no other bound. */
 static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const char *fn, struct slab_cache *c,
-						 struct slab *s, void *obj, uint32_t idx, uint32_t fresh)
+						 struct slab *s, void *obj, uint32_t idx, uint32_t fresh,
+						 bool first_word)
 {
-	uintptr_t *w = link_word(c, obj);
+	uintptr_t *w = first_word ? (uintptr_t *)obj : link_word(c, obj);
 	uintptr_t key = link_key(c, w);
 	if (unlikely((*w ^ key) <= fresh)) {
 		/* Looks free: a double free, or data that decodes so. */
@@ -132,7 +133,7 @@ static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache 
 					      uint32_t idx)
 {
 	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx,
-			    atomic_load_explicit(&s->fresh, memory_order_relaxed));
+			    atomic_load_explicit(&s->fresh, memory_order_relaxed), false);
 }
 
 /* Free @obj of slab @s of cache @c by thread @t; @fn names the API. */
@@ -147,12 +148,17 @@ static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn
 		return;
 	}
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_FREE)) {
+	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_FREE | HOOK_LINK_AFTER))) {
+		cache_free_hooked(fn, obj);
+		return;
+	}
+#else
+	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LINK_AFTER)) {
 		cache_free_hooked(fn, obj);
 		return;
 	}
 #endif
-	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx, fresh);
+	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx, fresh, true);
 }
 
 static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)

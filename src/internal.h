@@ -245,6 +245,9 @@ SN_HIDDEN void meta_free(void *p);
 /* slab_cache.hooks: what the fast paths must call out of line for. */
 #define HOOK_ALLOC 0x1u   /* notification on: alloc goes to the hook */
 #define HOOK_FREE  0x2u   /* notified objects may be live: free checks */
+#define HOOK_LINK_AFTER 0x4u /* the link word follows the object (a constructor,
+			      * TYPESAFE_BY_RCU): frees go out of line, so that
+			      * the fast free knows the link word is the first */
 
 enum cache_state { CACHE_FREE, CACHE_LIVE, CACHE_DYING };
 /* cache_create_internal() kinds. */

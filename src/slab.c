@@ -413,7 +413,8 @@ struct slab_cache *cache_create_internal(const char *name, size_t size, size_t a
 	sn_mutex_init(&c->lock, SN_RANK_CACHE);
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	notify_cache_init(c);
-	atomic_store(&c->hooks, (kind & CACHE_META) ? 0 : notify_initial_hooks(flags));
+	atomic_store(&c->hooks, ((kind & CACHE_META) ? 0 : notify_initial_hooks(flags)) |
+				(c->offset ? HOOK_LINK_AFTER : 0));
 	atomic_store(&c->state, CACHE_LIVE);
 	/* Append, so that slabinfo lists caches in creation order. */
 	struct slab_cache **pp = &cache_list;
