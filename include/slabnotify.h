@@ -255,6 +255,9 @@ struct slab_event_data {
 			   * slab_cache_alloc. Other events: equal to size
 			   * (a handler that needs the requested size at FREE
 			   * keeps it from the ALLOC) */
+	/* private, for slab_event_ext() */
+	void **const *_ext;
+	uint32_t _idx;
 };
 
 struct slab_notifier {
@@ -351,6 +354,22 @@ bool slab_cache_notify_enabled(const struct slab_cache *c);
 #define SLAB_OBJ_EXT_SLOTS 8
 int slab_obj_ext_reserve(void);
 void **slab_obj_ext(const void *obj, int slot);
+
+/*
+ * The same from inside an ALLOC or FREE handler, without a lookup: the
+ * event carries the object's place in its slab's arrays. NULL for page
+ * events and bad slots. Use it in handlers; slab_obj_ext() anywhere.
+ */
+void **slab_event_ext_slow(const struct slab_event_data *d, int slot);
+static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
+{
+	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
+		void **arr = __atomic_load_n(&d->_ext[slot], __ATOMIC_ACQUIRE);
+		if (arr)
+			return &arr[d->_idx];
+	}
+	return slab_event_ext_slow(d, slot);
+}
 
 /* True while the calling thread runs inside a notifier handler. */
 bool slab_in_handler(void);

@@ -143,7 +143,7 @@ struct slab {
 	_Atomic uint64_t state;     /* see above */
 	struct slab *next, *prev;   /* owner's lists, the partial list, pools */
 	/* Second line: slow paths and notification. */
-	_Atomic(struct slab_meta *) meta; /* stamps and obj_ext arrays (notify.c) */
+	_Atomic(struct slab_meta *) meta; /* obj_ext arrays (notify.c) */
 	uint32_t page_stamp;        /* notifier generation at NEWPAGE, 0: none */
 	uint8_t on_partial;         /* cache lock: on the cache's partial list */
 	uint8_t counted_empty;      /* cache lock: counted in nr_empty */
@@ -155,7 +155,8 @@ struct slab {
 	size_t large_size;          /* large: usable bytes */
 	size_t map_size;            /* large: bytes mapped; pools: when freed (ns) */
 	struct rcu_head rcu;        /* SLAB_TYPESAFE_BY_RCU deferral */
-	uintptr_t _pad2;
+	_Atomic(uint32_t *) stamps; /* per object: the notifier generation of its
+				     * ALLOC, 0: not notified (notify.c) */
 };
 _Static_assert(sizeof(struct slab) == 128, "struct slab must be 128 bytes");
 

@@ -46,10 +46,9 @@ struct chain {
 	struct slab_notifier *nb[];
 };
 
-/* Per-slab notification data, in meta memory, made on first need: the
- * stamp of every object, and the consumers' obj_ext arrays. */
+/* A slab's obj_ext arrays, in meta memory, each made on first need (its
+ * stamps hang from the descriptor itself). */
 struct slab_meta {
-	_Atomic(uint32_t *) stamps;
 	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
 };
 
@@ -75,23 +74,8 @@ void sn_quiet_end(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Extension arrays                                                   */
+/* Stamps and extension arrays                                        */
 /* ------------------------------------------------------------------ */
-
-static struct slab_meta *meta_get(struct slab *s, bool create)
-{
-	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
-	if (likely(m) || !create)
-		return m;
-	struct slab_meta *fresh = meta_zalloc(sizeof(*fresh));
-	if (!fresh)
-		return NULL;
-	if (!atomic_compare_exchange_strong(&s->meta, &m, fresh)) {
-		meta_free(fresh);
-		return m;
-	}
-	return fresh;
-}
 
 /* An array of @n elements of @elem bytes installed in @slot once. */
 static void *meta_array(_Atomic(void *) *slot, size_t n, size_t elem)
@@ -109,23 +93,32 @@ static void *meta_array(_Atomic(void *) *slot, size_t n, size_t elem)
 	return fresh;
 }
 
-static uint32_t *stamps_of(struct slab *s, bool create)
+/* The slab's stamp array (in its descriptor: one load), made with the
+ * slab's first notified object. */
+static SN_NOINLINE uint32_t *stamps_make(struct slab *s)
 {
-	struct slab_meta *m = meta_get(s, create);
-	if (!m)
-		return NULL;
-	uint32_t *stamps = atomic_load_explicit(&m->stamps, memory_order_acquire);
-	if (likely(stamps) || !create)
-		return stamps;
-	return meta_array((_Atomic(void *) *)&m->stamps, slab_capacity(s), sizeof(uint32_t));
+	return meta_array((_Atomic(void *) *)&s->stamps, slab_capacity(s), sizeof(uint32_t));
+}
+
+static inline uint32_t *stamps_of(struct slab *s)
+{
+	return atomic_load_explicit(&s->stamps, memory_order_acquire);
+}
+
+static struct slab_meta *meta_get(struct slab *s, bool create)
+{
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	if (likely(m) || !create)
+		return m;
+	return meta_array((_Atomic(void *) *)&s->meta, 1, sizeof(struct slab_meta));
 }
 
 void notify_slab_release_meta(struct slab *s)
 {
+	meta_free(atomic_exchange(&s->stamps, NULL));
 	struct slab_meta *m = atomic_exchange(&s->meta, NULL);
 	if (!m)
 		return;
-	meta_free(atomic_load(&m->stamps));
 	for (int i = 0; i < SLAB_OBJ_EXT_SLOTS; i++)
 		meta_free(atomic_load(&m->slots[i]));
 	meta_free(m);
@@ -141,6 +134,17 @@ int slab_obj_ext_reserve(void)
 		}
 	} while (!atomic_compare_exchange_weak(&ext_slots_used, &n, n + 1));
 	return n;
+}
+
+/* Slot @slot's word of object @idx of the notified slab @s, its array
+ * made on first need. */
+static void **ext_word(struct slab *s, uint32_t idx, int slot)
+{
+	struct slab_meta *m = meta_get(s, true);
+	if (!m)
+		return NULL;
+	void **arr = meta_array((_Atomic(void *) *)&m->slots[slot], slab_capacity(s), sizeof(void *));
+	return arr ? &arr[idx] : NULL;
 }
 
 void **slab_obj_ext(const void *obj, int slot)
@@ -162,21 +166,24 @@ void **slab_obj_ext(const void *obj, int slot)
 	}
 	if (!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
 		return NULL;
-	uint32_t *stamps = stamps_of(s, false);
+	uint32_t *stamps = stamps_of(s);
 	if (!stamps || !stamps[idx])   /* not notified: no extension */
 		return NULL;
-	struct slab_meta *m = meta_get(s, true);
-	if (!m)
-		return NULL;
-	void **arr = meta_array((_Atomic(void *) *)&m->slots[slot], slab_capacity(s), sizeof(void *));
-	return arr ? &arr[idx] : NULL;
+	return ext_word(s, (uint32_t)idx, slot);
+}
+
+/* slab_event_ext() when the array is not made yet (or a bad slot). */
+void **slab_event_ext_slow(const struct slab_event_data *d, int slot)
+{
+	if (d->_idx == UINT32_MAX || slot < 0 || slot >= atomic_load(&ext_slots_used))
+		return NULL;     /* a page event, or no such slot */
+	return slab_obj_ext(d->ptr, slot);
 }
 
 /* NULL every existing slot word of a freshly allocated object. */
-static void ext_clear_slots(struct slab *s, uint32_t idx)
+static inline void ext_clear_slots(struct slab_meta *m, uint32_t idx)
 {
-	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
-	if (!m)
+	if (likely(!m))
 		return;
 	int used = atomic_load_explicit(&ext_slots_used, memory_order_relaxed);
 	for (int i = 0; i < used; i++) {
@@ -218,14 +225,26 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
 }
 
 /* Per-thread notified counts (see struct slab_cpu). Only the owning
- * thread writes its slot; relaxed stores keep TSan's model exact. */
+ * thread writes its slot; relaxed stores keep TSan's model exact. A
+ * thread with no structure yet (a free before its first allocation)
+ * makes one, out of line. */
+static SN_NOINLINE void notified_add_slow(struct slab_cache *c, long delta)
+{
+	struct slab_thread *t = thread_get();
+	if (unlikely(!t)) {
+		atomic_fetch_add(&c->dead_notified, delta);
+		return;
+	}
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = &t->cpu[c->index];
+	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
+}
+
 static inline void notified_add(struct slab_cache *c, long delta)
 {
 	struct slab_thread *t = sn_tls_thread;
-	if (unlikely(t == &sn_thread_dummy))
-		t = thread_get();
-	if (unlikely(!t)) {
-		atomic_fetch_add(&c->dead_notified, delta);
+	if (unlikely(t == &sn_thread_dummy)) {
+		notified_add_slow(c, delta);
 		return;
 	}
 	thread_touch(t, c->index);
@@ -346,39 +365,43 @@ bool slab_cache_notify_enabled(const struct slab_cache *h)
 /* Calling the chain                                                  */
 /* ------------------------------------------------------------------ */
 
-static int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+static inline int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	sn_witness_assert_unlocked("a notifier handler");
 	return nb->call(nb, ev, d);
 }
 
-/*
- * Send @ev (ALLOC or NEWPAGE) along the chain. On a veto, send @undo to
- * the handlers before the vetoing one, in reverse. Returns 0 with
- * *stamp set (0 when no handler ran), or the negative errno of the veto.
- * Caller holds the RCU read lock.
- */
-static int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
-			    const struct slab_event_data *d, uint32_t *stamp)
+/* Handlers before @i, in reverse, get @undo; the veto's errno. */
+static SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo,
+				       const struct slab_event_data *d, int ret)
 {
-	*stamp = 0;
-	if (!ch || ch->n == 0)
-		return 0;
-	for (uint32_t i = 0; i < ch->n; i++) {
+	for (uint32_t j = i; j-- > 0;)
+		call_one(ch->nb[j], undo, d);
+	int err = slab_notify_to_errno(ret);
+	return err ? err : -ENOMEM;
+}
+
+/*
+ * Send @ev (ALLOC or NEWPAGE) along the chain @ch (non-empty). On a
+ * veto, send @undo to the handlers before the vetoing one, in reverse.
+ * Returns 0, or the negative errno of the veto. Caller holds the RCU read
+ * lock and the handler guard.
+ */
+static inline int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
+				   const struct slab_event_data *d)
+{
+	uint32_t i = 0;
+	do {
 		int ret = call_one(ch->nb[i], ev, d);
-		if (!(ret & SLAB_NOTIFY_STOP_MASK) || (d->gfp & SLAB_GFP_NOFAIL))
-			continue;
-		for (uint32_t j = i; j-- > 0;)
-			call_one(ch->nb[j], undo, d);
-		int err = slab_notify_to_errno(ret);
-		return err ? err : -ENOMEM;
-	}
-	*stamp = ch->gen;
+		if (unlikely(ret & SLAB_NOTIFY_STOP_MASK) && !(d->gfp & SLAB_GFP_NOFAIL))
+			return chain_roll_back(ch, i, undo, d, ret);
+	} while (++i < ch->n);
 	return 0;
 }
 
-/* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp. */
-static void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
+/* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp: one
+ * read-side section, the handler guard around the calls. */
+static inline void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
 {
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(chain_head);
@@ -390,45 +413,16 @@ static void chain_call_free(enum slab_event ev, const struct slab_event_data *d,
 	sn_rcu_read_unlock();
 }
 
-static size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
+static inline size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
 {
 	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
 }
 
-void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
-			size_t req)
+/* The object goes back after a veto (or a failure to stamp it), with no
+ * further event; errno is the veto's. */
+static SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
+				      slab_gfp_t gfp, int err)
 {
-	if (sn_handler_depth)   /* inside a handler: served quietly */
-		return obj;
-	size_t size = event_obj_size(c, s);
-	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req };
-	uint32_t stamp = 0;
-	int err = 0;
-
-	sn_rcu_read_lock();
-	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
-		struct chain *ch = sn_rcu_dereference(chain_head);
-		if (ch && ch->n) {
-			uint32_t *stamps = stamps_of(s, true);
-			if (!stamps) {
-				err = -ENOMEM;
-			} else {
-				/* Stamped before the handlers run, so that
-				 * slab_obj_ext() works inside them. */
-				ext_clear_slots(s, idx);
-				stamps[idx] = ch->gen;
-				sn_handler_depth++;
-				err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d, &stamp);
-				sn_handler_depth--;
-				stamps[idx] = stamp;
-				if (stamp)
-					notified_add(c, 1);
-			}
-		}
-	}
-	sn_rcu_read_unlock();
-	if (likely(!err))
-		return obj;
 	sn_handler_depth++;
 	if (c->kind & CACHE_LARGE) {
 		large_release(s);
@@ -444,16 +438,55 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 	return NULL;
 }
 
+/*
+ * The ALLOC event of object @idx of @s, on its way to the caller. One
+ * read-side section; the object's stamp is written before the handlers
+ * run (so that slab_obj_ext() works in them) and kept only if none
+ * vetoed. Inside a handler, allocations are served quietly.
+ */
+void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
+			size_t req)
+{
+	if (sn_handler_depth)
+		return obj;
+	uint32_t *stamps = stamps_of(s);
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	size_t size = event_obj_size(c, s);
+	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
+				     m ? (void **const *)m->slots : NULL, idx };
+	int err = 0;
+	sn_rcu_read_lock();
+	struct chain *ch = sn_rcu_dereference(chain_head);
+	if (likely(ch && ch->n) && (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) &&
+	    (likely(stamps) || (stamps = stamps_make(s)) || (err = -ENOMEM, false))) {
+		ext_clear_slots(m, idx);
+		stamps[idx] = ch->gen;
+		sn_handler_depth++;
+		err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
+		sn_handler_depth--;
+		if (likely(!err))
+			notified_add(c, 1);
+		else
+			stamps[idx] = 0;
+	}
+	sn_rcu_read_unlock();
+	if (likely(!err))
+		return obj;
+	return alloc_vetoed(c, s, idx, obj, gfp, err);
+}
+
 void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
-	uint32_t *stamps = stamps_of(s, false);
+	uint32_t *stamps = stamps_of(s);
 	if (!stamps)
 		return;
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
 	size_t size = event_obj_size(c, s);
-	struct slab_event_data d = { cache_handle(c), obj, size, 0, size };
+	struct slab_event_data d = { cache_handle(c), obj, size, 0, size,
+				     m ? (void **const *)m->slots : NULL, idx };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
@@ -463,17 +496,17 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 {
 	if (sn_handler_depth)
 		return 0;
-	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), gfp, slab_bytes_of(c) };
-	uint32_t stamp = 0;
+	size_t bytes = slab_bytes_of(c);
+	struct slab_event_data d = { cache_handle(c), s->base, bytes, gfp, bytes, NULL, UINT32_MAX };
 	int err = 0;
 	sn_rcu_read_lock();
-	if (atomic_load(&c->hooks) & HOOK_ALLOC) {
+	struct chain *ch = sn_rcu_dereference(chain_head);
+	if (ch && ch->n && (atomic_load(&c->hooks) & HOOK_ALLOC)) {
 		sn_handler_depth++;
-		err = chain_call_alloc(sn_rcu_dereference(chain_head), SLAB_EVENT_NEWPAGE,
-				       SLAB_EVENT_FREEPAGE, &d, &stamp);
+		err = chain_call_alloc(ch, SLAB_EVENT_NEWPAGE, SLAB_EVENT_FREEPAGE, &d);
 		sn_handler_depth--;
-		if (stamp) {
-			s->page_stamp = stamp;
+		if (!err) {
+			s->page_stamp = ch->gen;
 			notified_add(c, 1);
 		}
 	}
@@ -485,7 +518,8 @@ void notify_freepage(struct slab_cache *c, struct slab *s)
 {
 	uint32_t stamp = s->page_stamp;
 	s->page_stamp = 0;
-	struct slab_event_data d = { cache_handle(c), s->base, slab_bytes_of(c), 0, slab_bytes_of(c) };
+	size_t bytes = slab_bytes_of(c);
+	struct slab_event_data d = { cache_handle(c), s->base, bytes, 0, bytes, NULL, UINT32_MAX };
 	chain_call_free(SLAB_EVENT_FREEPAGE, &d, stamp);
 	notified_dec(c);
 }
