@@ -255,6 +255,10 @@ struct slab_event_data {
 			   * slab_cache_alloc. Other events: equal to size
 			   * (a handler that needs the requested size at FREE
 			   * keeps it from the ALLOC) */
+	slab_flags_t flags; /* the cache's flags (slab_cache_flags()) */
+	size_t footprint; /* the memory the object takes: the cache's stride
+			   * (slab_cache_size()), a large object's pages; for
+			   * page events, the slab's bytes */
 	/* private, for slab_event_ext() */
 	void **const *_ext;
 	uint32_t _idx;
@@ -369,6 +373,17 @@ static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
 			return &arr[d->_idx];
 	}
 	return slab_event_ext_slow(d, slot);
+}
+
+/* The value of the word, NULL when it was never made (nothing stored):
+ * a read that never makes the array. */
+static inline void *slab_event_ext_value(const struct slab_event_data *d, int slot)
+{
+	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
+		void **arr = __atomic_load_n(&d->_ext[slot], __ATOMIC_ACQUIRE);
+		return arr ? arr[d->_idx] : NULL;
+	}
+	return NULL;
 }
 
 /* True while the calling thread runs inside a notifier handler. */

@@ -71,11 +71,8 @@ void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const 
 
 /* Frees that may need a FREE event: a double free is caught before it
  * could be announced twice. */
-SN_NOINLINE void cache_free_hooked(const char *fn, void *obj)
+SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
-	struct slab *s = slab_of(obj);
-	struct slab_cache *c = s->cache;
-	uint32_t idx = (uint32_t)slab_obj_index(c, s->base, obj);
 	if (unlikely(link_get(c, obj) <= c->objects))
 		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY

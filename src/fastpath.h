@@ -56,7 +56,7 @@ SN_HIDDEN void *alloc_chain_corrupt(const char *fn, struct slab_cache *c, const 
  * ENOMEM on failure, as malloc() must set it. */
 SN_HIDDEN void *slab_alloc_slow_enomem(const char *fn, struct slab_cache *c, size_t req);
 SN_HIDDEN void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req);
-SN_HIDDEN void cache_free_hooked(const char *fn, void *obj);
+SN_HIDDEN void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
 /* The fast paths' exits, with as few arguments as they can: the rest is
  * found again from the pointer, out of line. */
 SN_HIDDEN void slab_free_suspect_p(const char *fn, void *obj);
@@ -149,12 +149,12 @@ static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn
 	}
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_FREE | HOOK_LINK_AFTER))) {
-		cache_free_hooked(fn, obj);
+		cache_free_hooked(fn, c, s, obj, (uint32_t)idx);
 		return;
 	}
 #else
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_LINK_AFTER)) {
-		cache_free_hooked(fn, obj);
+		cache_free_hooked(fn, c, s, obj, (uint32_t)idx);
 		return;
 	}
 #endif

@@ -418,6 +418,14 @@ static inline size_t event_obj_size(const struct slab_cache *c, const struct sla
 	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
 }
 
+/* What an object takes: its stride, or a large object's pages. */
+static inline size_t event_footprint(const struct slab_cache *c, const struct slab *s)
+{
+	if (c->kind & CACHE_LARGE)
+		return (s->large_size + SN_PAGE_SIZE - 1) & ~(size_t)(SN_PAGE_SIZE - 1);
+	return c->size;
+}
+
 /* The object goes back after a veto (or a failure to stamp it), with no
  * further event; errno is the veto's. */
 static SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
@@ -453,7 +461,7 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
 	size_t size = event_obj_size(c, s);
 	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
-				     m ? (void **const *)m->slots : NULL, idx };
+				     c->flags, event_footprint(c, s), m ? (void **const *)m->slots : NULL, idx };
 	int err = 0;
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(chain_head);
@@ -486,7 +494,7 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *
 	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
 	size_t size = event_obj_size(c, s);
 	struct slab_event_data d = { cache_handle(c), obj, size, 0, size,
-				     m ? (void **const *)m->slots : NULL, idx };
+				     c->flags, event_footprint(c, s), m ? (void **const *)m->slots : NULL, idx };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
@@ -497,7 +505,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 	if (sn_handler_depth)
 		return 0;
 	size_t bytes = slab_bytes_of(c);
-	struct slab_event_data d = { cache_handle(c), s->base, bytes, gfp, bytes, NULL, UINT32_MAX };
+	struct slab_event_data d = { cache_handle(c), s->base, bytes, gfp, bytes, c->flags, bytes, NULL, UINT32_MAX };
 	int err = 0;
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(chain_head);
@@ -519,7 +527,7 @@ void notify_freepage(struct slab_cache *c, struct slab *s)
 	uint32_t stamp = s->page_stamp;
 	s->page_stamp = 0;
 	size_t bytes = slab_bytes_of(c);
-	struct slab_event_data d = { cache_handle(c), s->base, bytes, 0, bytes, NULL, UINT32_MAX };
+	struct slab_event_data d = { cache_handle(c), s->base, bytes, 0, bytes, c->flags, bytes, NULL, UINT32_MAX };
 	chain_call_free(SLAB_EVENT_FREEPAGE, &d, stamp);
 	notified_dec(c);
 }

@@ -1377,3 +1377,145 @@ Test(memcg_stress, threads_switch_groups_limits_and_reclaim, .timeout = 240)
 		cr_assert_eq(slab_memcg_destroy(sg[i].g), 0, "destroy %s", names[i]);
 	cr_assert_eq(active_objs(s_cache), 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Root only: no owner recorded, stocks without locked instructions    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What `slabnotify run --max` sets up: every thread in the root group,
+ * an accounted cache. Objects carry no owner (NULL stands for the root),
+ * and the stocks are taken by drainers with the asymmetric protocol
+ * (membarrier) while their owners charge. Four threads free each other's
+ * objects through a shared pool under a max that is hit all the time
+ * (each veto drains every stock), while a fifth registers and
+ * unregisters a counting notifier: usage must never pass max, and must
+ * be exactly 0 at the end, and the counting handler must see every
+ * ALLOC it accepted freed exactly once.
+ */
+#define R_THREADS 4
+#define R_ITERS   (200000 / SCALE)
+
+static struct pool r_pool;
+static struct slab_cache *r_cache;
+static atomic_bool r_stop;
+static atomic_long r_balance;  /* the counting handler's ALLOCs - FREEs */
+static atomic_ulong r_vetoes, r_max_seen_bad;
+static size_t r_max;
+
+static int r_count(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	if (d->cache != r_cache)
+		return SLAB_NOTIFY_DONE;
+	if (ev == SLAB_EVENT_ALLOC)
+		atomic_fetch_add(&r_balance, 1);
+	else if (ev == SLAB_EVENT_FREE)
+		atomic_fetch_sub(&r_balance, 1);
+	return SLAB_NOTIFY_OK;
+}
+
+static void *r_worker(void *arg)
+{
+	uint64_t rng = 77 + (uint64_t)(intptr_t)arg;
+	void *mine[32];
+	int n = 0;
+	for (int it = 0; it < R_ITERS; it++) {
+		uint64_t r = rng_next(&rng);
+		if (r % 3 != 0) {
+			void *o = slab_cache_alloc(r_cache, 0);
+			if (!o) {
+				cr_assert_eq(errno, ENOMEM);
+				atomic_fetch_add(&r_vetoes, 1);
+				/* Make room: free another thread's objects. */
+				for (int k = 0; k < 8; k++)
+					slab_cache_free(r_cache, pool_pop(&r_pool));
+				continue;
+			}
+			if (n < 32 && (r & 16))
+				mine[n++] = o;
+			else
+				pool_push(&r_pool, o);
+		} else {
+			slab_cache_free(r_cache, pool_pop(&r_pool));
+			if (n > 0)
+				slab_cache_free(r_cache, mine[--n]);
+		}
+	}
+	while (n > 0)
+		slab_cache_free(r_cache, mine[--n]);
+	return NULL;
+}
+
+static void *r_registrar(void *arg)
+{
+	struct slab_notifier *nb = arg;
+	while (!atomic_load(&r_stop)) {
+		memset(nb, 0, sizeof(*nb));
+		nb->call = r_count;
+		nb->priority = -5;
+		cr_assert_eq(slab_notifier_register(nb), 0);
+		struct timespec ts = { 0, 300000 };
+		nanosleep(&ts, NULL);
+		cr_assert_eq(slab_notifier_unregister(nb), 0);
+		/* Unregistered: every object it accepted and that is still
+		 * live will not be announced to it. Count those back. */
+		cr_assert_geq(atomic_load(&r_balance), 0);
+		atomic_store(&r_balance, 0);
+	}
+	return NULL;
+}
+
+static void *r_monitor(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&r_stop)) {
+		struct slab_memcg_stat st = st_of(slab_memcg_root());
+		if (st.usage + st.stock > r_max)
+			atomic_fetch_add(&r_max_seen_bad, 1);
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+Test(memcg_stress, root_only_lockless_stocks_and_a_racing_notifier, .timeout = 240)
+{
+	r_cache = acct_cache("root-only-80", 80);
+	struct slab_memcg *root = slab_memcg_root();
+	struct slab_memcg_stat before = st_of(root);
+	cr_assert_eq(before.usage, 0);
+	r_max = 256u << 10;   /* a few stock batches: vetoes all the time */
+	cr_assert_eq(slab_memcg_set_max(root, r_max), 0);
+	/* Throttling on, just under max: short sleeps, often. */
+	cr_assert_eq(slab_memcg_set_high(root, r_max - (16u << 10)), 0);
+	pool_init(&r_pool, 1u << 16, 0, false);
+	static struct slab_notifier nb;
+	pthread_t th[R_THREADS], reg, mon;
+	pthread_create(&reg, NULL, r_registrar, &nb);
+	pthread_create(&mon, NULL, r_monitor, NULL);
+	for (int i = 0; i < R_THREADS; i++)
+		pthread_create(&th[i], NULL, r_worker, (void *)(intptr_t)i);
+	for (int i = 0; i < R_THREADS; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&r_stop, true);
+	pthread_join(reg, NULL);
+	pthread_join(mon, NULL);
+	void *o;
+	while ((o = pool_pop(&r_pool)))
+		slab_cache_free(r_cache, o);
+	slab_memcg_drain_stock();
+	struct slab_memcg_stat st = st_of(root);
+	cr_log_info("root only: %lu vetoes, peak %zu, throttled %lu us", atomic_load(&r_vetoes), st.peak,
+		    st.throttled_us);
+	cr_assert_gt(atomic_load(&r_vetoes), 0, "the max was never hit");
+	cr_assert_eq(atomic_load(&r_max_seen_bad), 0, "usage + stock went past max");
+	cr_assert_leq(st.peak, r_max);
+	cr_assert_eq(st.usage, 0, "usage %zu after every free", st.usage);
+	cr_assert_eq(st.nr_objects, 0, "%lu objects", st.nr_objects);
+	cr_assert_eq(st.stock, 0);
+	cr_assert_eq(active_objs(r_cache), 0);
+	slab_memcg_set_max(root, SIZE_MAX);
+	slab_memcg_set_high(root, SIZE_MAX);
+	pool_destroy(&r_pool);
+}

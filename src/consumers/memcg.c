@@ -137,7 +137,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
+#include <unistd.h>
 #include <time.h>
 
 #define MEMCG_BATCH       (64u * 1024u)  /* bytes per stock refill */
@@ -211,6 +215,8 @@ struct memcg_thread {
 	_Atomic long hw;                       /* high-water mark of consumed */
 	_Atomic unsigned long hist_seq;        /* sync_seq when hw restarted */
 	struct slab_memcg *cur;                /* current group (owner only) */
+	_Atomic int busy;                      /* owner: in stock_take_fast/put_fast */
+	_Atomic int draining;                  /* a drainer is taking the bytes */
 	/* Cold. */
 	pthread_mutex_t lock __attribute__((aligned(CACHELINE)));
 	struct memcg_thread *next;             /* registry: set before publication */
@@ -518,13 +524,80 @@ static inline struct memcg_thread *thread_self(void)
 	return likely(t) ? t : thread_self_slow();
 }
 
+/*
+ * The stock's bytes without a locked instruction. Only the owner adds to
+ * or takes from t->bytes outside t->lock; a drainer (holding t->lock)
+ * takes them all. They meet as in Dekker's algorithm, made asymmetric
+ * (as liburcu's urcu-memb and Linux's membarrier users are): the owner
+ * marks itself busy and then reads `draining` with only a compiler
+ * barrier between; the drainer sets `draining`, then makes every thread
+ * of the process pass a full barrier (membarrier(2)), then waits for
+ * `busy` to clear. Either the owner sees `draining` and leaves for the
+ * slow path (which waits on t->lock), or the drainer sees `busy` and
+ * waits the few instructions of the update. Without membarrier (an old
+ * kernel, a sandbox), the owner pays a full fence instead.
+ */
+static bool membarrier_ok;
+
+static inline void owner_fence(void)
+{
+	if (likely(membarrier_ok))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+static inline bool owner_enter(struct memcg_thread *t)
+{
+	atomic_store_explicit(&t->busy, 1, RLX);
+	owner_fence();
+	if (likely(!atomic_load_explicit(&t->draining, RLX)))
+		return true;
+	atomic_store_explicit(&t->busy, 0, memory_order_release);
+	return false;
+}
+
+static inline void owner_leave(struct memcg_thread *t)
+{
+	atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+/* Drainer, holding t->lock: the owner's fast path is out of the bytes. */
+static void drainer_enter(struct memcg_thread *t)
+{
+	atomic_store_explicit(&t->draining, 1, RLX);
+	if (t == tls_self)
+		return;     /* the owner is here: not in its fast path */
+	if (membarrier_ok)
+		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	while (atomic_load_explicit(&t->busy, memory_order_acquire))
+		sched_yield();
+}
+
+static void drainer_leave(struct memcg_thread *t)
+{
+	atomic_store_explicit(&t->draining, 0, memory_order_release);
+}
+
+static void membarrier_setup(void)
+{
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+	membarrier_ok = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+			syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+}
+
 /* Take the bytes out of @t's stock and uncharge them. Caller holds t->lock. */
 static void stock_take_locked(struct memcg_thread *t)
 {
 	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
 	if (!g)
 		return;
-	size_t x = atomic_exchange_explicit(&t->bytes, 0, RLX);
+	drainer_enter(t);
+	size_t x = atomic_load_explicit(&t->bytes, RLX);
+	atomic_store_explicit(&t->bytes, 0, RLX);
+	drainer_leave(t);
 	if (x)
 		counters_uncharge(g, x);
 }
@@ -660,17 +733,36 @@ static inline bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, s
 	if (atomic_load_explicit(&t->group, RLX) != g ||
 	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX))
 		return false;
+	if (!owner_enter(t))
+		return false;
 	size_t b = atomic_load_explicit(&t->bytes, RLX);
-	do {
-		if (b < n)
-			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&t->bytes, &b, b - n, RLX, RLX));
+	if (b < n) {
+		owner_leave(t);
+		return false;
+	}
+	atomic_store_explicit(&t->bytes, b - n, RLX);
+	owner_leave(t);
 	long c = atomic_load_explicit(&t->consumed, RLX) + (long)n;
 	atomic_store_explicit(&t->consumed, c, RLX);
 	if (c > atomic_load_explicit(&t->hw, RLX))
 		atomic_store_explicit(&t->hw, c, RLX);
 	atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) + 1, RLX);
 	return true;
+}
+
+/* Fast path: give @n bytes of one object of @g back to the stock; the
+ * new stock size, or 0 when it could not (the caller uncharges). */
+static inline size_t stock_put(struct memcg_thread *t, struct slab_memcg *g, size_t n)
+{
+	if (atomic_load_explicit(&t->group, RLX) != g ||
+	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX) || !owner_enter(t))
+		return 0;
+	size_t b = atomic_load_explicit(&t->bytes, RLX) + n;
+	atomic_store_explicit(&t->bytes, b, RLX);
+	owner_leave(t);
+	atomic_store_explicit(&t->consumed, atomic_load_explicit(&t->consumed, RLX) - (long)n, RLX);
+	atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) - 1, RLX);
+	return b;
 }
 
 /* ------------------------------------------------------------------ */
@@ -798,7 +890,9 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, l
 				atomic_store_explicit(&t->group, g, RLX);
 			}
 			if (!counters_try_charge(g, n + extra)) {
-				atomic_fetch_add_explicit(&t->bytes, extra, RLX);
+				/* Under t->lock, by the owner: no drainer. */
+				atomic_store_explicit(&t->bytes, atomic_load_explicit(&t->bytes, RLX) + extra,
+						      RLX);
 				atomic_store_explicit(&t->nr_objs,
 						      atomic_load_explicit(&t->nr_objs, RLX) + objs, RLX);
 				in_stock = true;
@@ -865,12 +959,8 @@ static int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, l
 static void uncharge_object(struct slab_memcg *owner, size_t n)
 {
 	struct memcg_thread *t = tls_self;
-	if (t && atomic_load_explicit(&t->group, RLX) == owner &&
-	    atomic_load_explicit(&t->hist_seq, RLX) == atomic_load_explicit(&sync_seq, RLX)) {
-		/* The stock's group is the thread's current one: live. */
-		size_t b = atomic_fetch_add_explicit(&t->bytes, n, RLX) + n;
-		atomic_store_explicit(&t->consumed, atomic_load_explicit(&t->consumed, RLX) - (long)n, RLX);
-		atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) - 1, RLX);
+	size_t b = t ? stock_put(t, owner, n) : 0;
+	if (likely(b)) {
 		if (unlikely(b > MEMCG_STOCK_MAX))
 			stock_trim(t);
 		return;
@@ -881,15 +971,6 @@ static void uncharge_object(struct slab_memcg *owner, size_t n)
 /* ------------------------------------------------------------------ */
 /* The notifier                                                       */
 /* ------------------------------------------------------------------ */
-
-static size_t footprint(const struct slab_event_data *d)
-{
-	size_t s = slab_cache_size(d->cache);
-	if (likely(s))
-		return s;
-	/* kmalloc-large: its pages (the descriptor is slabnotify's own). */
-	return (d->size + LARGE_PAGE - 1) & ~(size_t)(LARGE_PAGE - 1);
-}
 
 /*
  * Caches that are not SLAB_ACCOUNT but have had an object charged
@@ -930,42 +1011,69 @@ static bool acct_set_add(const struct slab_cache *c)
 	return false;   /* more caches than SLAB_MAX_CACHES: cannot happen */
 }
 
+/*
+ * The owner of an object, in its obj_ext slot: NULL stands for the root
+ * in SLAB_ACCOUNT caches, so that a process with only the root group
+ * (what `slabnotify run --max` sets up) never makes the slot arrays. In
+ * other caches (SLAB_GFP_ACCOUNT objects only) NULL means "not charged",
+ * and the root is written out.
+ */
+static int owner_record(const struct slab_event_data *d, struct slab_memcg *g)
+{
+	if (g == &root_group && (d->flags & SLAB_ACCOUNT))
+		return 0;
+	void **slot = slab_event_ext(d, ext_slot);
+	if (unlikely(!slot))
+		return -ENOMEM;
+	*slot = g;
+	return 0;
+}
+
+static struct slab_memcg *owner_of(const struct slab_event_data *d)
+{
+	struct slab_memcg *owner = slab_event_ext_value(d, ext_slot);
+	if (!owner && (d->flags & SLAB_ACCOUNT))
+		owner = &root_group;
+	return owner;
+}
+
+static int memcg_alloc(const struct slab_event_data *d)
+{
+	if (!(d->flags & SLAB_ACCOUNT)) {
+		if (!(d->gfp & SLAB_GFP_ACCOUNT))
+			return SLAB_NOTIFY_DONE;
+		if (unlikely(!acct_set_has(d->cache)) && !acct_set_add(d->cache))
+			return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
+	}
+	size_t n = d->footprint;
+	struct memcg_thread *t = thread_self();
+	struct slab_memcg *g = t ? t->cur : &root_group;
+	if (unlikely(!(t && stock_consume(t, g, n))) && charge_slow(t, g, n, 1, d->gfp))
+		return slab_notify_from_errno(-ENOMEM);
+	if (unlikely(owner_record(d, g))) {
+		/* No room to record the owner: the charge cannot stand. */
+		uncharge_object(g, n);
+		return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
+	}
+	return SLAB_NOTIFY_OK;
+}
+
+static void memcg_free(const struct slab_event_data *d)
+{
+	if (!(d->flags & SLAB_ACCOUNT) && !acct_set_has(d->cache))
+		return;   /* nothing of it was ever charged */
+	struct slab_memcg *owner = owner_of(d);
+	if (owner)
+		uncharge_object(owner, d->footprint);
+}
+
 static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	(void)nb;
-	if (ev == SLAB_EVENT_ALLOC) {
-		if (!(slab_cache_flags(d->cache) & SLAB_ACCOUNT)) {
-			if (!(d->gfp & SLAB_GFP_ACCOUNT))
-				return SLAB_NOTIFY_DONE;
-			if (unlikely(!acct_set_has(d->cache)) && !acct_set_add(d->cache))
-				return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE
-								  : slab_notify_from_errno(-ENOMEM);
-		}
-		void **slot = slab_obj_ext(d->ptr, ext_slot);
-		if (unlikely(!slot))   /* no room to record the owner */
-			return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
-		size_t n = footprint(d);
-		struct memcg_thread *t = thread_self();
-		struct slab_memcg *g = t ? t->cur : &root_group;
-		if (likely(t && stock_consume(t, g, n))) {
-			*slot = g;
-			return SLAB_NOTIFY_OK;
-		}
-		if (charge_slow(t, g, n, 1, d->gfp))
-			return slab_notify_from_errno(-ENOMEM);
-		*slot = g;
-		return SLAB_NOTIFY_OK;
-	}
-	if (ev == SLAB_EVENT_FREE) {
-		if (!(slab_cache_flags(d->cache) & SLAB_ACCOUNT) && !acct_set_has(d->cache))
-			return SLAB_NOTIFY_DONE;   /* nothing of it was ever charged */
-		void **slot = slab_obj_ext(d->ptr, ext_slot);
-		struct slab_memcg *owner = slot ? *slot : NULL;
-		if (!owner)
-			return SLAB_NOTIFY_DONE;
-		*slot = NULL;
-		uncharge_object(owner, footprint(d));
-	}
+	if (likely(ev == SLAB_EVENT_ALLOC))
+		return memcg_alloc(d);
+	if (ev == SLAB_EVENT_FREE)
+		memcg_free(d);
 	return SLAB_NOTIFY_DONE;
 }
 
@@ -1015,6 +1123,9 @@ static void fork_child(void)
 	cb_locks_init(&root_group);
 	for (struct memcg_thread *t = atomic_load(&registry); t; t = t->next) {
 		pthread_mutex_init(&t->lock, NULL);
+		/* A drainer or an owner that vanished mid-way. */
+		atomic_store_explicit(&t->draining, 0, RLX);
+		atomic_store_explicit(&t->busy, 0, RLX);
 		if (t == tls_self || !atomic_load(&t->in_use))
 			continue;
 		struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
@@ -1042,6 +1153,7 @@ static void find_large(struct slab_cache *c, void *arg)
 static void do_init(void)
 {
 	atomic_store((_Atomic uintptr_t *)&root_group.handle, (uintptr_t)&root_group | root_group.gen);
+	membarrier_setup();
 	size_t area = (size_t)MEMCG_MAX_GROUPS * MEMCG_STRIDE;
 	void *a = mmap(NULL, area, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	group_area = a == MAP_FAILED ? NULL : a;
