@@ -22,6 +22,7 @@
  * a slot: they exist before any user cache and cannot be destroyed.
  */
 #include "kmalloc.h"
+#include "consumers/consumer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -96,6 +97,12 @@ static void do_kmalloc_init(void)
 void kmalloc_init(void)
 {
 	pthread_once(&kmalloc_once, do_kmalloc_init);
+}
+
+struct slab_cache *sn_kmalloc_large(void)
+{
+	kmalloc_init();
+	return cache_handle(sn_large_cache);
 }
 
 /* The kmalloc-cg-N twins are made at the first accounted allocation: a

@@ -44,6 +44,10 @@ struct sn_memcg_snapshot {
 };
 SN_CONSUMER_API void sn_memcg_root_snapshot(struct sn_memcg_snapshot *s);
 
+/* kmalloc-large, the kmalloc caches made first (they are otherwise made
+ * on first use): for a consumer that switches its notification on. */
+SN_CONSUMER_API struct slab_cache *sn_kmalloc_large(void);
+
 /* slab_info_print() of the caches that ever had a slab. */
 SN_CONSUMER_API void sn_info_print_used(FILE *f);
 /* slab_stats_report(), its slabinfo limited to the caches ever used. */

@@ -1143,13 +1143,6 @@ static void fork_child(void)
 	}
 }
 
-static void find_large(struct slab_cache *c, void *arg)
-{
-	const char *name = slab_cache_name(c);
-	if (name && strcmp(name, "kmalloc-large") == 0)
-		*(struct slab_cache **)arg = c;
-}
-
 static void do_init(void)
 {
 	atomic_store((_Atomic uintptr_t *)&root_group.handle, (uintptr_t)&root_group | root_group.gen);
@@ -1165,13 +1158,9 @@ static void do_init(void)
 	ext_slot = slot;
 	key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	/* Make the kmalloc caches exist, then have kmalloc-large notify:
-	 * its SLAB_GFP_ACCOUNT objects are charged like any other. */
-	slab_free(slab_malloc(0, 0));
-	struct slab_cache *large = NULL;
-	slab_cache_for_each(find_large, &large);
-	if (large)
-		slab_cache_set_notify(large, true);
+	/* kmalloc-large notifies: its SLAB_GFP_ACCOUNT objects are charged
+	 * like any other. */
+	slab_cache_set_notify(sn_kmalloc_large(), true);
 	if (slab_notifier_register(&memcg_nb) != 0)
 		fprintf(stderr, "slabnotify: memcg: cannot register the notifier\n");
 }
