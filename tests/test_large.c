@@ -145,8 +145,22 @@ Test(large, charged_by_its_pages)
 	slab_memcg_destroy(g);
 }
 
-/* Freed mappings are reused across sizes, split, without waste. */
-Test(large, reuse_splits_a_bigger_mapping)
+/* Large mappings come in classes, four per doubling: 100000 bytes are
+ * 25 pages, in the 112 KiB class. */
+Test(large, sizes_round_up_to_a_class_of_four_per_doubling)
+{
+	void *p = slab_malloc(100000, 0);
+	cr_assert_not_null(p);
+	cr_assert_eq(slab_usable_size(p), 112 * KiB);
+	slab_free(p);
+	p = slab_malloc(128 * KiB, 0);
+	cr_assert_eq(slab_usable_size(p), 128 * KiB, "a class size is its own class");
+	slab_free(p);
+}
+
+/* A freed mapping much bigger than a request is split: the request
+ * takes its head, the rest stays cached for the next one. */
+Test(large, reuse_splits_a_much_bigger_mapping)
 {
 	char *a = slab_malloc(1024 * KiB, 0);
 	cr_assert_not_null(a);
@@ -156,13 +170,33 @@ Test(large, reuse_splits_a_bigger_mapping)
 	cr_assert_not_null(b);
 	cr_assert_not_null(c);
 	cr_assert_eq(b, a, "the cached mapping is reused");
-	cr_assert_eq(slab_usable_size(b), 200 * KiB, "and split to size: %zu", slab_usable_size(b));
-	cr_assert_eq(c, a + 200 * KiB, "its rest serves the next request");
+	cr_assert_eq(slab_usable_size(b), 224 * KiB, "and split to its class: %zu", slab_usable_size(b));
+	cr_assert_eq(c, a + 224 * KiB, "its rest serves the next request");
+	cr_assert_eq(slab_usable_size(c), 320 * KiB);
 	struct slab_mem_stat st;
 	slab_mem_stat(&st);
-	cr_assert_eq(st.large_in_use, 500 * KiB);
+	cr_assert_eq(st.large_in_use, 544 * KiB);
 	slab_free(b);
 	slab_free(c);
+}
+
+/* Up to twice the request, a freed mapping is reused whole (its pages
+ * are backed already; pieces kept apart would never join again), and a
+ * realloc that still fits it stays in place. */
+Test(large, reuse_takes_a_mapping_up_to_twice_whole_and_realloc_stays_in_it)
+{
+	char *a = slab_malloc(512 * KiB, 0);
+	cr_assert_not_null(a);
+	memset(a, 1, 512 * KiB);
+	slab_free(a);
+	char *b = slab_malloc(300 * KiB, 0);
+	cr_assert_eq(b, a);
+	cr_assert_eq(slab_usable_size(b), 512 * KiB, "whole: %zu", slab_usable_size(b));
+	memset(b, 2, 300 * KiB);
+	char *r = slab_realloc(b, 500 * KiB, 0);
+	cr_assert_eq(r, b, "the mapping holds 500 KiB: nothing moves");
+	cr_assert_eq(r[299 * KiB], 2);
+	slab_free(r);
 }
 
 /* An exact peak, also for one large allocation followed by nothing. */
