@@ -11,7 +11,10 @@
  * Mappings come in size classes, four per doubling (as jemalloc's large
  * classes: at most 25 % of address space over the page-rounded request,
  * and pages are only backed when touched), so that a freed mapping fits
- * the next request of about its size. Freed mappings are kept for reuse
+ * the next request of about its size. The object is still the pages it
+ * asked for (its usable size, and what --max charges: a program that asks
+ * for N bytes under a cap of M succeeds whenever N, what it holds and a
+ * page fit under M); the rest of its mapping is room to grow in place. Freed mappings are kept for reuse
  * (LARGE_CACHE entries, each for at most LARGE_CACHE_AGE_NS, in all at
  * most half the bytes of the live large objects, between 1 and 64 MiB,
  * oldest evicted first). A request takes the smallest cached mapping of
@@ -336,7 +339,7 @@ void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, siz
 	}
 	d->base = base;
 	atomic_store_explicit(&d->fresh, 1, memory_order_relaxed);
-	d->large_size = bytes;
+	d->large_size = page_round(size);   /* what is charged: the pages asked for */
 	d->map_size = bytes;
 	d->large_fresh = fresh;
 	if (!table_add(d)) {
@@ -553,7 +556,7 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 zero:
 	if ((gfp & SLAB_GFP_ZERO) && size > old_size && !d->large_fresh)
 		memset(nb + old_size, 0, size - old_size);
-	d->large_size = bytes;
+	d->large_size = page_round(size);
 	return nb;
 }
 

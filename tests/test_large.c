@@ -145,17 +145,38 @@ Test(large, charged_by_its_pages)
 	slab_memcg_destroy(g);
 }
 
-/* Large mappings come in classes, four per doubling: 100000 bytes are
- * 25 pages, in the 112 KiB class. */
-Test(large, sizes_round_up_to_a_class_of_four_per_doubling)
+/* The same inside the size classes: 17 MiB + 1 byte maps 20 MiB (its
+ * class) but is charged its pages, so it fits under 17 MiB and 2 pages. */
+Test(large, a_class_rounded_mapping_is_charged_its_pages_only)
 {
-	void *p = slab_malloc(100000, 0);
+	struct slab_memcg *g = slab_memcg_create(NULL, "lg2");
+	size_t n = (size_t)17 * 1024 * KiB + 1;
+	slab_memcg_set_max(g, (size_t)17 * 1024 * KiB + 2 * 4096);
+	struct slab_memcg *prev = slab_memcg_enter(g);
+	void *p = slab_malloc(n, SLAB_GFP_ACCOUNT);
+	cr_assert_not_null(p, "17 MiB + 1 under a cap of 17 MiB + 2 pages");
+	struct slab_memcg_stat st;
+	slab_memcg_stat(g, &st);
+	cr_assert_eq(st.usage, (size_t)17 * 1024 * KiB + 4096);
+	slab_free(p);
+	slab_memcg_stat(g, &st);
+	cr_assert_eq(st.usage, 0);
+	slab_memcg_enter(prev);
+	slab_memcg_destroy(g);
+}
+
+/* Large mappings come in classes, four per doubling (100000 bytes are 25
+ * pages, in the 112 KiB class), but the object is the pages it asked for:
+ * its usable size, what --max charges. */
+Test(large, an_object_is_its_pages_in_a_mapping_of_its_class)
+{
+	char *p = slab_malloc(100000, 0);
 	cr_assert_not_null(p);
-	cr_assert_eq(slab_usable_size(p), 112 * KiB);
-	slab_free(p);
-	p = slab_malloc(128 * KiB, 0);
-	cr_assert_eq(slab_usable_size(p), 128 * KiB, "a class size is its own class");
-	slab_free(p);
+	cr_assert_eq(slab_usable_size(p), 25 * 4096);
+	char *q = slab_realloc(p, 112 * KiB, 0);
+	cr_assert_eq(q, p, "the class's room: grown in place");
+	cr_assert_eq(slab_usable_size(q), 112 * KiB);
+	slab_free(q);
 }
 
 /* A freed mapping much bigger than a request is split: the request
@@ -170,9 +191,9 @@ Test(large, reuse_splits_a_much_bigger_mapping)
 	cr_assert_not_null(b);
 	cr_assert_not_null(c);
 	cr_assert_eq(b, a, "the cached mapping is reused");
-	cr_assert_eq(slab_usable_size(b), 224 * KiB, "and split to its class: %zu", slab_usable_size(b));
-	cr_assert_eq(c, a + 224 * KiB, "its rest serves the next request");
-	cr_assert_eq(slab_usable_size(c), 320 * KiB);
+	cr_assert_eq(slab_usable_size(b), 200 * KiB, "%zu", slab_usable_size(b));
+	cr_assert_eq(c, a + 224 * KiB, "split at its class (224 KiB); the rest serves the next request");
+	cr_assert_eq(slab_usable_size(c), 300 * KiB);
 	struct slab_mem_stat st;
 	slab_mem_stat(&st);
 	cr_assert_eq(st.large_in_use, 544 * KiB);
@@ -191,7 +212,7 @@ Test(large, reuse_takes_a_mapping_up_to_twice_whole_and_realloc_stays_in_it)
 	slab_free(a);
 	char *b = slab_malloc(300 * KiB, 0);
 	cr_assert_eq(b, a);
-	cr_assert_eq(slab_usable_size(b), 512 * KiB, "whole: %zu", slab_usable_size(b));
+	cr_assert_eq(slab_usable_size(b), 300 * KiB, "%zu", slab_usable_size(b));
 	memset(b, 2, 300 * KiB);
 	char *r = slab_realloc(b, 500 * KiB, 0);
 	cr_assert_eq(r, b, "the mapping holds 500 KiB: nothing moves");
