@@ -803,3 +803,166 @@ Test(stress, exited_thread_slab_is_reclaimable)
 		     "was not released", in.num_slabs);
 	cr_assert_eq(slab_cache_destroy(cache), 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Owned slabs: exits, shrinks and remote frees at once                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Short-lived threads allocate from slabs they own, free some of them
+ * themselves (local frees into their own slabs) while the same slabs
+ * take remote frees from long-lived reapers, and exit with objects
+ * still out, so their slabs are orphaned mid-traffic; a shrinker calls
+ * slab_cache_shrink() all along. Every handed-out address is recorded
+ * in a set: one seen twice while live is an object handed out twice.
+ * At the end nothing is live: active_objs is back to exactly 0.
+ */
+#define OX_SET_BITS 18
+#define OX_GENERATIONS (60 / SCALE)
+#define OX_PER_THREAD 3000
+
+static _Atomic(uintptr_t) ox_set[1u << OX_SET_BITS];
+static struct slab_cache *ox_cache;
+static _Atomic(void *) ox_box[4096];
+static atomic_bool ox_stop;
+static atomic_long ox_live;
+
+static void ox_mark(void *p, bool live)
+{
+	uintptr_t v = (uintptr_t)p;
+	uint32_t i = (uint32_t)((v >> 6) * 0x9e3779b97f4a7c15ULL >> (64 - OX_SET_BITS));
+	for (;; i = (i + 1) & ((1u << OX_SET_BITS) - 1)) {
+		uintptr_t cur = atomic_load(&ox_set[i]);
+		if (live) {
+			if (cur == v)
+				fail("%p handed out twice", p);
+			if (cur == 0 || cur == 1) {
+				uintptr_t exp = cur;
+				if (atomic_compare_exchange_strong(&ox_set[i], &exp, v))
+					return;
+				i = (i - 1) & ((1u << OX_SET_BITS) - 1);  /* look again */
+			}
+		} else {
+			if (cur == v) {
+				atomic_store(&ox_set[i], 1);   /* tombstone */
+				return;
+			}
+			if (cur == 0) {
+				fail("%p freed but never recorded", p);
+				return;
+			}
+		}
+	}
+}
+
+static void *ox_get(void)
+{
+	void *p = slab_cache_alloc(ox_cache, 0);
+	if (!p) {
+		fail("alloc: %s", strerror(errno));
+		return NULL;
+	}
+	ox_mark(p, true);
+	atomic_fetch_add(&ox_live, 1);
+	return p;
+}
+
+static void ox_put(void *p)
+{
+	ox_mark(p, false);
+	atomic_fetch_sub(&ox_live, 1);
+	slab_cache_free(ox_cache, p);
+}
+
+static void *ox_short_lived(void *arg)
+{
+	uint64_t rng = mix((uintptr_t)arg) | 1;
+	void *mine[64];
+	int n = 0;
+	for (int i = 0; i < OX_PER_THREAD && !stop(); i++) {
+		rng = mix(rng);
+		void *p = ox_get();
+		if (!p)
+			break;
+		if (rng & 1) {       /* to a reaper: a remote free later */
+			void *old = atomic_exchange(&ox_box[(rng >> 8) % 4096], p);
+			if (old)
+				ox_put(old);   /* a local or remote free, by chance */
+		} else if (n < 64) {
+			mine[n++] = p;
+		} else {
+			ox_put(p);
+		}
+		if (n && (rng & 6) == 0)
+			ox_put(mine[--n]);
+	}
+	/* Exit with half of its own objects still out: the reapers free
+	 * them into the orphaned slabs. */
+	for (int i = 0; i < n; i++) {
+		if (i & 1) {
+			void *old = atomic_exchange(&ox_box[(mix(rng + (uint64_t)i)) % 4096], mine[i]);
+			if (old)
+				ox_put(old);
+		} else {
+			ox_put(mine[i]);
+		}
+	}
+	return NULL;
+}
+
+static void *ox_reaper(void *arg)
+{
+	uint64_t rng = mix((uintptr_t)arg * 31) | 1;
+	while (!atomic_load(&ox_stop) && !stop()) {
+		rng = mix(rng);
+		void *p = atomic_exchange(&ox_box[rng % 4096], NULL);
+		if (p)
+			ox_put(p);
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void *ox_shrinker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ox_stop) && !stop()) {
+		if (slab_cache_shrink(ox_cache) < 0)
+			fail("slab_cache_shrink: %s", strerror(errno));
+		sched_yield();
+	}
+	return NULL;
+}
+
+Test(stress, owned_slabs_exit_shrink_and_remote_frees_race, .timeout = 280)
+{
+	ox_cache = slab_cache_create("owned-race-48", 48, 0, 0, NULL);
+	cr_assert_not_null(ox_cache);
+	pthread_t reaper[2], shrinker;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&reaper[i], NULL, ox_reaper, (void *)(intptr_t)(i + 1));
+	pthread_create(&shrinker, NULL, ox_shrinker, NULL);
+	for (int g = 0; g < OX_GENERATIONS && !stop(); g++) {
+		pthread_t t[4];
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, ox_short_lived, (void *)(intptr_t)(g * 4 + i + 1));
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+	}
+	atomic_store(&ox_stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(reaper[i], NULL);
+	pthread_join(shrinker, NULL);
+	for (int i = 0; i < 4096; i++) {
+		void *p = atomic_exchange(&ox_box[i], NULL);
+		if (p)
+			ox_put(p);
+	}
+	assert_no_failure();
+	cr_assert_eq(atomic_load(&ox_live), 0);
+	struct slab_cache_info in = info_of(ox_cache);
+	cr_assert_eq(in.active_objs, 0, "%lu objects live after every free", in.active_objs);
+	cr_assert_geq(slab_cache_shrink(ox_cache), 0);
+	cr_assert_eq(slab_cache_destroy(ox_cache), 0);
+}
