@@ -1,0 +1,119 @@
+/*
+ * memcg_notifier.c - the ALLOC and FREE handler: who owns an object.
+ * The design and the rules: memcg.h.
+ */
+#include "memcg.h"
+
+/* ------------------------------------------------------------------ */
+/* The notifier                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Caches that are not SLAB_ACCOUNT but have had an object charged
+ * through SLAB_GFP_ACCOUNT (kmalloc-large, say): only their FREEs, and
+ * those of SLAB_ACCOUNT caches, need the owner looked up. A lock-free
+ * insert-only set of cache pointers (cache structures are never freed,
+ * only reused: a stale entry costs a lookup, nothing else).
+ */
+#define ACCT_SET_BITS 11
+static _Atomic(const struct slab_cache *) acct_set[1u << ACCT_SET_BITS];
+
+static inline unsigned acct_hash(const struct slab_cache *c)
+{
+	return (unsigned)(((uintptr_t)c * 0x9e3779b97f4a7c15ULL) >> (64 - ACCT_SET_BITS));
+}
+
+static bool acct_set_has(const struct slab_cache *c)
+{
+	for (unsigned i = acct_hash(c), n = 0; n < (1u << ACCT_SET_BITS); n++) {
+		const struct slab_cache *x = atomic_load_explicit(&acct_set[i], memory_order_acquire);
+		if (x == c)
+			return true;
+		if (!x)
+			return false;
+		i = (i + 1) & ((1u << ACCT_SET_BITS) - 1);
+	}
+	return false;
+}
+
+static bool acct_set_add(const struct slab_cache *c)
+{
+	for (unsigned i = acct_hash(c), n = 0; n < (1u << ACCT_SET_BITS); n++) {
+		const struct slab_cache *x = NULL;
+		if (atomic_compare_exchange_strong(&acct_set[i], &x, c) || x == c)
+			return true;
+		i = (i + 1) & ((1u << ACCT_SET_BITS) - 1);
+	}
+	return false;   /* more caches than SLAB_MAX_CACHES: cannot happen */
+}
+
+/*
+ * The owner of an object, in its obj_ext slot: NULL stands for the root
+ * in SLAB_ACCOUNT caches, so that a process with only the root group
+ * (what `slabnotify run --max` sets up) never makes the slot arrays. In
+ * other caches (SLAB_GFP_ACCOUNT objects only) NULL means "not charged",
+ * and the root is written out.
+ */
+static int owner_record(const struct slab_event_data *d, struct slab_memcg *g)
+{
+	if (g == &root_group && (d->flags & SLAB_ACCOUNT))
+		return 0;
+	void **slot = slab_event_ext(d, ext_slot);
+	if (unlikely(!slot))
+		return -ENOMEM;
+	*slot = g;
+	return 0;
+}
+
+static struct slab_memcg *owner_of(const struct slab_event_data *d)
+{
+	struct slab_memcg *owner = slab_event_ext_value(d, ext_slot);
+	if (!owner && (d->flags & SLAB_ACCOUNT))
+		owner = &root_group;
+	return owner;
+}
+
+static int memcg_alloc(const struct slab_event_data *d)
+{
+	if (!(d->flags & SLAB_ACCOUNT)) {
+		if (!(d->gfp & SLAB_GFP_ACCOUNT))
+			return SLAB_NOTIFY_DONE;
+		if (unlikely(!acct_set_has(d->cache)) && !acct_set_add(d->cache))
+			return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
+	}
+	size_t n = d->footprint;
+	struct memcg_thread *t = thread_self();
+	struct slab_memcg *g = t ? t->cur : &root_group;
+	if (unlikely(!(t && stock_consume(t, g, n))) && charge_slow(t, g, n, 1, d->gfp))
+		return slab_notify_from_errno(-ENOMEM);
+	if (unlikely(owner_record(d, g))) {
+		/* No room to record the owner: the charge cannot stand. */
+		uncharge_object(g, n);
+		return (d->gfp & SLAB_GFP_NOFAIL) ? SLAB_NOTIFY_DONE : slab_notify_from_errno(-ENOMEM);
+	}
+	return SLAB_NOTIFY_OK;
+}
+
+static void memcg_free(const struct slab_event_data *d)
+{
+	if (!(d->flags & SLAB_ACCOUNT) && !acct_set_has(d->cache))
+		return;   /* nothing of it was ever charged */
+	struct slab_memcg *owner = owner_of(d);
+	if (owner)
+		uncharge_object(owner, d->footprint);
+}
+
+static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	if (likely(ev == SLAB_EVENT_ALLOC))
+		return memcg_alloc(d);
+	if (ev == SLAB_EVENT_FREE)
+		memcg_free(d);
+	return SLAB_NOTIFY_DONE;
+}
+
+struct slab_notifier memcg_nb = {
+	.call = memcg_call,
+	.priority = 0,
+};
