@@ -511,6 +511,21 @@ int slab_leak_report(FILE *f, unsigned int max_stacks, bool json);
 /* Totals, peak, vetoes by cause and slabinfo, as text or JSON. */
 void slab_stats_report(FILE *f, bool json);
 
+/*
+ * Publish this process's figures on a live stats page, for
+ * `slabnotify stat`, `top` and `exporter`, and let `slabnotify set`
+ * change the root group's max and high and the fault injection while it
+ * runs. The page is /dev/shm/slabnotify-UID/PID ($SLABNOTIFY_STAT_DIR/PID
+ * if set), mode 0600, refreshed every second by a thread of slabnotify's
+ * own (signals blocked, allocations never charged) and at once when a
+ * reader asks; it is removed at exit. The allocation paths do nothing
+ * more. It initialises the memory groups (as slab_memcg_root() does).
+ * 0 (also when already on), or a negative errno: the directory is not
+ * the user's own and private (EPERM), no memory or thread (ENOMEM, EAGAIN).
+ * The malloc drop-in turns it on by itself (SLABNOTIFY_STAT_PAGE=0: off).
+ */
+int slab_stat_page_enable(void);
+
 #ifdef __cplusplus
 }
 #endif

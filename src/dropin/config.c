@@ -211,5 +211,6 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 		mmap_accounting_init();
 	if (sn_cfg.report_wanted)
 		report_init();
+	dropin_stat_page_init();
 }
 
