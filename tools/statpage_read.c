@@ -220,8 +220,8 @@ enum sp_result sp_read(pid_t pid, struct sn_page *out, bool fresh, int wait_ms, 
 		int status;
 		struct sn_page_ctl none = { 0 };
 		enum sp_result r = sp_request(pid, &none, wait_ms, &status);
-		if (r != SP_OK && r != SP_NO_ANSWER)
-			return r;
+		if (r != SP_OK && r != SP_NO_ANSWER && r != SP_BAD_PAGE)
+			return r;      /* a bad page is described by the read below */
 	}
 	enum sp_result r;
 	int fd = open_page(pid, O_RDONLY, &r);

@@ -60,12 +60,14 @@ SN_CONSUMER_API int sn_memcg_walk(void (*fn)(const char *path, const struct slab
  * starts its thread: @limits applies `slabnotify set --max/--high`
  * (@which: SN_CTL_MAX | SN_CTL_HIGH of statpage.h), 0 or a negative
  * errno; @memcg: publish the memory groups (false keeps memcg
- * uninitialised, as a drop-in without limits wants). The drop-in tells
+ * uninitialised, as a drop-in without limits wants); @delayed: the page
+ * is made after a second (a process that ends sooner makes none). The
+ * drop-in tells
  * it the fault injection and leak sampling it configured. remove()
  * unlinks the page: async-signal-safe, for fatal signal handlers.
  */
 typedef int (*sn_stat_limits_fn)(unsigned which, size_t max, size_t high);
-SN_CONSUMER_API int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg);
+SN_CONSUMER_API int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg, bool delayed);
 SN_CONSUMER_API void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *filter);
 SN_CONSUMER_API void sn_stat_page_leaks(unsigned sample);
 SN_CONSUMER_API void sn_stat_page_remove(void);

@@ -60,6 +60,7 @@ static char page_path[4200];          /* for unlink, also from a signal handler 
 static _Atomic bool page_live;        /* the file exists and is ours */
 static _Atomic bool stopping;
 static bool atfork_done;
+static bool started;                  /* under pub_lock */
 static bool memcg_on;                 /* read the groups (memcg in use) */
 static unsigned leak_sample;
 static sn_stat_limits_fn limits_fn;
@@ -422,9 +423,10 @@ static void serve_request(uint32_t req)
 /* The thread                                                         */
 /* ------------------------------------------------------------------ */
 
-/* A fork child's thread makes the child's page after a second: a child
- * that execs or exits at once never makes one (an exec would leave it
- * behind, with nobody to remove it). */
+/* A delayed start (the drop-in's, a fork child's) makes the page after a
+ * second: a process that execs or exits at once never makes one (an exec
+ * or an _exit would leave it behind, for a reader to clean), and a
+ * process that short is not one to watch. */
 static bool child_page(void)
 {
 	struct timespec ts = { 1, 0 };
@@ -505,7 +507,7 @@ static void fork_child(void)
 		close(page_fd);
 	page = NULL;
 	page_fd = -1;
-	if (had && !atomic_load(&stopping))
+	if ((had || started) && !atomic_load(&stopping))
 		start_thread(true);
 }
 
@@ -526,24 +528,26 @@ static int root_limits(unsigned which, size_t max, size_t high)
 	return 0;
 }
 
-int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg)
+int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg, bool delayed)
 {
 	sn_quiet_begin();
 	pthread_mutex_lock(&pub_lock);
 	int err = 0;
-	if (page) {
+	if (page || started) {
 		pthread_mutex_unlock(&pub_lock);
 		sn_quiet_end();
 		return 0;
 	}
+	started = true;
 	limits_fn = limits;
 	memcg_on = memcg;
 	if (!atfork_done) {
 		pthread_atfork(NULL, NULL, fork_child);
 		atfork_done = true;
 	}
-	err = page_create();
-	if (!err) {
+	if (delayed) {
+		err = start_thread(true);
+	} else if (!(err = page_create())) {
 		publish_locked(false);
 		err = start_thread(false);
 		if (err)
@@ -556,7 +560,7 @@ int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg)
 
 int slab_stat_page_enable(void)
 {
-	int err = sn_stat_page_start(root_limits, true);
+	int err = sn_stat_page_start(root_limits, true, false);
 	if (err) {
 		errno = -err;
 		return err;
@@ -590,12 +594,16 @@ void sn_stat_page_remove(void)
 
 __attribute__((destructor)) static void stat_page_exit(void)
 {
-	if (!atomic_load(&page_live))
+	if (!started)
 		return;
 	sn_quiet_begin();
 	atomic_store(&stopping, true);
 	/* Kept locked: the thread, if it wakes, finds nothing more to do. */
 	pthread_mutex_lock(&pub_lock);
+	if (!atomic_load(&page_live)) {
+		sn_quiet_end();
+		return;
+	}
 	publish_locked(true);
 	sn_stat_page_remove();
 	/* A requester waiting now hears that we are gone. */

@@ -5,7 +5,9 @@
  * wrong, without having been started for it, at the price of one
  * wake-up a second of a thread of ours (docs/benchmarks.md has the
  * figures). SLABNOTIFY_NO_STAT_PAGE=1 (`slabnotify run --no-stat-page`)
- * turns it off.
+ * turns it off. The page appears one second after the start: a program
+ * that ends sooner (most commands of a shell script) publishes none and
+ * leaves nothing behind, even when it ends by _exit() or a signal.
  *
  * `slabnotify set --max/--high` arrives in dropin_limits(), on the page's
  * thread: the same as SLABNOTIFY_MAX/HIGH at start (config.c), so that
@@ -56,5 +58,5 @@ void dropin_stat_page_init(void)
 		sn_stat_page_fault_attr(&sn_cfg.fault, getenv(SN_ENV_FAIL_CACHE));
 	if (sn_cfg.leaks)
 		sn_stat_page_leaks(sn_cfg.leak_sample);
-	sn_stat_page_start(dropin_limits, sn_cfg.has_max || sn_cfg.has_high);
+	sn_stat_page_start(dropin_limits, sn_cfg.has_max || sn_cfg.has_high, true);
 }
