@@ -51,6 +51,7 @@
  */
 #include "slabnotify.h"
 #include "consumer.h"
+#include "../probes.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -190,6 +191,8 @@ static bool should_fail(const struct slab_event_data *d)
 	if (!take_time())
 		return false;
 	atomic_fetch_add_explicit(&injected, 1, memory_order_relaxed);
+	if (SN_PROBE_ACTIVE(fault_injected))
+		SN_PROBE3(fault_injected, slab_cache_name(d->cache), d->size, d->requested);
 	return true;
 }
 

@@ -4,14 +4,18 @@
  * on stdin, one answer per line on stdout (flushed):
  *   a SIZE [N]  malloc(SIZE) N times (default 1): "ok" or "fail K" (K failed)
  *   f           free everything allocated so far: "freed"
+ *   t           malloc_trim(0): empty slabs go back: "trimmed"
  *   q           exit 0
- * It reads with read(2) and answers with write(2): between commands it
+ * With a FILE argument, the commands come from FILE (for gdb, which then
+ * needs no shell to redirect). It reads with read(2) and answers with write(2): between commands it
  * allocates nothing of its own, so that its figures stay still while a
  * test reads them.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void *blocks[100000];
@@ -39,9 +43,14 @@ static int read_line(char *buf, size_t cap)
 	return (int)n;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char line[128], out[64];
+	if (argc > 1) {
+		int fd = open(argv[1], O_RDONLY);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			return 2;
+	}
 	while (read_line(line, sizeof(line)) >= 0) {
 		if (line[0] == 'q')
 			return 0;
@@ -50,6 +59,11 @@ int main(void)
 				free(blocks[i]);
 			nblocks = 0;
 			say("freed\n");
+			continue;
+		}
+		if (line[0] == 't') {
+			malloc_trim(0);
+			say("trimmed\n");
 			continue;
 		}
 		unsigned long size = 0, count = 1;
