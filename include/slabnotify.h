@@ -486,9 +486,15 @@ struct slab_fault_attr {
 	unsigned long interval;   /* fail only every Nth eligible call (0,1: all) */
 	long times;               /* at most this many failures; -1: no limit */
 	size_t space;             /* let this many bytes through first */
-	size_t min_size;          /* ignore allocations smaller than this */
+	size_t min_size;          /* ignore requests (the bytes asked for) smaller than this */
 	const char *cache_filter; /* only caches whose name starts so; NULL: all */
 	uint64_t seed;            /* same seed, same program: same failures */
+	/* Only allocations with a function whose name matches this shell
+	 * glob (fnmatch) on their stack, slabnotify's own frames aside (the
+	 * idea of Linux's failslab require-start, by name); NULL: all. The
+	 * stack is captured at every eligible allocation and each call
+	 * site's answer cached. Copied; EINVAL past 255 bytes. */
+	const char *stack_filter;
 };
 
 /* Start injecting ALLOC vetoes (ENOMEM) per @attr; NULL stops it. */

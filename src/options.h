@@ -24,6 +24,7 @@
 #define SN_ENV_FAIL_SPACE "SLABNOTIFY_FAIL_SPACE"       /* SIZE */
 #define SN_ENV_FAIL_MIN   "SLABNOTIFY_FAIL_MIN_SIZE"    /* SIZE */
 #define SN_ENV_FAIL_CACHE "SLABNOTIFY_FAIL_CACHE"       /* cache name prefix */
+#define SN_ENV_FAIL_STACK "SLABNOTIFY_FAIL_STACK"       /* glob: a function on the stack */
 #define SN_ENV_SEED       "SLABNOTIFY_SEED"       /* unsigned 64-bit */
 #define SN_ENV_LEAKS      "SLABNOTIFY_LEAKS"      /* sample 1-in-N, 1: all */
 #define SN_ENV_STATS      "SLABNOTIFY_STATS"      /* 1: statistics report */

@@ -86,6 +86,25 @@ check "stat shows the vetoes set caused" bash -c '"$1" stat "$2" | grep -q "veto
 stop
 
 # ------------------------------------------------------------------
+# Targeted fault injection on the drop-in: --fail-min-size compares the
+# bytes asked for; --fail-stack fails only where a function matches.
+
+start minsize --fail-probability 100 --fail-min-size 20000
+ask "a 17000 1"
+check "malloc(17000) is not failed under --fail-min-size 20000" [ "$REPLY" = ok ]
+ask "a 20000 1"
+check "malloc(20000) is" [ "$REPLY" = "fail 1" ]
+stop
+start stack --fail-probability 100 --fail-stack 'ma?n'
+ask "a 100 3"
+check "--fail-stack 'ma?n': main's allocations fail" [ "$REPLY" = "fail 3" ]
+stop
+start nostack --fail-probability 100 --fail-stack 'no_such_function*'
+ask "a 100 3"
+check "--fail-stack with no match: nothing fails" [ "$REPLY" = ok ]
+stop
+
+# ------------------------------------------------------------------
 # Bad PIDs: a distinct status and one line each, never a hang.
 
 expect_exit "stat: not a pid (exit 2)" 2 "not a process id" "$TOOL" stat 12abc

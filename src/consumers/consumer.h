@@ -66,9 +66,21 @@ SN_CONSUMER_API int sn_memcg_walk(void (*fn)(const char *path, const struct slab
  * it the fault injection and leak sampling it configured. remove()
  * unlinks the page: async-signal-safe, for fatal signal handlers.
  */
+/*
+ * Fault injection's stack filter (failstack.c): set the glob (NULL: none;
+ * -EINVAL past 255 bytes); match: whether the calling thread's stack has
+ * a function, outside slabnotify, whose name matches it (true with no
+ * pattern). atfork: its fork handlers, registered by failslab before its
+ * notifier is.
+ */
+SN_CONSUMER_API int sn_fail_stack_set(const char *pattern);
+SN_CONSUMER_API bool sn_fail_stack_match(void);
+SN_CONSUMER_API void sn_fail_stack_atfork(void);
+
 typedef int (*sn_stat_limits_fn)(unsigned which, size_t max, size_t high);
 SN_CONSUMER_API int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg, bool delayed);
-SN_CONSUMER_API void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *filter);
+SN_CONSUMER_API void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *cache_filter,
+					     const char *stack_filter);
 SN_CONSUMER_API void sn_stat_page_leaks(unsigned sample);
 SN_CONSUMER_API void sn_stat_page_remove(void);
 

@@ -66,7 +66,7 @@ static unsigned leak_sample;
 static sn_stat_limits_fn limits_fn;
 static struct slab_fault_attr fault;  /* the injection in force, for `set` */
 static bool fault_on;
-static char fault_filter[128];
+static char fault_filter[128], fault_stack[256];   /* what `set` keeps */
 static int64_t last_publish_ns;
 
 /* ------------------------------------------------------------------ */
@@ -568,14 +568,18 @@ int slab_stat_page_enable(void)
 	return 0;
 }
 
-void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *filter)
+void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *filter, const char *stack)
 {
 	pthread_mutex_lock(&pub_lock);
 	fault = *a;
-	fault.cache_filter = NULL;
+	fault.cache_filter = fault.stack_filter = NULL;
 	if (filter && strlen(filter) < sizeof(fault_filter)) {
 		strcpy(fault_filter, filter);
 		fault.cache_filter = fault_filter;
+	}
+	if (stack && strlen(stack) < sizeof(fault_stack)) {
+		strcpy(fault_stack, stack);
+		fault.stack_filter = fault_stack;
 	}
 	fault_on = true;
 	pthread_mutex_unlock(&pub_lock);

@@ -55,7 +55,7 @@ void dropin_stat_page_init(void)
 	if (off && *off && strcmp(off, "0") != 0)
 		return;
 	if (sn_cfg.faults)
-		sn_stat_page_fault_attr(&sn_cfg.fault, getenv(SN_ENV_FAIL_CACHE));
+		sn_stat_page_fault_attr(&sn_cfg.fault, getenv(SN_ENV_FAIL_CACHE), getenv(SN_ENV_FAIL_STACK));
 	if (sn_cfg.leaks)
 		sn_stat_page_leaks(sn_cfg.leak_sample);
 	sn_stat_page_start(dropin_limits, sn_cfg.has_max || sn_cfg.has_high, true);
