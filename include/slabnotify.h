@@ -501,9 +501,15 @@ struct slab_fault_attr {
 	unsigned long interval;   /* fail only every Nth eligible call (0,1: all) */
 	long times;               /* at most this many failures; -1: no limit */
 	size_t space;             /* let this many bytes through first */
-	size_t min_size;          /* ignore allocations smaller than this */
+	size_t min_size;          /* ignore requests (the bytes asked for) smaller than this */
 	const char *cache_filter; /* only caches whose name starts so; NULL: all */
 	uint64_t seed;            /* same seed, same program: same failures */
+	/* Only allocations with a function whose name matches this shell
+	 * glob (fnmatch) on their stack, slabnotify's own frames aside (the
+	 * idea of Linux's failslab require-start, by name); NULL: all. The
+	 * stack is captured at every eligible allocation and each call
+	 * site's answer cached. Copied; EINVAL past 255 bytes. */
+	const char *stack_filter;
 };
 
 /* Start injecting ALLOC vetoes (ENOMEM) per @attr; NULL stops it. */
@@ -525,6 +531,21 @@ int slab_leak_report(FILE *f, unsigned int max_stacks, bool json);
 
 /* Totals, peak, vetoes by cause and slabinfo, as text or JSON. */
 void slab_stats_report(FILE *f, bool json);
+
+/*
+ * Publish this process's figures on a live stats page, for
+ * `slabnotify stat`, `top` and `exporter`, and let `slabnotify set`
+ * change the root group's max and high and the fault injection while it
+ * runs. The page is /dev/shm/slabnotify-UID/PID ($SLABNOTIFY_STAT_DIR/PID
+ * if set), mode 0600, refreshed every second by a thread of slabnotify's
+ * own (signals blocked, allocations never charged) and at once when a
+ * reader asks; it is removed at exit. The allocation paths do nothing
+ * more. It initialises the memory groups (as slab_memcg_root() does).
+ * 0 (also when already on), or a negative errno: the directory is not
+ * the user's own and private (EPERM), no memory or thread (ENOMEM, EAGAIN).
+ * The malloc drop-in turns it on by itself (SLABNOTIFY_STAT_PAGE=0: off).
+ */
+int slab_stat_page_enable(void);
 
 #ifdef __cplusplus
 }

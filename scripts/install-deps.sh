@@ -4,8 +4,9 @@
 # Usage: scripts/install-deps.sh [--ci]   (--ci adds the real-program test peers)
 set -eu
 PKGS="build-essential cmake pkg-config liburcu-dev libcriterion-dev \
-libunwind-dev libdw-dev systemtap-sdt-dev \
-libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev valgrind"
+libunwind-dev libdw-dev systemtap-sdt-dev libmicrohttpd-dev libncurses-dev \
+libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev valgrind \
+prometheus tmux gdb curl"
 if [ "${1:-}" = "--ci" ]; then
   PKGS="$PKGS python3 perl sqlite3 git g++"
 fi

@@ -35,6 +35,7 @@
  * unmapping of evicted entries, which is done after it is dropped.
  */
 #include "fastpath.h"
+#include "probes.h"
 #include "test_hooks.h"
 
 #include <errno.h>
@@ -305,6 +306,8 @@ static char *cache_fit(char *base, size_t got, size_t bytes)
 void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, size_t req)
 {
 	(void)fn;
+	if (SN_PROBE_ACTIVE(large_alloc))
+		SN_PROBE3(large_alloc, size, req, align);
 	kmalloc_init();
 	struct slab_cache *c = sn_large_cache;
 	size_t bytes = large_class_bytes(size);

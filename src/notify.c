@@ -26,6 +26,7 @@
  * grace period orders that against ALLOC hooks that saw the switch on.
  */
 #include "internal.h"
+#include "probes.h"
 #include "consumers/consumer.h"
 
 #include <errno.h>
@@ -378,6 +379,10 @@ static SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_e
 	for (uint32_t j = i; j-- > 0;)
 		call_one(ch->nb[j], undo, d);
 	int err = slab_notify_to_errno(ret);
+	/* The cause is the vetoing handler: its function and priority. */
+	if (SN_PROBE_ACTIVE(veto))
+		SN_PROBE4(veto, slab_cache_name(d->cache), err ? err : -ENOMEM, (void *)ch->nb[i]->call,
+			  ch->nb[i]->priority);
 	return err ? err : -ENOMEM;
 }
 

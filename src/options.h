@@ -24,11 +24,13 @@
 #define SN_ENV_FAIL_SPACE "SLABNOTIFY_FAIL_SPACE"       /* SIZE */
 #define SN_ENV_FAIL_MIN   "SLABNOTIFY_FAIL_MIN_SIZE"    /* SIZE */
 #define SN_ENV_FAIL_CACHE "SLABNOTIFY_FAIL_CACHE"       /* cache name prefix */
+#define SN_ENV_FAIL_STACK "SLABNOTIFY_FAIL_STACK"       /* glob: a function on the stack */
 #define SN_ENV_SEED       "SLABNOTIFY_SEED"       /* unsigned 64-bit */
 #define SN_ENV_LEAKS      "SLABNOTIFY_LEAKS"      /* sample 1-in-N, 1: all */
 #define SN_ENV_STATS      "SLABNOTIFY_STATS"      /* 1: statistics report */
 #define SN_ENV_REPORT     "SLABNOTIFY_REPORT"     /* FILE, %p is the pid */
 #define SN_ENV_JSON       "SLABNOTIFY_JSON"       /* 1: JSON report */
+#define SN_ENV_NO_STAT_PAGE "SLABNOTIFY_NO_STAT_PAGE" /* 1: no live stats page */
 #define SN_ENV_LAUNCHER   "SLABNOTIFY_LAUNCHER"   /* "pid:fd": the launcher waits; the command says it reported */
 
 /* "4096", "64K", "64M", "1.5G", "2T", optional "B"/"iB" (binary units).

@@ -53,6 +53,7 @@
  * released after (slabs_release_list).
  */
 #include "fastpath.h"
+#include "probes.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -524,6 +525,8 @@ static void slab_release(struct slab_cache *c, struct slab *s)
 	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->free_slab, 1, memory_order_relaxed);
+	if (SN_PROBE_ACTIVE(slab_free))
+		SN_PROBE3(slab_free, c->name, s->base, (size_t)1 << c->slab_shift);
 	if (c->flags & SLAB_TYPESAFE_BY_RCU) {
 		atomic_fetch_add(&c->rcu_pending, 1);
 		sn_call_rcu(&s->rcu, slab_release_rcu);
@@ -607,6 +610,8 @@ static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32
 	__atomic_store_n(&s->cache, c, __ATOMIC_RELEASE);
 	atomic_fetch_add_explicit(&c->nr_slabs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->alloc_slab, 1, memory_order_relaxed);
+	if (SN_PROBE_ACTIVE(slab_alloc))
+		SN_PROBE3(slab_alloc, c->name, s->base, (size_t)1 << c->slab_shift);
 	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
 		int err = notify_newpage(c, s, gfp);
 		if (err) {  /* vetoed: back to the page layer, no further event */

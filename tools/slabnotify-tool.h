@@ -19,6 +19,12 @@ int demo_workload(void);
  * 2 for usage, 125 when the launcher fails, 126/127 as the shell. */
 enum {
 	EXIT_USAGE = 2,
+	/* stat, top, set: what the PID turned out to be (statpage_read.h) */
+	EXIT_NO_PROCESS = 3,
+	EXIT_NOT_SLABNOTIFY = 4,
+	EXIT_OTHER_USER = 5,
+	EXIT_BAD_PAGE = 6,
+	EXIT_NO_ANSWER = 7,
 	EXIT_LAUNCH = 125,
 	EXIT_CANNOT_EXEC = 126,
 	EXIT_NOT_FOUND = 127,
@@ -29,5 +35,17 @@ enum {
 int tool_run_and_wait(char *const *cmd, bool report_wanted);
 /* True for a statically linked ELF executable (found in PATH). */
 bool tool_is_static_executable(const char *cmd);
+
+/* The commands on running processes (stat.c, set.c, top.c, exporter.c):
+ * argv[0] is the command's name. Each returns the exit status. */
+int cmd_stat(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
+/* stat.c: a PID argument (a usage error otherwise: EXIT_USAGE, said),
+ * and the one-line message and status for a page that cannot be read. */
+#include <sys/types.h>
+int tool_parse_pid(const char *cmd, const char *s, pid_t *out);
+int tool_page_error(const char *cmd, pid_t pid, int result, const char *why);
 
 #endif /* SLABNOTIFY_TOOL_H */

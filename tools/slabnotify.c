@@ -80,9 +80,11 @@ static const struct option_def options[] = {
 	{ "fail-space", SN_ENV_FAIL_SPACE, V_SIZE, false, NULL, true, "SIZE",
 	  "let SIZE bytes through before failing any" },
 	{ "fail-min-size", SN_ENV_FAIL_MIN, V_SIZE, false, NULL, true, "SIZE",
-	  "fail only allocations of at least SIZE bytes" },
+	  "fail only requests of at least SIZE bytes" },
 	{ "fail-cache", SN_ENV_FAIL_CACHE, V_STRING, false, NULL, true, "NAME",
 	  "fail only in caches whose name starts with NAME" },
+	{ "fail-stack", SN_ENV_FAIL_STACK, V_STRING, false, NULL, true, "PATTERN",
+	  "fail only allocations with a function matching PATTERN on the stack" },
 	{ "seed", SN_ENV_SEED, V_U64, false, NULL, false, "S",
 	  "fault injection seed (default 1): same seed, same failures" },
 	{ "leaks", SN_ENV_LEAKS, V_SAMPLE, true, "1", false, "[=N]",
@@ -93,6 +95,8 @@ static const struct option_def options[] = {
 	  "write the report to FILE (%p: the pid), not stderr" },
 	{ "json", SN_ENV_JSON, V_FLAG, false, NULL, false, NULL,
 	  "write the report as JSON" },
+	{ "no-stat-page", SN_ENV_NO_STAT_PAGE, V_FLAG, false, NULL, false, NULL,
+	  "publish no live stats page (for stat, top, set, exporter)" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -115,8 +119,12 @@ static void print_synopsis(FILE *f)
 	fprintf(f,
 		"usage: %s run [OPTIONS] -- CMD [ARGS...]\n"
 		"       %s demo [OPTIONS]\n"
+		"       %s stat PID [--json | --prometheus]\n"
+		"       %s top [PID]\n"
+		"       %s set PID [--max SIZE] [--high SIZE] [--fail-probability P ...]\n"
+		"       %s exporter [--listen ADDR:PORT]\n"
 		"       %s help | --help | --version\n",
-		progname, progname, progname);
+		progname, progname, progname, progname, progname, progname, progname);
 }
 
 static void print_version(void)
@@ -132,6 +140,10 @@ static void print_help(FILE *f)
 	      "\nCommands:\n"
 	      "  run     run CMD under the drop-in; exits with CMD's status\n"
 	      "  demo    run a bundled workload under --max 16M --leaks --stats\n"
+	      "  stat    print a running process's live figures (text, JSON, Prometheus)\n"
+	      "  top     live full-screen view of a process's caches, or of all processes\n"
+	      "  set     change a running process's limits and fault injection\n"
+	      "  exporter  serve every process's figures to Prometheus over HTTP\n"
 	      "  help    print this help\n"
 	      "\nOptions:\n", f);
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -457,7 +469,8 @@ static int launch(const struct settings *s)
 	}
 	bool report_wanted = false;
 	for (size_t i = 0; i < N_OPTIONS; i++)
-		report_wanted |= s->value[i] != NULL && strcmp(options[i].name, "seed") != 0;
+		report_wanted |= s->value[i] != NULL && strcmp(options[i].name, "seed") != 0 &&
+				 strcmp(options[i].name, "no-stat-page") != 0;
 	return tool_run_and_wait(s->cmd, report_wanted);
 }
 
@@ -510,6 +523,14 @@ int main(int argc, char **argv)
 		return cmd_run(argc, argv);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc, argv);
+	if (strcmp(cmd, "stat") == 0)
+		return cmd_stat(argc - 1, argv + 1);
+	if (strcmp(cmd, "set") == 0)
+		return cmd_set(argc - 1, argv + 1);
+	if (strcmp(cmd, "top") == 0)
+		return cmd_top(argc - 1, argv + 1);
+	if (strcmp(cmd, "exporter") == 0)
+		return cmd_exporter(argc - 1, argv + 1);
 	if (strcmp(cmd, DEMO_WORKLOAD_CMD) == 0)
 		return demo_workload();
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

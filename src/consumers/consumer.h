@@ -53,4 +53,39 @@ SN_CONSUMER_API void sn_info_print_used(FILE *f);
 /* slab_stats_report(), its slabinfo limited to the caches ever used. */
 SN_CONSUMER_API void sn_stats_report(FILE *f, bool json, bool used_only);
 
+/* Calls @fn with each memory group's path ("/", "/a/b") and figures,
+ * parents first. The tree is snapshotted first, so @fn may allocate.
+ * Returns the number of groups, or a negative errno. */
+SN_CONSUMER_API int sn_memcg_walk(void (*fn)(const char *path, const struct slab_memcg_stat *st,
+					     void *arg), void *arg);
+
+/*
+ * The live stats page (statpage.c). sn_stat_page_start() makes it and
+ * starts its thread: @limits applies `slabnotify set --max/--high`
+ * (@which: SN_CTL_MAX | SN_CTL_HIGH of statpage.h), 0 or a negative
+ * errno; @memcg: publish the memory groups (false keeps memcg
+ * uninitialised, as a drop-in without limits wants); @delayed: the page
+ * is made after a second (a process that ends sooner makes none). The
+ * drop-in tells
+ * it the fault injection and leak sampling it configured. remove()
+ * unlinks the page: async-signal-safe, for fatal signal handlers.
+ */
+/*
+ * Fault injection's stack filter (failstack.c): set the glob (NULL: none;
+ * -EINVAL past 255 bytes); match: whether the calling thread's stack has
+ * a function, outside slabnotify, whose name matches it (true with no
+ * pattern). atfork: its fork handlers, registered by failslab before its
+ * notifier is.
+ */
+SN_CONSUMER_API int sn_fail_stack_set(const char *pattern);
+SN_CONSUMER_API bool sn_fail_stack_match(void);
+SN_CONSUMER_API void sn_fail_stack_atfork(void);
+
+typedef int (*sn_stat_limits_fn)(unsigned which, size_t max, size_t high);
+SN_CONSUMER_API int sn_stat_page_start(sn_stat_limits_fn limits, bool memcg, bool delayed);
+SN_CONSUMER_API void sn_stat_page_fault_attr(const struct slab_fault_attr *a, const char *cache_filter,
+					     const char *stack_filter);
+SN_CONSUMER_API void sn_stat_page_leaks(unsigned sample);
+SN_CONSUMER_API void sn_stat_page_remove(void);
+
 #endif /* SLABNOTIFY_CONSUMER_H */

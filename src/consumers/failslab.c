@@ -8,8 +8,9 @@
  *
  *   eligible:   an ALLOC event (never NEWPAGE, never a FREE), without
  *               SLAB_GFP_NOFAIL, of at least min_size bytes, of a cache
- *               whose name starts with cache_filter. Ineligible calls
- *               change no state at all.
+ *               whose name starts with cache_filter, with a function
+ *               matching stack_filter on its stack (failstack.c).
+ *               Ineligible calls change no state at all.
  *   probability 0 never fails;
  *   times       0 left: no more failures (-1: unlimited);
  *   space       while more than the event's size is left, subtract the
@@ -19,9 +20,9 @@
  *               interval-th;
  *   probability the chance in percent (a double) that such a call fails.
  *
- * The size is the event's: the cache's object size (for slab_malloc, the
- * size class, not the requested bytes), or the block's usable size for
- * kmalloc-large.
+ * min_size compares the size the program asked for (the event's
+ * requested: malloc(17000) is 17000, not its class's 20480); space and the
+ * probe count the event's size (what the allocation takes).
  *
  * Reproducibility, per thread. Each thread draws from its own splitmix64
  * stream, seeded from attr->seed and the thread's ordinal (its place in
@@ -51,6 +52,7 @@
  */
 #include "slabnotify.h"
 #include "consumer.h"
+#include "../probes.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -71,6 +73,7 @@ struct fault_config {
 	uint64_t has_filter;
 	uint64_t filter_never;    /* longer than any cache name: no match */
 	uint64_t filter_len;
+	uint64_t has_stack;       /* stack_filter given: sn_fail_stack_match() */
 	char filter[FILTER_MAX];
 };
 #define CFG_WORDS (sizeof(struct fault_config) / sizeof(uint64_t))
@@ -166,7 +169,9 @@ static bool should_fail(const struct slab_event_data *d)
 {
 	struct fault_config cfg;
 	config_read(&cfg);
-	if (!cfg.active || d->size < cfg.min_size || !filter_match(&cfg, d->cache))
+	if (!cfg.active || d->requested < cfg.min_size || !filter_match(&cfg, d->cache))
+		return false;
+	if (cfg.has_stack && !sn_fail_stack_match())
 		return false;
 	struct fault_thread *ft = &tl_fault;
 	if (ft->epoch != cfg.epoch) {
@@ -190,6 +195,8 @@ static bool should_fail(const struct slab_event_data *d)
 	if (!take_time())
 		return false;
 	atomic_fetch_add_explicit(&injected, 1, memory_order_relaxed);
+	if (SN_PROBE_ACTIVE(fault_injected))
+		SN_PROBE3(fault_injected, slab_cache_name(d->cache), d->size, d->requested);
 	return true;
 }
 
@@ -221,6 +228,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void atfork_register(void)
 {
 	pthread_atfork(NULL, NULL, fork_child);
+	sn_fail_stack_atfork();
 }
 
 /* @arg: the new configuration. */
@@ -246,6 +254,7 @@ static void config_from_attr(struct fault_config *next, const struct slab_fault_
 	next->min_size = attr->min_size;
 	next->seed = attr->seed;
 	next->epoch = ++epoch_now;
+	next->has_stack = attr->stack_filter != NULL;
 	if (attr->cache_filter) {
 		size_t len = strlen(attr->cache_filter);
 		next->has_filter = 1;
@@ -288,6 +297,11 @@ int slab_fault_inject(const struct slab_fault_attr *attr)
 	struct fault_config next;
 	config_from_attr(&next, attr);
 	pthread_once(&atfork_once, atfork_register);
+	int err = sn_fail_stack_set(attr->stack_filter);
+	if (err) {
+		pthread_mutex_unlock(&ctl_lock);
+		return fail_errno(err);
+	}
 	atomic_store(&times_left, attr->times < 0 ? -1 : attr->times);
 	config_publish(&next);
 

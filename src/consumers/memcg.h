@@ -143,6 +143,7 @@
 #define SLABNOTIFY_MEMCG_H
 
 #include "slabnotify.h"
+#include "../probes.h"
 #include "consumer.h"
 
 #include <errno.h>

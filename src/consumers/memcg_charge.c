@@ -102,6 +102,9 @@ static void handle_high(struct slab_memcg *g, size_t n, slab_gfp_t gfp)
 	for (int i = 0; i < no; i++) {
 		struct slab_memcg *a = over[i];
 		atomic_fetch_add_explicit(&a->events_high, 1, RLX);
+		if (SN_PROBE_ACTIVE(memcg_high))
+			SN_PROBE3(memcg_high, a->name, atomic_load_explicit(&a->charged, RLX),
+				  atomic_load_explicit(&a->high, RLX));
 		fire_event(a, SLAB_MEMCG_EVENT_HIGH);
 		if (!tls_in_reclaim && over_high(a)) {
 			size_t ch = atomic_load_explicit(&a->charged, RLX);
@@ -205,6 +208,9 @@ int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, long obj
 		if (f) {
 			if (!(gfp & SLAB_GFP_NOFAIL)) {
 				atomic_fetch_add_explicit(&f->failcnt, 1, RLX);
+				if (SN_PROBE_ACTIVE(memcg_charge_fail))
+					SN_PROBE4(memcg_charge_fail, f->name, n, atomic_load_explicit(&f->charged, RLX),
+						  atomic_load_explicit(&f->max, RLX));
 				fire_event(f, SLAB_MEMCG_EVENT_VETO);
 				return -ENOMEM;
 			}

@@ -153,6 +153,35 @@ int slab_memcg_print(FILE *f)
 	return 0;
 }
 
+/* slab_memcg_print()'s snapshot, handed to @fn (consumer.h). */
+int sn_memcg_walk(void (*fn)(const char *path, const struct slab_memcg_stat *st, void *arg), void *arg)
+{
+	ensure_init();
+	struct print_rec *r;
+	size_t n, mapped;
+	for (;;) {
+		pthread_mutex_lock(&tree_lock);
+		size_t want = count_groups(&root_group) + 8;
+		pthread_mutex_unlock(&tree_lock);
+		r = map_zeroed(want * sizeof(*r), &mapped);
+		if (!r)
+			return fail(ENOMEM);
+		pthread_mutex_lock(&tree_lock);
+		if (count_groups(&root_group) <= want) {
+			n = 0;
+			collect(&root_group, r, &n, "");
+			pthread_mutex_unlock(&tree_lock);
+			break;
+		}
+		pthread_mutex_unlock(&tree_lock);
+		munmap(r, mapped);
+	}
+	for (size_t i = 0; i < n; i++)
+		fn(r[i].path, &r[i].st, arg);
+	munmap(r, mapped);
+	return (int)n;
+}
+
 void sn_memcg_root_snapshot(struct sn_memcg_snapshot *s)
 {
 	struct slab_memcg *g = &root_group;

@@ -109,6 +109,7 @@ static void configure_failslab(void)
 		any = true;
 	env_size(SN_ENV_FAIL_MIN, &a.min_size);
 	a.cache_filter = getenv(SN_ENV_FAIL_CACHE);
+	a.stack_filter = getenv(SN_ENV_FAIL_STACK);
 	if ((v = getenv(SN_ENV_SEED)) && !sn_parse_u64(v, &a.seed))
 		warn_env(SN_ENV_SEED, v, "not an unsigned number");
 	if (!any)
@@ -119,6 +120,7 @@ static void configure_failslab(void)
 	if (slab_fault_inject(&a) == 0) {
 		sn_cfg.fault = a;
 		sn_cfg.fault.cache_filter = NULL;   /* the environment's; not kept */
+		sn_cfg.fault.stack_filter = NULL;
 		sn_cfg.faults = true;
 		sn_cfg.report_wanted = true;
 	}
@@ -211,5 +213,6 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 		mmap_accounting_init();
 	if (sn_cfg.report_wanted)
 		report_init();
+	dropin_stat_page_init();
 }
 

@@ -6,6 +6,7 @@
  *   config.c   SLABNOTIFY_* variables, read by a constructor
  *   report.c   the report at exit, at abort() and on fatal signals
  *   mmap.c     the program's own anonymous mappings, charged under --max
+ *   statpage.c the live stats page, and `slabnotify set` applied
  */
 #ifndef SLABNOTIFY_DROPIN_H
 #define SLABNOTIFY_DROPIN_H
@@ -46,5 +47,7 @@ SN_HIDDEN void report_init(void);     /* the report's descriptor, the signal han
 /* mmap.c */
 SN_HIDDEN void mmap_accounting_init(void);
 SN_HIDDEN size_t mmap_charged_bytes(size_t *peak);
+/* statpage.c */
+SN_HIDDEN void dropin_stat_page_init(void);
 
 #endif /* SLABNOTIFY_DROPIN_H */

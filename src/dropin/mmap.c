@@ -247,7 +247,10 @@ static bool counted_kind(int flags, int fd)
 
 SN_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (!accounting || !counted_kind(flags, fd) || len == 0) {
+	/* slabnotify's own work (a report, the stats page, memcg's snapshots)
+	 * maps in quiet sections: never the program's, never charged (at the
+	 * max it would fail, and the report lose its slabinfo). */
+	if (!accounting || !counted_kind(flags, fd) || len == 0 || slab_in_handler()) {
 		void *p = sys_mmap(addr, len, prot, flags, fd, off);
 		if (accounting && p != MAP_FAILED && (flags & MAP_FIXED)) {
 			/* A file or shared mapping over memory we counted. */

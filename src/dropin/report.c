@@ -404,6 +404,7 @@ static const int fatal_signals[] = {
 static void fatal_signal(int sig)
 {
 	int saved = errno;
+	sn_stat_page_remove();
 	if (!atomic_exchange(&reported, true)) {
 		struct sn_memcg_snapshot m;
 		sn_memcg_root_snapshot(&m);
