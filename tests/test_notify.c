@@ -1631,3 +1631,63 @@ Test(requested, alloc_events_carry_the_bytes_asked_for)
 	rec_unregister(&a);
 	slab_cache_destroy(c);
 }
+
+/* ------------------------------------------------------------------ */
+/* 14. What the event carries for a handler: flags, footprint, ext     */
+/* ------------------------------------------------------------------ */
+
+static int ev_slot = -1;
+static atomic_int ev_bad, ev_allocs, ev_frees;
+static struct slab_cache *ev_cache;
+
+static int ev_handler(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	if (d->cache != ev_cache)
+		return SLAB_NOTIFY_DONE;
+	if (ev == SLAB_EVENT_ALLOC) {
+		atomic_fetch_add(&ev_allocs, 1);
+		/* Fresh: NULL-initialised, and not made by a read. */
+		if (slab_event_ext_value(d, ev_slot) != NULL)
+			atomic_fetch_add(&ev_bad, 1);
+		void **w = slab_event_ext(d, ev_slot);
+		if (!w || w != slab_obj_ext(d->ptr, ev_slot))
+			atomic_fetch_add(&ev_bad, 1);
+		else
+			*w = d->ptr;   /* the handler's word: the object itself */
+		if (!(d->flags & SLAB_NOTIFY) || d->footprint != slab_cache_size(d->cache))
+			atomic_fetch_add(&ev_bad, 1);
+	} else if (ev == SLAB_EVENT_FREE) {
+		atomic_fetch_add(&ev_frees, 1);
+		if (slab_event_ext_value(d, ev_slot) != d->ptr)
+			atomic_fetch_add(&ev_bad, 1);
+	} else if (slab_event_ext(d, ev_slot) != NULL) {
+		atomic_fetch_add(&ev_bad, 1);   /* page events have no object */
+	}
+	return SLAB_NOTIFY_OK;
+}
+
+Test(event_ext, handlers_get_their_word_flags_and_footprint_without_a_lookup)
+{
+	ev_slot = slab_obj_ext_reserve();
+	cr_assert_geq(ev_slot, 0);
+	ev_cache = slab_cache_create("ev-ext-72", 72, 8, SLAB_NOTIFY, NULL);
+	cr_assert_not_null(ev_cache);
+	static struct slab_notifier nb = { .call = ev_handler };
+	cr_assert_eq(slab_notifier_register(&nb), 0);
+	void *o[300];
+	for (int i = 0; i < 300; i++)
+		cr_assert_not_null(o[i] = slab_cache_alloc(ev_cache, 0));
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(*slab_obj_ext(o[i], ev_slot), o[i], "object %d keeps its own word", i);
+	for (int i = 0; i < 300; i++)
+		slab_cache_free(ev_cache, o[i]);
+	/* Reused objects start NULL again. */
+	void *r = slab_cache_alloc(ev_cache, 0);
+	slab_cache_free(ev_cache, r);
+	cr_assert_eq(slab_notifier_unregister(&nb), 0);
+	cr_assert_eq(atomic_load(&ev_allocs), 301);
+	cr_assert_eq(atomic_load(&ev_frees), 301);
+	cr_assert_eq(atomic_load(&ev_bad), 0);
+	slab_cache_destroy(ev_cache);
+}
