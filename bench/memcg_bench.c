@@ -24,6 +24,17 @@
  * Plain and accounted runs alternate inside each trial, in one process.
  *
  *   build/bench/memcg_bench [--quick] [--trials N] [--markdown]
+ *
+ * Instructions: --callgrind MODE runs exactly 1,000,000 pairs in the
+ * noinline memcg_pair_loop() and nothing else is counted:
+ *   plain   a plain 64-byte cache (the baseline)
+ *   root    a SLAB_ACCOUNT cache charged to the root group
+ *   child   the same charged to a child group with a max (never hit)
+ *   switch  the same, the thread switching between two child groups
+ *           every 100 allocations
+ *   valgrind --tool=callgrind --toggle-collect=memcg_pair_loop \
+ *       --callgrind-out-file=cg.child build/bench/memcg_bench --callgrind child
+ *   callgrind_annotate cg.child | grep TOTALS   # Ir / 1e6 = Ir per pair
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -279,13 +290,61 @@ static void row_end(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: memcg_bench [--quick] [--trials N] [--markdown]\n");
+	fprintf(stderr, "usage: memcg_bench [--quick] [--trials N] [--markdown]\n"
+			"       memcg_bench --callgrind plain|root|child|switch\n");
 	exit(2);
+}
+
+/* The loop callgrind counts: @n pairs, entering @a and @b in turn every
+ * 100 allocations when @b is given. */
+BENCH_LOOP void memcg_pair_loop(struct slab_cache *c, unsigned long n, struct slab_memcg *a,
+				struct slab_memcg *b)
+{
+	for (unsigned long i = 0; i < n; i++) {
+		if (b && i % 100 == 0)
+			slab_memcg_enter((i / 100) & 1 ? b : a);
+		char *p = slab_cache_alloc(c, 0);
+		if (!p)
+			die("slab_cache_alloc");
+		p[0] = (char)i;
+		sink = p[0];
+		slab_cache_free(c, p);
+	}
+}
+
+static int callgrind_main(const char *mode)
+{
+	bool plain = strcmp(mode, "plain") == 0;
+	struct slab_cache *c = slab_cache_create("cg-64", 64, 0, plain ? 0 : SLAB_ACCOUNT, NULL);
+	struct slab_memcg *a = NULL, *b = NULL;
+	if (!c)
+		die("slab_cache_create");
+	if (!plain && !slab_memcg_root())   /* accounting on: memcg's handler registered */
+		die("slab_memcg_root");
+	if (strcmp(mode, "child") == 0 || strcmp(mode, "switch") == 0) {
+		a = slab_memcg_create(NULL, "cg-a");
+		if (!a || slab_memcg_set_max(a, 1ul << 30))
+			die("slab_memcg_create");
+		slab_memcg_enter(a);
+		if (strcmp(mode, "switch") == 0) {
+			b = slab_memcg_create(NULL, "cg-b");
+			if (!b || slab_memcg_set_max(b, 1ul << 30))
+				die("slab_memcg_create");
+		}
+	} else if (!plain && strcmp(mode, "root") != 0) {
+		usage();
+	}
+	memcg_pair_loop(c, 1000, a, b);   /* warm: slabs, stocks */
+	memcg_pair_loop(c, 1000000, a, b);
+	printf("callgrind: memcg_pair_loop ran 1000000 pairs, mode %s\n", mode);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--callgrind") == 0 && i + 1 < argc)
+			return callgrind_main(argv[i + 1]);
 		if (strcmp(argv[i], "--quick") == 0) {
 			trials = 3;
 			work_div = 5;

@@ -38,6 +38,7 @@
  *       --callgrind-out-file=cg.off build/bench/notify_bench --callgrind-off
  *   valgrind --tool=callgrind --toggle-collect=notify_pair_loop \
  *       --callgrind-out-file=cg.on build/bench/notify_bench --callgrind-on
+ *   (--callgrind-on=N: N no-op handlers, 1..8)
  *   valgrind --tool=callgrind --toggle-collect=notify_pair_loop \
  *       --callgrind-out-file=cg.out build-nonotify/bench/notify_bench --callgrind-off
  *   callgrind_annotate cg.off | head -20      # "PROGRAM TOTALS" Ir / 1e6 = Ir per pair
@@ -253,7 +254,7 @@ static void cpu_model(char *buf, size_t len)
 	fclose(f);
 }
 
-static int callgrind_main(bool on)
+static int callgrind_main(bool on, int nh)
 {
 	bool hooks = setup_caches();
 	struct slab_cache *c = cache_off;
@@ -265,9 +266,11 @@ static int callgrind_main(bool on)
 			return 1;
 		}
 	} else if (on) {
-		set_handlers(1);
+		set_handlers(nh);
 		c = cache_on;
-		what = "notification on, 1 no-op handler";
+		static char buf[64];
+		snprintf(buf, sizeof(buf), "notification on, %d no-op handler%s", nh, nh > 1 ? "s" : "");
+		what = buf;
 	}
 	notify_pair_loop(c, 1000); /* warm: slab and thread state outside the count */
 	notify_pair_loop(c, CALLGRIND_PAIRS);
@@ -280,7 +283,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [--markdown] [--quick] [--trials N] [--pairs N]\n"
-		"       %s --callgrind-off | --callgrind-on\n"
+		"       %s --callgrind-off | --callgrind-on[=N handlers, 1..8]\n"
 		"See the comment at the top of bench/notify_bench.c for the commands.\n",
 		prog, prog);
 }
@@ -301,9 +304,16 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--pairs") == 0 && i + 1 < argc) {
 			pairs = strtoull(argv[++i], NULL, 0);
 		} else if (strcmp(a, "--callgrind-off") == 0) {
-			return callgrind_main(false);
+			return callgrind_main(false, 0);
 		} else if (strcmp(a, "--callgrind-on") == 0) {
-			return callgrind_main(true);
+			return callgrind_main(true, 1);
+		} else if (strncmp(a, "--callgrind-on=", 15) == 0) {
+			int nh = atoi(a + 15);
+			if (nh < 1 || nh > MAX_HANDLERS) {
+				usage(argv[0]);
+				return 2;
+			}
+			return callgrind_main(true, nh);
 		} else {
 			usage(argv[0]);
 			return strcmp(a, "--help") == 0 ? 0 : 2;
