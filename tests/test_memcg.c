@@ -1394,7 +1394,7 @@ Test(memcg_stress, threads_switch_groups_limits_and_reclaim, .timeout = 240)
  * ALLOC it accepted freed exactly once.
  */
 #define R_THREADS 4
-#define R_ITERS   (200000 / SCALE)
+#define R_ITERS   200000   /* not scaled: the max must be hit under the sanitizers too */
 
 static struct pool r_pool;
 static struct slab_cache *r_cache;
@@ -1485,7 +1485,7 @@ Test(memcg_stress, root_only_lockless_stocks_and_a_racing_notifier, .timeout = 2
 	struct slab_memcg *root = slab_memcg_root();
 	struct slab_memcg_stat before = st_of(root);
 	cr_assert_eq(before.usage, 0);
-	r_max = 256u << 10;   /* a few stock batches: vetoes all the time */
+	r_max = 96u << 10;    /* a stock batch and a half: vetoes all the time */
 	cr_assert_eq(slab_memcg_set_max(root, r_max), 0);
 	/* Throttling on, just under max: short sleeps, often. */
 	cr_assert_eq(slab_memcg_set_high(root, r_max - (16u << 10)), 0);
