@@ -30,6 +30,8 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
 		return notify_alloc_hook(c, cpu->slab, idx, obj, gfp, req);
+#else
+	(void)req;
 #endif
 	return obj;
 }
