@@ -23,7 +23,7 @@ prog=${0##*/}
 ALL_WORKLOADS=(ht_churn bintree prodcons larson realloc_grow bigbuf python py_chunks perl sqlite sqlite_blob gcc git)
 # The default columns, then the opt-in report tools (--tools).
 ALL_ALLOCS=(glibc jemalloc mimalloc tcmalloc slabnotify sn+max sn+leaks sn+leaks64
-	sn+profile sn+profile512k sn+guard sn+debug sn+stats)
+	sn+profile sn+profile512k sn+guard sn+debug sn+stats sn+nopage)
 TOOL_ALLOCS=(heaptrack memcheck lsan)
 PEERS=(glibc jemalloc mimalloc tcmalloc)
 
@@ -248,7 +248,7 @@ LIB[glibc]=""
 LIB[jemalloc]=$(find_lib "${PRELOAD_BENCH_JEMALLOC:-}" libjemalloc.so.2)
 LIB[mimalloc]=$(find_lib "${PRELOAD_BENCH_MIMALLOC:-}" libmimalloc.so.2)
 LIB[tcmalloc]=$(find_lib "${PRELOAD_BENCH_TCMALLOC:-}" libtcmalloc_minimal.so.4 libtcmalloc.so.4)
-for a in slabnotify sn+max sn+leaks sn+leaks64 sn+stats; do LIB[$a]=$sn_lib; done
+for a in slabnotify sn+max sn+leaks sn+leaks64 sn+stats sn+nopage; do LIB[$a]=$sn_lib; done
 # The launcher puts the drop-in's real path (symbolic links resolved) in LD_PRELOAD.
 launcher=$build_dir/tools/slabnotify
 sn_real=$(realpath "$sn_lib")
@@ -282,6 +282,7 @@ alloc_env() {
 	sn+leaks) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_LEAKS=1) ;;
 	sn+leaks64) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_LEAKS=64) ;;
 	sn+stats) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_STATPAGE=1) ;;
+	sn+nopage) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_STATPAGE=0) ;;
 	sn+profile) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --profile --report /dev/null --) ;;
 	sn+profile512k) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --profile=512K --report /dev/null --) ;;
 	sn+guard) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --guard --) ;;
@@ -344,7 +345,7 @@ for a in "${allocs[@]}"; do
 	fi
 	if [[ $a == heaptrack && -z $HEAPTRACK ]]; then NOTE[$a]="heaptrack not found (Debian package heaptrack)"; continue; fi
 	if [[ $a == memcheck && -z $VALGRIND ]]; then NOTE[$a]="valgrind not found (Debian package valgrind)"; continue; fi
-	if [[ $a == sn+stats ]] && ! grep -qaF SLABNOTIFY_STATPAGE "$sn_lib"; then
+	if [[ $a == sn+stats || $a == sn+nopage ]] && ! grep -qaF SLABNOTIFY_STATPAGE "$sn_lib"; then
 		NOTE[$a]="the drop-in does not read SLABNOTIFY_STATPAGE (not in this build)"
 		continue
 	fi
@@ -673,6 +674,7 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/
 			sn+leaks) echo "A $a slabnotify, SLABNOTIFY_LEAKS=1 (a stack for every live object)" ;;
 			sn+leaks64) echo "A $a slabnotify, SLABNOTIFY_LEAKS=64 (sampling 1 in 64)" ;;
 			sn+stats) echo "A $a slabnotify, SLABNOTIFY_STATPAGE=1 (the live statistics page)" ;;
+			sn+nopage) echo "A $a slabnotify, SLABNOTIFY_STATPAGE=0 (no live statistics page; the drop-in's default publishes one)" ;;
 			sn+profile | sn+profile512k | sn+guard | sn+debug)
 				echo "A $a ${PREFIX_TEXT[$a]}" ;;
 			heaptrack) echo "A $a heaptrack -o FILE CMD ($("$HEAPTRACK" --version 2>/dev/null | head -1))" ;;

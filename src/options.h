@@ -30,7 +30,7 @@
 #define SN_ENV_STATS      "SLABNOTIFY_STATS"      /* 1: statistics report */
 #define SN_ENV_REPORT     "SLABNOTIFY_REPORT"     /* FILE, %p is the pid */
 #define SN_ENV_JSON       "SLABNOTIFY_JSON"       /* 1: JSON report */
-#define SN_ENV_NO_STAT_PAGE "SLABNOTIFY_NO_STAT_PAGE" /* 1: no live stats page */
+#define SN_ENV_STATPAGE   "SLABNOTIFY_STATPAGE"   /* 0: no live stats page (default 1) */
 #define SN_ENV_LAUNCHER   "SLABNOTIFY_LAUNCHER"   /* "pid:fd": the launcher waits; the command says it reported */
 
 /* "4096", "64K", "64M", "1.5G", "2T", optional "B"/"iB" (binary units).

@@ -31,7 +31,7 @@ hit() {
 	local name=$1 arg0=$2 input=$3
 	shift 3
 	printf "$input" >"$TMP/input"
-	local envs=(-ex "set environment LD_PRELOAD=$PRELOAD" -ex "set environment SLABNOTIFY_NO_STAT_PAGE=1")
+	local envs=(-ex "set environment LD_PRELOAD=$PRELOAD" -ex "set environment SLABNOTIFY_STATPAGE=0")
 	for v in "$@"; do envs+=(-ex "set environment $v"); done
 	# No shell between gdb and the program: the shell would run on the
 	# drop-in too. Nothing evaluated may call into the program (no

@@ -59,7 +59,7 @@ struct option_def {
 	const char *env;      /* the SLABNOTIFY_* variable it sets */
 	enum value_kind kind;
 	bool value_optional;  /* --leaks or --leaks=N: only "=" gives a value */
-	const char *implicit; /* the value when it is optional and absent */
+	const char *implicit; /* the value when it is optional and absent; a flag's ("1" if NULL) */
 	bool fault;           /* a failslab knob: needs a seed */
 	const char *metavar;
 	const char *help;
@@ -95,7 +95,7 @@ static const struct option_def options[] = {
 	  "write the report to FILE (%p: the pid), not stderr" },
 	{ "json", SN_ENV_JSON, V_FLAG, false, NULL, false, NULL,
 	  "write the report as JSON" },
-	{ "no-stat-page", SN_ENV_NO_STAT_PAGE, V_FLAG, false, NULL, false, NULL,
+	{ "no-stat-page", SN_ENV_STATPAGE, V_FLAG, false, "0", false, NULL,
 	  "publish no live stats page (for stat, top, set, exporter)" },
 };
 
@@ -244,7 +244,7 @@ static void parse_option(int argc, char **argv, int *i, struct settings *s)
 	if (o->kind == V_FLAG) {
 		if (eq)
 			usage_error("option '--%s' takes no value", o->name);
-		v = "1";
+		v = o->implicit ? o->implicit : "1";
 	} else if (eq) {
 		v = eq + 1;
 	} else if (o->value_optional) {

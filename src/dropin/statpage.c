@@ -4,7 +4,7 @@
  * `slabnotify stat`, `top` and the exporter the moment something looks
  * wrong, without having been started for it, at the price of one
  * wake-up a second of a thread of ours (docs/benchmarks.md has the
- * figures). SLABNOTIFY_NO_STAT_PAGE=1 (`slabnotify run --no-stat-page`)
+ * figures). SLABNOTIFY_STATPAGE=0 (`slabnotify run --no-stat-page`)
  * turns it off. The page appears one second after the start: a program
  * that ends sooner (most commands of a shell script) publishes none and
  * leaves nothing behind, even when it ends by _exit() or a signal.
@@ -51,8 +51,8 @@ static int dropin_limits(unsigned which, size_t max, size_t high)
 
 void dropin_stat_page_init(void)
 {
-	const char *off = getenv(SN_ENV_NO_STAT_PAGE);
-	if (off && *off && strcmp(off, "0") != 0)
+	const char *v = getenv(SN_ENV_STATPAGE);
+	if (v && strcmp(v, "0") == 0)
 		return;
 	if (sn_cfg.faults)
 		sn_stat_page_fault_attr(&sn_cfg.fault, getenv(SN_ENV_FAIL_CACHE), getenv(SN_ENV_FAIL_STACK));
