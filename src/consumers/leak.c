@@ -8,7 +8,9 @@
  *
  * At ALLOC of a sampled object the handler takes the stack's id from the
  * depot (sn_stack_capture), adds the object to that stack's live count
- * and bytes, and keeps the id in the object's obj_ext slot. At FREE it
+ * and requested bytes (what the caller asked for, not the size class),
+ * and keeps the id in the object's obj_ext slot with the difference
+ * between the object's size and the request. At FREE it
  * reads the slot back and takes the object off. Unsampled objects leave
  * the slot 0. The counts are arrays indexed by stack id, in a mapping of
  * our own (never slab memory: never in slabinfo or under failslab),
@@ -88,6 +90,17 @@ static void live_add(size_t size)
 		;
 }
 
+/* What the object's slot keeps: the stack id, and above it how much
+ * smaller than the object the request was (requested bytes at FREE,
+ * where the event carries only the object's size). */
+static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
+{
+	uintptr_t slack = d->size >= d->requested ? d->size - d->requested : 0;
+	if (slack > UINT32_MAX)
+		slack = 0;
+	return (void *)(((uintptr_t)slack << 32) | id);
+}
+
 static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum slab_event ev,
 						  const struct slab_event_data *d)
 {
@@ -102,18 +115,19 @@ static __attribute__((noinline)) int leak_handler(struct slab_notifier *nb, enum
 		sn_stack_id id = sn_stack_capture();
 		if (id) {
 			atomic_fetch_add_explicit(&counts[id].count, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&counts[id].bytes, d->size, memory_order_relaxed);
+			atomic_fetch_add_explicit(&counts[id].bytes, d->requested, memory_order_relaxed);
 		}
-		*slot = (void *)(uintptr_t)id;
+		*slot = slot_word(id, d);
 	} else if (ev == SLAB_EVENT_FREE) {
 		atomic_fetch_sub_explicit(&all_live, d->size, memory_order_relaxed);
 		void **slot = slab_event_ext(d, leak_slot);
-		sn_stack_id id = slot ? (sn_stack_id)(uintptr_t)*slot : 0;
+		uintptr_t w = slot ? (uintptr_t)*slot : 0;
+		sn_stack_id id = (sn_stack_id)w;
 		if (!id)
 			return SLAB_NOTIFY_DONE;
 		*slot = NULL;
 		atomic_fetch_sub_explicit(&counts[id].count, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&counts[id].bytes, d->size, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&counts[id].bytes, d->size - (w >> 32), memory_order_relaxed);
 	}
 	return SLAB_NOTIFY_DONE;
 }

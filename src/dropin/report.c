@@ -302,8 +302,8 @@ static void exit_report_text(FILE *f, const struct sn_memcg_snapshot *m)
 	struct sbuf s = { .n = 0 };
 	summary(&s, 0, m);
 	fwrite(s.b, 1, s.n, f);
-	if (sn_cfg.leaks)
-		slab_leak_report(f, 20, false);
+	if (profile_active())
+		profile_report(f, false);
 	if (sn_cfg.stats)
 		sn_stats_report(f, false, true);
 }
@@ -329,7 +329,7 @@ static void exit_report_json(FILE *f, const struct sn_memcg_snapshot *m)
 	if (sn_cfg.faults)
 		fprintf(f, ",\"fault_probability\":%g,\"fault_seed\":%llu", sn_cfg.fault.probability,
 			(unsigned long long)sn_cfg.fault.seed);
-	fprintf(f, "},\"summary\":{\"in_use_at_exit_bytes\":%zu,\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu",
+	fprintf(f, "},\"heap\":{\"in_use_bytes\":%zu,\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu",
 		mem.in_use, mem.peak, rss_peak_bytes());
 	if (sn_cfg.has_max) {
 		size_t peak = 0, now = mmap_charged_bytes(&peak);
@@ -344,11 +344,10 @@ static void exit_report_json(FILE *f, const struct sn_memcg_snapshot *m)
 		fprintf(f, ",\"stats\":");
 		sn_stats_report(f, true, true);
 	}
-	fprintf(f, ",\"leaks\":");
-	if (sn_cfg.leaks)
-		slab_leak_report(f, 0, true);
-	else
-		fprintf(f, "null");
+	if (profile_active()) {   /* "summary" and the sections asked for */
+		fputc(',', f);
+		profile_report(f, true);
+	}
 	fprintf(f, "}\n");
 }
 
