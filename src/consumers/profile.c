@@ -216,8 +216,9 @@ static void weights(uint64_t req, uint64_t *bytes, uint64_t *blocks)
 
 static uint64_t rng_next(void)
 {
+	/* Seeded by the thread's ordinal: a run samples as the last did. */
 	if (!tl_rng)
-		tl_rng = ((uint64_t)(uintptr_t)&tl_rng * 0x9e3779b97f4a7c15ULL) ^ sn_prof.seed;
+		tl_rng = ((uint64_t)sn_thread_ordinal() + 1) * 0x9e3779b97f4a7c15ULL ^ sn_prof.seed;
 	uint64_t x = tl_rng;   /* xorshift64* */
 	x ^= x >> 12;
 	x ^= x << 25;
@@ -410,7 +411,7 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	sn_prof.t0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	sn_prof.seed = sn_prof.t0 ^ (uint64_t)getpid() << 32;
+	sn_prof.seed = 0x5eed5eed5eed5eedULL;
 	sn_prof.stacks = mem;
 	sn_prof.cfg = *cfg;
 	sn_prof.interval_ns = FIRST_INTERVAL_NS;

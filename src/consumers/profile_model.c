@@ -90,6 +90,78 @@ static void stack_in(struct sn_prof_model *m, sn_stack_id id, uint32_t epoch)
 	m->leaked_footprint += foot;
 }
 
+/* A stack's frames as the report shows them: call sites that differ
+ * only in their pc (one line compiled twice, an unrolled loop) are one
+ * line in the report, so they are one row. Interned strings compare by
+ * pointer. */
+static void frame_key(uintptr_t pc, uintptr_t key[3])
+{
+	struct sn_frame fr;
+	sn_frame_resolve(pc, &fr);
+	key[0] = fr.function ? (uintptr_t)fr.function : pc;
+	key[1] = (uintptr_t)fr.file;
+	key[2] = fr.file ? fr.line : 0;
+}
+
+static uint64_t line_hash(sn_stack_id id)
+{
+	void *const *pcs;
+	uint32_t n = sn_stack_frames(id, &pcs);
+	uint64_t h = n;
+	for (uint32_t i = 0; i < n; i++) {
+		uintptr_t k[3];
+		frame_key((uintptr_t)pcs[i], k);
+		for (int j = 0; j < 3; j++)
+			h = (h ^ k[j]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool same_lines(sn_stack_id a, sn_stack_id b)
+{
+	void *const *pa, *const *pb;
+	uint32_t n = sn_stack_frames(a, &pa);
+	if (sn_stack_frames(b, &pb) != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		uintptr_t ka[3], kb[3];
+		frame_key((uintptr_t)pa[i], ka);
+		frame_key((uintptr_t)pb[i], kb);
+		if (memcmp(ka, kb, sizeof(ka)))
+			return false;
+	}
+	return true;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct sn_prof_row *x = a, *y = b;
+	return x->calls < y->calls ? -1 : x->calls > y->calls;
+}
+
+/* Merge the leak rows whose stacks read the same (the key rides in the
+ * unused calls field meanwhile). */
+static void merge_by_lines(struct sn_prof_section *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->rows[i].calls = line_hash(s->rows[i].id);
+	sort(s, by_key);
+	size_t m = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct sn_prof_row *r = &s->rows[i], *prev = m ? &s->rows[m - 1] : NULL;
+		if (prev && prev->calls == r->calls && same_lines(prev->id, r->id)) {
+			prev->bytes += r->bytes;
+			prev->blocks += r->blocks;
+			prev->footprint += r->footprint;
+			continue;
+		}
+		s->rows[m++] = *r;
+	}
+	s->n = m;
+	for (size_t i = 0; i < m; i++)
+		s->rows[i].calls = 0;
+}
+
 static bool model_memory(struct sn_prof_model *m, uint32_t ids)
 {
 	size_t rows = (size_t)ids + 1;
@@ -135,6 +207,7 @@ bool sn_profile_model(struct sn_prof_model *m, unsigned top)
 	sort(&m->peak, by_bytes);
 	sort(&m->hot, by_calls);
 	sort(&m->temp, by_calls);
+	merge_by_lines(&m->leaks);   /* symbolised already, for the suppressions */
 	sort(&m->leaks, by_bytes);
 	sn_quiet_end();
 	return true;
