@@ -74,4 +74,14 @@ check "sampled: churn_fn's 200000 calls estimated as $est (within 10%)" [ "$(get
 est=$(get "$J" "$(stack_of "$J" leaks keep_fn)['bytes']")
 check "sampled: keep_fn's 10000000 leaked bytes estimated as $est (within 10%)" [ "$(get "$J" "abs($est - 10000000) <= 1000000")" = True ]
 check "sampled: the summary stays exact (200000 + 20000 allocations or more)" [ "$(get "$J" "J['summary']['allocations'] >= 220000 and J['summary']['in_use_at_exit_bytes'] >= 10000000")" = True ]
+# A concise default: no slabinfo table, no limits or vetoes lines when
+# nothing limits; --stats lists only the caches ever used.
+$T "$TOOL" run --leaks --report "$TMP/c.txt" -- "$P" ten >/dev/null
+check "default report: no slabinfo table" bash -c '! grep -q "^slabinfo" "$1"' _ "$TMP/c.txt"
+check "default report: no limits or vetoes lines without limits" bash -c '! grep -Eq "limits: max none|vetoes: 0 failslab, 0 memcg" "$1"' _ "$TMP/c.txt"
+check "default report: header, heap, summary, one leak: at most 12 lines" [ "$(wc -l <"$TMP/c.txt")" -le 12 ]
+$T "$TOOL" run --stats --report "$TMP/st.txt" -- "$P" ten >/dev/null
+rows=$(sed -n '/^# name/,$p' "$TMP/st.txt" | grep -c '^[a-z]')
+total=$(sed -n 's/^slabnotify: totals: \([0-9]*\) caches.*/\1/p' "$TMP/st.txt")
+check "--stats: $rows of $total caches listed, each with a slab" bash -c '[ "$1" -gt 0 ] && [ "$1" -lt "$2" ] && ! sed -n "/^# name/,\$p" "$3" | grep -E "slabdata +[0-9]+ +0 " ' _ "$rows" "$total" "$TMP/st.txt"
 finish
