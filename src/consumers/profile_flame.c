@@ -191,6 +191,12 @@ static const char fg_script[] =
 	"    return hits;\n"
 	"  };\n"
 	"  zoom(0, 1, 0);\n"
+	"  /* #search=RE and #zoom=LABEL in the address: for links and tests */\n"
+	"  var h = decodeURIComponent(window.location.hash), i = h.indexOf('search='), z = h.indexOf('zoom=');\n"
+	"  if (i >= 0) svg.fgSearch(h.substring(i + 7).split(',')[0]);\n"
+	"  if (z >= 0) all.forEach(function (g) {\n"
+	"    if (g.getAttribute('data-l') === h.substring(z + 5).split(',')[0]) g.dispatchEvent(new Event('click'));\n"
+	"  });\n"
 	"})(document.getElementById('%s'));\n";
 
 void sn_flame_svg(FILE *f, const struct sn_prof_section *s, const char *title, const char *id, bool standalone)
