@@ -14,7 +14,8 @@ if [ -n "$SANITIZED" ]; then
 	skip "the drop-in cannot be preloaded in a $SANITIZED build"
 	finish
 fi
-compile_fixture profile_cases || finish
+compile_fixture profile_cases -pthread || finish
+compile_fixture fork_exec || finish
 P=$TMP/profile_cases
 T="timeout 120"
 
@@ -84,4 +85,19 @@ $T "$TOOL" run --stats --report "$TMP/st.txt" -- "$P" ten >/dev/null
 rows=$(sed -n '/^# name/,$p' "$TMP/st.txt" | grep -c '^[a-z]')
 total=$(sed -n 's/^slabnotify: totals: \([0-9]*\) caches.*/\1/p' "$TMP/st.txt")
 check "--stats: $rows of $total caches listed, each with a slab" bash -c '[ "$1" -gt 0 ] && [ "$1" -lt "$2" ] && ! sed -n "/^# name/,\$p" "$3" | grep -E "slabdata +[0-9]+ +0 " ' _ "$rows" "$total" "$TMP/st.txt"
+# Every process of a tree its own report, headed by its command line.
+$T "$TOOL" run --profile --report "$TMP/tree.%p" -- "$TMP/fork_exec" >"$TMP/pids"
+n=0
+for pid in $(cat "$TMP/pids"); do
+	f=$TMP/tree.$pid
+	[ -s "$f" ] && grep -Eq "^==$pid== slabnotify report: .*(fork_exec|true)\$" "$f" &&
+		grep -Eq '^slabnotify: [0-9]+ allocations, .* leaked' "$f" && n=$((n + 1))
+done
+check "fork and exec: $n of $(wc -w <"$TMP/pids") processes have their own profile, headed by their command" \
+	[ "$n" -eq 3 ]
+check "exec: the new image's report names its own command" grep -lq 'slabnotify report: true$' $TMP/tree.*
+# exit() from a thread: the report is written, with the thread's leaks.
+$T "$TOOL" run --profile --report "$TMP/thr.txt" -- "$P" thread-exit; rc=$?
+check "exit() from a thread: status 0 kept" [ "$rc" -eq 0 ]
+check "exit() from a thread: its leaks reported" grep -q 'leaked 600 bytes in 2 blocks' "$TMP/thr.txt"
 finish

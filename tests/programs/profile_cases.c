@@ -10,7 +10,10 @@
  *              freed at once (temporary), leak_fn 3 x 300 leaked
  *   churn N S  N allocations of S bytes by churn_fn, each freed at once;
  *              then N/10 of S bytes kept by keep_fn (leaked)
+ *   thread-exit  a thread leaks 2 x 300 by leak_fn, then calls exit(0)
+ *              while main waits
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,14 @@ static int pattern(void)
 	return 0;
 }
 
+static void *exit_from_thread(void *arg)
+{
+	(void)arg;
+	leak_fn();
+	leak_fn();
+	exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -58,6 +69,12 @@ int main(int argc, char **argv)
 		free(p);
 	} else if (!strcmp(mode, "pattern")) {
 		return pattern();
+	} else if (!strcmp(mode, "thread-exit")) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, exit_from_thread, NULL) != 0)
+			return 1;
+		pthread_join(t, NULL);
+		return 3;    /* never: the thread exits the process */
 	} else if (!strcmp(mode, "churn") && argc > 3) {
 		long n = atol(argv[2]);
 		size_t s = (size_t)atol(argv[3]);
