@@ -287,9 +287,9 @@ static void on_alloc(const struct slab_event_data *d, void **slot)
 	struct prof_stack *p = id ? &sn_prof.stacks[id] : NULL;
 	if (p && full)
 		stack_snap(p);
-	uint64_t wb, wn;
-	weights(req, &wb, &wn);
 	if (p) {
+		uint64_t wb, wn;
+		weights(req, &wb, &wn);
 		stack_add(p, wb, wn, d->size);
 		p->calls += wn;
 		p->alloc_bytes += wb;

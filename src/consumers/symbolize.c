@@ -162,6 +162,21 @@ static bool dwfl_report_all(void)
 	return true;
 }
 
+/*
+ * The system's libraries get function names only, no file:line: their
+ * line tables are in separate, compressed debug files whose first use
+ * costs about 80 ms per process (libc's, for the _start frames of every
+ * stack), and "../sysdeps/..." says little to the reader.
+ */
+static bool system_module(const char *path)
+{
+	static const char *const dirs[] = { "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/" };
+	for (size_t i = 0; path && i < sizeof(dirs) / sizeof(*dirs); i++)
+		if (!strncmp(path, dirs[i], strlen(dirs[i])))
+			return true;
+	return false;
+}
+
 static void resolve_uncached(uintptr_t at, struct sn_frame *out)
 {
 	if (!dwfl && !dwfl_report_all())
@@ -175,6 +190,8 @@ static void resolve_uncached(uintptr_t at, struct sn_frame *out)
 	GElf_Off off = 0;
 	GElf_Sym sym;
 	out->function = function_name(dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL));
+	if (system_module(out->module))
+		return;
 	Dwfl_Line *line = dwfl_module_getsrc(m, at);
 	int lineno = 0;
 	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
