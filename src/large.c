@@ -569,12 +569,14 @@ void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 	if (!d)
 		large_bad(fn, p);
 	struct slab_cache *c = d->cache;
-	if (size > SLAB_KMALLOC_MAX && !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
+	bool observed = atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE);
+	if (size > SLAB_KMALLOC_MAX && !observed)
 		return large_remap(d, size, gfp);
 	/* Observed, or small enough for a class: move by alloc + copy + free,
-	 * so that consumers see the FREE of the old and the ALLOC of the new. */
+	 * so that consumers see the FREE of the old and the ALLOC of the new
+	 * (with its requested size: an observed block is never kept). */
 	size_t old = d->large_size;
-	if (size <= old && size > old / 2)
+	if (size <= old && size > old / 2 && !observed)
 		return p;
 	void *n = slab_malloc(size, gfp & ~SLAB_GFP_ZERO);
 	if (!n)

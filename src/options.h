@@ -27,6 +27,14 @@
 #define SN_ENV_FAIL_STACK "SLABNOTIFY_FAIL_STACK"       /* glob: a function on the stack */
 #define SN_ENV_SEED       "SLABNOTIFY_SEED"       /* unsigned 64-bit */
 #define SN_ENV_LEAKS      "SLABNOTIFY_LEAKS"      /* sample 1-in-N, 1: all */
+#define SN_ENV_PROFILE    "SLABNOTIFY_PROFILE"    /* SIZE: sample per SIZE bytes; 0 or 1: every allocation */
+#define SN_ENV_TOP        "SLABNOTIFY_TOP"        /* N: rows per section */
+#define SN_ENV_SUPPRESS   "SLABNOTIFY_SUPPRESSIONS"          /* FILE of leak:PATTERN lines */
+#define SN_ENV_NO_DEF_SUPPRESS "SLABNOTIFY_NO_DEFAULT_SUPPRESSIONS" /* 1: none built in */
+#define SN_ENV_FOLDED     "SLABNOTIFY_FOLDED"     /* FILE: folded stacks, %p is the pid */
+#define SN_ENV_FLAMEGRAPH "SLABNOTIFY_FLAMEGRAPH" /* FILE.svg */
+#define SN_ENV_TIMELINE   "SLABNOTIFY_TIMELINE"   /* FILE.svg */
+#define SN_ENV_HTML       "SLABNOTIFY_HTML"       /* FILE.html */
 #define SN_ENV_STATS      "SLABNOTIFY_STATS"      /* 1: statistics report */
 #define SN_ENV_REPORT     "SLABNOTIFY_REPORT"     /* FILE, %p is the pid */
 #define SN_ENV_JSON       "SLABNOTIFY_JSON"       /* 1: JSON report */

@@ -51,6 +51,8 @@ enum value_kind {
 	V_SAMPLE,   /* sn_parse_long, 1..UINT_MAX */
 	V_U64,      /* sn_parse_u64 */
 	V_STRING,   /* anything non-empty */
+	V_INFILE,   /* a readable file */
+	V_OUTFILE,  /* a path to write at exit: made absolute */
 	V_FLAG,     /* no value: the variable is set to "1" */
 };
 
@@ -89,6 +91,22 @@ static const struct option_def options[] = {
 	  "fault injection seed (default 1): same seed, same failures" },
 	{ "leaks", SN_ENV_LEAKS, V_SAMPLE, true, "1", false, "[=N]",
 	  "report blocks live at exit by stack (sample 1 in N)" },
+	{ "profile", SN_ENV_PROFILE, V_SIZE, true, "1", false, "[=BYTES]",
+	  "heap profile: peak consumers, hot spots, temporaries, leaks (sample per BYTES)" },
+	{ "top", SN_ENV_TOP, V_COUNT, false, NULL, false, "N",
+	  "show the top N stacks of each section (default 10)" },
+	{ "suppressions", SN_ENV_SUPPRESS, V_INFILE, false, NULL, false, "FILE",
+	  "leave out leaks matching FILE's leak:PATTERN lines" },
+	{ "no-default-suppressions", SN_ENV_NO_DEF_SUPPRESS, V_FLAG, false, NULL, false, NULL,
+	  "report the runtime's own blocks kept by design too" },
+	{ "folded", SN_ENV_FOLDED, V_OUTFILE, false, NULL, false, "FILE",
+	  "write the stacks as folded text (%p: the pid)" },
+	{ "flamegraph", SN_ENV_FLAMEGRAPH, V_OUTFILE, false, NULL, false, "FILE.svg",
+	  "write an interactive flame graph (%p: the pid)" },
+	{ "timeline", SN_ENV_TIMELINE, V_OUTFILE, false, NULL, false, "FILE.svg",
+	  "write heap and RSS over time, with --profile (%p: the pid)" },
+	{ "html", SN_ENV_HTML, V_OUTFILE, false, NULL, false, "FILE",
+	  "write the whole profile as one web page (%p: the pid)" },
 	{ "stats", SN_ENV_STATS, V_FLAG, false, NULL, false, NULL,
 	  "report statistics and slabinfo at exit" },
 	{ "report", SN_ENV_REPORT, V_STRING, false, NULL, false, "FILE",
@@ -197,6 +215,8 @@ static bool value_valid(enum value_kind kind, const char *v)
 	case V_SAMPLE:  return sn_parse_long(v, 1, UINT_MAX, &n);
 	case V_U64:     return sn_parse_u64(v, &u);
 	case V_STRING:  return v && *v;
+	case V_INFILE:  return v && *v && access(v, R_OK) == 0;
+	case V_OUTFILE: return v && *v;
 	case V_FLAG:    return true;
 	}
 	return false;
@@ -212,6 +232,8 @@ static const char *kind_expects(enum value_kind kind)
 	case V_SAMPLE:  return "a positive integer";
 	case V_U64:     return "an unsigned 64-bit integer";
 	case V_STRING:  return "a non-empty string";
+	case V_INFILE:  return "a readable file";
+	case V_OUTFILE: return "a file name";
 	case V_FLAG:    return "no value";
 	}
 	return "?";
@@ -427,6 +449,15 @@ static const char *report_path(const char *v, char *buf, size_t len)
 	return v;
 }
 
+/* The pictures and the suppressions: absolute, as --report. */
+static const char *absolute_path(const char *v, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+	if (v[0] == '/' || !getcwd(cwd, sizeof(cwd)) || (size_t)snprintf(buf, len, "%s/%s", cwd, v) >= len)
+		return v;
+	return buf;
+}
+
 static bool set_slabnotify_env(const struct settings *s)
 {
 	bool faults = false;
@@ -437,6 +468,8 @@ static bool set_slabnotify_env(const struct settings *s)
 		char abs_path[PATH_MAX + 64];
 		if (strcmp(options[i].env, SN_ENV_REPORT) == 0)
 			v = report_path(v, abs_path, sizeof(abs_path));
+		else if (options[i].kind == V_OUTFILE || options[i].kind == V_INFILE)
+			v = absolute_path(v, abs_path, sizeof(abs_path));
 		if (setenv(options[i].env, v, 1) != 0)
 			return false;
 		faults |= options[i].fault;
@@ -474,10 +507,29 @@ static int launch(const struct settings *s)
 	return tool_run_and_wait(s->cmd, report_wanted);
 }
 
+static const char *given(const struct settings *s, const char *name)
+{
+	return s->value[find_option(name, strlen(name)) - options];
+}
+
+/* The pictures need stacks: --profile, or --leaks for the leaks'. */
+static void check_needs(const struct settings *s)
+{
+	static const char *const need_stacks[] = { "folded", "flamegraph", "html", "top", "suppressions",
+						   "no-default-suppressions" };
+	bool stacks = given(s, "profile") || given(s, "leaks");
+	for (size_t i = 0; i < sizeof(need_stacks) / sizeof(*need_stacks); i++)
+		if (given(s, need_stacks[i]) && !stacks)
+			usage_error("option '--%s' needs --profile or --leaks", need_stacks[i]);
+	if (given(s, "timeline") && !given(s, "profile"))
+		usage_error("option '--timeline' needs --profile");
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct settings s = { 0 };
 	parse_args(argc, argv, 2, true, &s);
+	check_needs(&s);
 	return launch(&s);
 }
 

@@ -126,17 +126,6 @@ static void configure_failslab(void)
 	}
 }
 
-static void configure_leaks(void)
-{
-	long sample;
-	if (!getenv(SN_ENV_LEAKS) || !env_long(SN_ENV_LEAKS, 0, &sample) || sample == 0)
-		return;
-	if (slab_leak_track((unsigned)sample) == 0) {
-		sn_cfg.leaks = sn_cfg.report_wanted = true;
-		sn_cfg.leak_sample = (unsigned)sample;
-	}
-}
-
 /* The command line from /proc/self/cmdline, words joined by spaces. */
 static void read_cmdline(void)
 {
@@ -203,7 +192,7 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 	read_cmdline();
 	configure_memcg();
 	configure_failslab();
-	configure_leaks();
+	profile_configure();   /* --leaks, --profile: profile_out.c */
 	sn_cfg.stats = env_flag(SN_ENV_STATS);
 	sn_cfg.json = env_flag(SN_ENV_JSON);
 	configure_report_path();

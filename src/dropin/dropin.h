@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define SN_EXPORT __attribute__((visibility("default")))
 
@@ -42,6 +43,11 @@ struct dropin_config {
 };
 SN_HIDDEN extern struct dropin_config sn_cfg;
 
+/* profile_out.c: --leaks, --profile and their pictures */
+SN_HIDDEN void profile_configure(void);
+SN_HIDDEN bool profile_active(void);
+/* The profile's sections into the report: text, or JSON members. */
+SN_HIDDEN void profile_report(FILE *f, bool json);
 /* report.c */
 SN_HIDDEN void report_init(void);     /* the report's descriptor, the signal handlers */
 /* mmap.c */

@@ -149,34 +149,38 @@ static void summary(struct sbuf *s, int sig, const struct sn_memcg_snapshot *m)
 	}
 	sb_str(s, ": ");
 	sb_str(s, sn_cfg.cmdline[0] ? sn_cfg.cmdline : "?");
-	sb_str(s, "\nslabnotify: limits: max ");
-	sb_limit(s, sn_cfg.has_max, sn_cfg.max);
-	sb_str(s, ", high ");
-	sb_limit(s, sn_cfg.has_high, sn_cfg.high);
-	if (sn_cfg.faults) {
-		const struct slab_fault_attr *a = &sn_cfg.fault;
-		sb_str(s, "; fault injection: ");
-		sb_u64(s, (uint64_t)a->probability);
-		uint64_t frac = (uint64_t)((a->probability - (double)(uint64_t)a->probability) * 1000 + 0.5);
-		if (frac) {
-			sb_str(s, ".");
-			if (frac < 100)
-				sb_str(s, "0");
-			if (frac < 10)
-				sb_str(s, "0");
-			sb_u64(s, frac);
-		}
-		sb_str(s, "% of allocations, seed ");
-		sb_u64(s, a->seed);
-		if (a->interval > 1) {
-			sb_str(s, ", every ");
-			sb_u64(s, a->interval);
-			sb_str(s, "th");
-		}
-		if (a->times >= 0) {
-			sb_str(s, ", at most ");
-			sb_u64(s, (uint64_t)a->times);
-			sb_str(s, " times");
+	/* Concise: the limits and the vetoes only where there can be any. */
+	bool limited = sn_cfg.has_max || sn_cfg.has_high || sn_cfg.faults;
+	if (limited) {
+		sb_str(s, "\nslabnotify: limits: max ");
+		sb_limit(s, sn_cfg.has_max, sn_cfg.max);
+		sb_str(s, ", high ");
+		sb_limit(s, sn_cfg.has_high, sn_cfg.high);
+		if (sn_cfg.faults) {
+			const struct slab_fault_attr *a = &sn_cfg.fault;
+			sb_str(s, "; fault injection: ");
+			sb_u64(s, (uint64_t)a->probability);
+			uint64_t frac = (uint64_t)((a->probability - (double)(uint64_t)a->probability) * 1000 + 0.5);
+			if (frac) {
+				sb_str(s, ".");
+				if (frac < 100)
+					sb_str(s, "0");
+				if (frac < 10)
+					sb_str(s, "0");
+				sb_u64(s, frac);
+			}
+			sb_str(s, "% of allocations, seed ");
+			sb_u64(s, a->seed);
+			if (a->interval > 1) {
+				sb_str(s, ", every ");
+				sb_u64(s, a->interval);
+				sb_str(s, "th");
+			}
+			if (a->times >= 0) {
+				sb_str(s, ", at most ");
+				sb_u64(s, (uint64_t)a->times);
+				sb_str(s, " times");
+			}
 		}
 	}
 	struct slab_mem_stat mem = { 0 };
@@ -210,6 +214,10 @@ static void summary(struct sbuf *s, int sig, const struct sn_memcg_snapshot *m)
 		sb_size(s, peak);
 	}
 	unsigned long vf = slab_fault_injected(), vm = m->failcnt;
+	if (!limited && !vf && !vm) {
+		sb_str(s, "\n");
+		return;
+	}
 	sb_str(s, "\nslabnotify: vetoes: ");
 	sb_u64(s, vf);
 	sb_str(s, " failslab, ");
@@ -302,8 +310,8 @@ static void exit_report_text(FILE *f, const struct sn_memcg_snapshot *m)
 	struct sbuf s = { .n = 0 };
 	summary(&s, 0, m);
 	fwrite(s.b, 1, s.n, f);
-	if (sn_cfg.leaks)
-		slab_leak_report(f, 20, false);
+	if (profile_active())
+		profile_report(f, false);
 	if (sn_cfg.stats)
 		sn_stats_report(f, false, true);
 }
@@ -329,7 +337,7 @@ static void exit_report_json(FILE *f, const struct sn_memcg_snapshot *m)
 	if (sn_cfg.faults)
 		fprintf(f, ",\"fault_probability\":%g,\"fault_seed\":%llu", sn_cfg.fault.probability,
 			(unsigned long long)sn_cfg.fault.seed);
-	fprintf(f, "},\"summary\":{\"in_use_at_exit_bytes\":%zu,\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu",
+	fprintf(f, "},\"heap\":{\"in_use_bytes\":%zu,\"peak_bytes\":%zu,\"peak_rss_bytes\":%zu",
 		mem.in_use, mem.peak, rss_peak_bytes());
 	if (sn_cfg.has_max) {
 		size_t peak = 0, now = mmap_charged_bytes(&peak);
@@ -344,11 +352,10 @@ static void exit_report_json(FILE *f, const struct sn_memcg_snapshot *m)
 		fprintf(f, ",\"stats\":");
 		sn_stats_report(f, true, true);
 	}
-	fprintf(f, ",\"leaks\":");
-	if (sn_cfg.leaks)
-		slab_leak_report(f, 0, true);
-	else
-		fprintf(f, "null");
+	if (profile_active()) {   /* "summary" and the sections asked for */
+		fputc(',', f);
+		profile_report(f, true);
+	}
 	fprintf(f, "}\n");
 }
 

@@ -1,0 +1,440 @@
+/*
+ * profile.c - the heap profile's accounting (profile.h): one notifier at
+ * the lowest priority (it runs after every handler that may veto, so
+ * what it records was accepted), counters per stack id and in all.
+ *
+ * In all, exact in every mode: allocations, frees, requested bytes
+ * allocated, live bytes and blocks, and the peak of the live bytes (a
+ * compare-and-swap on each new high, so that one big block freed before
+ * exit is the peak). Per stack: live bytes, blocks and footprint; with
+ * --profile also the allocations, the bytes allocated, the temporary
+ * allocations (freed before any other allocation by the same thread,
+ * heaptrack's definition) and the live bytes and blocks at the moment of
+ * the peak.
+ *
+ * The peak's owners without a copy at every new peak: each new peak
+ * starts an epoch; a stack about to change while its figures are from an
+ * older epoch first saves them as "at the peak" (they have not changed
+ * since the peak). At the end, a stack saved in the last epoch shows its
+ * saved figures, any other its live ones. With every allocation recorded
+ * the global figures and the stacks change under one lock, so this is
+ * exact; with sampling it is an estimate like the rest.
+ *
+ * Sampling (--profile=BYTES), as tcmalloc's heap profiler does it: each
+ * thread counts down an exponentially distributed number of bytes (mean
+ * BYTES); the allocation that takes the count to zero is sampled, and
+ * weighs 1/p blocks and size/p bytes, where p = 1 - exp(-size/BYTES) is
+ * its chance to be sampled: the totals are unbiased. --leaks=N keeps its
+ * 1 in N allocations (a per-thread countdown), unweighted.
+ *
+ * The object's extension slot keeps a word: the stack id (0: not
+ * sampled), the difference between the object's size and the request
+ * (the FREE event carries only the size) and a bit saying the object was
+ * allocated while we recorded (older objects are not ours to subtract).
+ *
+ * The timeline: every 64 allocations a thread looks at the coarse clock;
+ * at most every `interval` a point (time, live bytes, RSS from
+ * /proc/self/statm) is added; when the points are full, every other one
+ * is dropped and the interval doubles.
+ */
+#define _GNU_SOURCE
+#include "profile.h"
+#include "profile_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROF_TLS __attribute__((tls_model("initial-exec")))
+#define WORD_OURS (1ULL << 63)
+#define TICK_EVERY 64
+#define FIRST_INTERVAL_NS 1000000ULL    /* 1 ms */
+
+struct prof_state sn_prof;
+
+static int prof_slot = -1;
+static bool started;
+
+static __thread void *tl_last PROF_TLS;          /* this thread's last allocation */
+static __thread int64_t tl_bytes_left PROF_TLS;  /* to the next sample */
+static __thread uint64_t tl_rng PROF_TLS;
+static __thread unsigned tl_count PROF_TLS;      /* --leaks=N countdown, timeline ticks */
+static __thread unsigned tl_ticks PROF_TLS;
+static __thread bool tl_forking PROF_TLS;
+
+uint64_t sn_prof_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	uint64_t t = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return t > sn_prof.t0 ? t - sn_prof.t0 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The timeline                                                       */
+/* ------------------------------------------------------------------ */
+
+static uint64_t rss_now(void)
+{
+	char buf[64];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strchr(buf, ' ');
+	return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void timeline_add(uint64_t now)
+{
+	struct prof_state *s = &sn_prof;
+	if (s->npoints == SN_PROF_POINTS) {
+		for (size_t i = 0; i < SN_PROF_POINTS / 2; i++)
+			s->points[i] = s->points[2 * i + 1];
+		s->npoints = SN_PROF_POINTS / 2;
+		s->interval_ns *= 2;
+	}
+	s->points[s->npoints++] = (struct sn_prof_point){
+		now, atomic_load_explicit(&s->live, memory_order_relaxed), rss_now()
+	};
+	s->last_point_ns = now;
+}
+
+static void timeline_tick(void)
+{
+	if (++tl_ticks % TICK_EVERY)
+		return;
+	uint64_t now = sn_prof_now();
+	if (now - sn_prof.last_point_ns < sn_prof.interval_ns)
+		return;
+	if (pthread_mutex_trylock(&sn_prof.timeline_lock) != 0)
+		return;
+	if (now - sn_prof.last_point_ns >= sn_prof.interval_ns)
+		timeline_add(now);
+	pthread_mutex_unlock(&sn_prof.timeline_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* In all                                                             */
+/* ------------------------------------------------------------------ */
+
+static void peak_new(uint64_t live)
+{
+	atomic_store_explicit(&sn_prof.peak_ns, sn_prof_now(), memory_order_relaxed);
+	(void)live;
+	atomic_fetch_add_explicit(&sn_prof.epoch, 1, memory_order_relaxed);
+}
+
+/* Returns true if this allocation made a new peak. */
+static bool global_alloc(uint64_t req)
+{
+	struct prof_state *s = &sn_prof;
+	atomic_fetch_add_explicit(&s->allocations, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->bytes_allocated, req, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->live_blocks, 1, memory_order_relaxed);
+	uint64_t now = atomic_fetch_add_explicit(&s->live, req, memory_order_relaxed) + req;
+	uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
+	while (now > peak) {
+		if (atomic_compare_exchange_weak_explicit(&s->peak, &peak, now, memory_order_relaxed,
+							  memory_order_relaxed)) {
+			peak_new(now);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void global_free(uint64_t req, bool temporary)
+{
+	struct prof_state *s = &sn_prof;
+	atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&s->live_blocks, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&s->live, req, memory_order_relaxed);
+	if (temporary)
+		atomic_fetch_add_explicit(&s->temporary, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* Per stack                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Save the figures "at the peak" before the first change since it. */
+static void stack_snap(struct prof_stack *p)
+{
+	uint32_t e = atomic_load_explicit(&sn_prof.epoch, memory_order_relaxed);
+	if (p->epoch != e) {
+		p->peak_bytes = atomic_load_explicit(&p->live_bytes, memory_order_relaxed);
+		p->peak_blocks = atomic_load_explicit(&p->live_blocks, memory_order_relaxed);
+		p->epoch = e;
+	}
+}
+
+static void stack_add(struct prof_stack *p, uint64_t bytes, uint64_t blocks, uint64_t foot)
+{
+	atomic_fetch_add_explicit(&p->live_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->live_blocks, blocks, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->live_foot, foot, memory_order_relaxed);
+}
+
+static void stack_sub(struct prof_stack *p, uint64_t bytes, uint64_t blocks, uint64_t foot)
+{
+	atomic_fetch_sub_explicit(&p->live_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&p->live_blocks, blocks, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&p->live_foot, foot, memory_order_relaxed);
+}
+
+/* The weights of a sampled allocation of @req bytes: bytes and blocks
+ * it stands for. Exact (1, req) when every allocation is recorded. */
+static void weights(uint64_t req, uint64_t *bytes, uint64_t *blocks)
+{
+	size_t mean = sn_prof.cfg.sample_bytes;
+	if (sn_prof.cfg.mode != SN_PROF_FULL || !mean) {
+		*bytes = req;
+		*blocks = 1;
+		return;
+	}
+	double p = -expm1(-(double)(req ? req : 1) / (double)mean);
+	*bytes = (uint64_t)((double)req / p + 0.5);
+	*blocks = (uint64_t)(1.0 / p + 0.5);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sampling                                                           */
+/* ------------------------------------------------------------------ */
+
+static uint64_t rng_next(void)
+{
+	/* Seeded by the thread's ordinal: a run samples as the last did. */
+	if (!tl_rng)
+		tl_rng = ((uint64_t)sn_thread_ordinal() + 1) * 0x9e3779b97f4a7c15ULL ^ sn_prof.seed;
+	uint64_t x = tl_rng;   /* xorshift64* */
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	tl_rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+static int64_t next_sample_gap(void)
+{
+	double u = ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0;   /* (0, 1) */
+	double gap = -log(u) * (double)sn_prof.cfg.sample_bytes;
+	return gap < 1 ? 1 : gap > 9e18 ? INT64_MAX : (int64_t)gap;
+}
+
+/* Is this allocation recorded by stack? */
+static bool sample_this(uint64_t req)
+{
+	const struct sn_prof_config *c = &sn_prof.cfg;
+	if (c->mode == SN_PROF_LEAKS) {
+		if (c->every <= 1)
+			return true;
+		if (tl_count == 0 || tl_count > c->every)
+			tl_count = c->every;
+		if (--tl_count)
+			return false;
+		tl_count = c->every;
+		return true;
+	}
+	if (!c->sample_bytes)
+		return true;
+	if (tl_bytes_left == 0)
+		tl_bytes_left = next_sample_gap();
+	tl_bytes_left -= (int64_t)req;
+	if (tl_bytes_left > 0)
+		return false;
+	tl_bytes_left = next_sample_gap();
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* The handler                                                        */
+/* ------------------------------------------------------------------ */
+
+static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
+{
+	uint64_t slack = d->size >= d->requested ? d->size - d->requested : 0;
+	if (slack >= (1ULL << 31))
+		slack = 0;
+	return (void *)(uintptr_t)(WORD_OURS | (slack << 32) | id);
+}
+
+static bool full_locked(void)
+{
+	return sn_prof.cfg.mode == SN_PROF_FULL && !sn_prof.cfg.sample_bytes;
+}
+
+static void on_alloc(const struct slab_event_data *d, void **slot)
+{
+	uint64_t req = d->requested;
+	bool sampled = sample_this(req);
+	sn_stack_id id = sampled ? sn_stack_capture() : 0;
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	if (locked)
+		pthread_mutex_lock(&sn_prof.lock);
+	struct prof_stack *p = id ? &sn_prof.stacks[id] : NULL;
+	if (p && full)
+		stack_snap(p);
+	if (p) {
+		uint64_t wb, wn;
+		weights(req, &wb, &wn);
+		stack_add(p, wb, wn, d->size);
+		p->calls += wn;
+		p->alloc_bytes += wb;
+	}
+	if (global_alloc(req) && p && full_locked()) {
+		p->peak_bytes = atomic_load_explicit(&p->live_bytes, memory_order_relaxed);
+		p->peak_blocks = atomic_load_explicit(&p->live_blocks, memory_order_relaxed);
+		p->epoch = atomic_load_explicit(&sn_prof.epoch, memory_order_relaxed);
+	}
+	if (locked)
+		pthread_mutex_unlock(&sn_prof.lock);
+	*slot = slot_word(id, d);
+	tl_last = d->ptr;
+	if (full)
+		timeline_tick();
+}
+
+static void on_free(const struct slab_event_data *d, void **slot)
+{
+	uint64_t w = (uint64_t)(uintptr_t)*slot;
+	if (!(w & WORD_OURS))
+		return;
+	*slot = NULL;
+	sn_stack_id id = (sn_stack_id)w;
+	uint64_t req = d->size - ((w & ~WORD_OURS) >> 32);
+	bool temporary = d->ptr == tl_last;
+	if (temporary)
+		tl_last = NULL;
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	if (locked)
+		pthread_mutex_lock(&sn_prof.lock);
+	global_free(req, temporary);
+	if (id) {
+		struct prof_stack *p = &sn_prof.stacks[id];
+		uint64_t wb, wn;
+		weights(req, &wb, &wn);
+		if (full)
+			stack_snap(p);
+		stack_sub(p, wb, wn, d->size);
+		if (temporary)
+			p->temp += wn;
+	}
+	if (locked)
+		pthread_mutex_unlock(&sn_prof.lock);
+}
+
+static int prof_handler(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	if (tl_forking || (ev != SLAB_EVENT_ALLOC && ev != SLAB_EVENT_FREE))
+		return SLAB_NOTIFY_DONE;
+	void **slot = slab_event_ext(d, prof_slot);
+	if (!slot)
+		return SLAB_NOTIFY_DONE;
+	if (ev == SLAB_EVENT_ALLOC)
+		on_alloc(d, slot);
+	else
+		on_free(d, slot);
+	return SLAB_NOTIFY_DONE;
+}
+
+static struct slab_notifier prof_nb = {
+	.call = prof_handler,
+	.priority = INT_MIN / 2,
+};
+
+/* ------------------------------------------------------------------ */
+/* Starting, and fork                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The forking thread records nothing between prepare and parent/child:
+ * other fork handlers may allocate there while our lock is held. */
+static void fork_prepare(void)
+{
+	tl_forking = true;
+	pthread_mutex_lock(&sn_prof.timeline_lock);
+	pthread_mutex_lock(&sn_prof.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&sn_prof.lock);
+	pthread_mutex_unlock(&sn_prof.timeline_lock);
+	tl_forking = false;
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_unlock(&sn_prof.lock);
+	pthread_mutex_unlock(&sn_prof.timeline_lock);
+	pthread_mutex_init(&sn_prof.lock, NULL);
+	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
+	tl_forking = false;
+}
+
+static void notify_on(struct slab_cache *c, void *arg)
+{
+	(void)arg;
+	slab_cache_set_notify(c, true);
+}
+
+int sn_profile_start(const struct sn_prof_config *cfg)
+{
+	if (!cfg || (cfg->mode != SN_PROF_LEAKS && cfg->mode != SN_PROF_FULL))
+		return -EINVAL;
+	if (started)
+		return -EBUSY;
+	/* The size classes and kmalloc-large exist before they are switched
+	 * on, and the core's fork handlers come before the depot's. */
+	slab_free(slab_malloc(0, 0));
+	sn_stack_init();
+	int slot = slab_obj_ext_reserve();
+	if (slot < 0)
+		return slot;
+	void *mem = mmap(NULL, (size_t)SN_STACK_MAX * sizeof(struct prof_stack), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		return -ENOMEM;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	sn_prof.t0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	sn_prof.seed = 0x5eed5eed5eed5eedULL;
+	sn_prof.stacks = mem;
+	sn_prof.cfg = *cfg;
+	sn_prof.interval_ns = FIRST_INTERVAL_NS;
+	pthread_mutex_init(&sn_prof.lock, NULL);
+	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
+	prof_slot = slot;
+	if (cfg->mode == SN_PROF_FULL)
+		timeline_add(0);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	int ret = slab_notifier_register(&prof_nb);
+	if (ret != 0)
+		return ret;
+	started = true;
+	sn_prof.on = true;
+	slab_cache_for_each(notify_on, NULL);
+	return 0;
+}
+
+/* Hold the accounting still (for a consistent model), or let it go. */
+void sn_prof_hold(bool on)
+{
+	if (on)
+		pthread_mutex_lock(&sn_prof.lock);
+	else
+		pthread_mutex_unlock(&sn_prof.lock);
+}

@@ -1,0 +1,47 @@
+/*
+ * stack.h - call stacks for the consumers: capture, a deduplicating
+ * depot (a stack is an id, an object keeps the id, never the frames),
+ * and symbolisation with a cache.
+ *
+ *   stack.c      capture (libunwind, or glibc's backtrace), the cut of
+ *                slabnotify's own frames by address, the depot, fork
+ *   symbolize.c  pc -> function, file:line, module (libdwfl, or dladdr),
+ *                C++ names demangled, cached until exit
+ */
+#ifndef SLABNOTIFY_STACK_H
+#define SLABNOTIFY_STACK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "consumer.h"
+
+/* A deduplicated call stack: an index in the depot; 0 is "no stack". */
+typedef uint32_t sn_stack_id;
+/* The caller's stack, slabnotify's own frames cut by address (its module),
+ * deduplicated. Safe inside a notifier handler and in a quiet section;
+ * returns 0 when the depot is full or the stack cannot be taken. */
+SN_CONSUMER_API sn_stack_id sn_stack_capture(void);
+/* The frames of a stack, innermost first; returns their number. */
+SN_CONSUMER_API uint32_t sn_stack_frames(sn_stack_id id, void *const **pcs);
+/* One symbolised frame. Strings are owned by the symbolisation cache and
+ * live until exit; any of them may be NULL. */
+struct sn_frame { const char *function, *file, *module; unsigned line; uintptr_t pc; };
+SN_CONSUMER_API void sn_frame_resolve(uintptr_t pc, struct sn_frame *out);
+/* Print a stack, one frame per line: INDENT "#N function (file:line)". */
+SN_CONSUMER_API void sn_stack_print(FILE *f, sn_stack_id id, const char *indent);
+
+/* Beyond the shared API, for the profile and the suppressions. */
+
+/* Ids are below this. */
+#define SN_STACK_MAX (1u << 20)
+
+/* The number of stacks in the depot (ids are 1..sn_stack_count()). */
+SN_CONSUMER_API uint32_t sn_stack_count(void);
+/* Does @pc (a return address) lie in slabnotify's own code? */
+SN_CONSUMER_API bool sn_stack_pc_is_self(uintptr_t pc);
+/* Set up capture now (outside any handler): the unwinder warmed up, the
+ * fork handlers registered, slabnotify's address ranges found. */
+SN_CONSUMER_API void sn_stack_init(void);
+
+#endif /* SLABNOTIFY_STACK_H */
