@@ -22,6 +22,9 @@
 #include <stdlib.h>
 
 static _Atomic bool keep_going;
+/* A report symbolises, which allocates: a bug found meanwhile (in our own
+ * allocations) is not reported inside the report. */
+static __thread bool reporting SN_TLS;
 static _Atomic unsigned long reports;
 
 bool slab_debug_continue(bool on)
@@ -56,6 +59,9 @@ void dbg_hexdump(const char *label, const uint8_t *p, size_t n)
 void dbg_report(const struct dbg_bug *b)
 {
 	atomic_fetch_add(&reports, 1);
+	if (reporting)
+		return;
+	reporting = true;
 	sn_quiet_begin();
 	fprintf(stderr, "BUG %s: %s\n", b->cache, b->what);
 	fprintf(stderr, "-----------------------------------------------------------------------------\n");
@@ -80,11 +86,14 @@ void dbg_report(const struct dbg_bug *b)
 		dbg_hexdump("Redzone", (const uint8_t *)obj + t->req, d->track_off - d->off - t->req);
 	}
 	sn_quiet_end();
+	reporting = false;
 }
 
 bool dbg_report_done(void)
 {
-	if (atomic_load(&keep_going)) {
+	if (reporting || atomic_load(&keep_going)) {
+		if (reporting)
+			return true;
 		fprintf(stderr, "FIX: continuing (--debug-continue): red zones and poison restored, a second free ignored\n\n");
 		return true;
 	}

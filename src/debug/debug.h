@@ -49,7 +49,7 @@ enum dbg_state { DBG_NEW = 0, DBG_LIVE = 1, DBG_FREE = 2, DBG_RELEASED = 3 };
 
 /* An object's record, after its right red zone. */
 struct dbg_track {
-	uint32_t magic;         /* DBG_MAGIC once the slot was handed out */
+	uint32_t magic;         /* dbg_magic() once the slot was handed out */
 	uint32_t state;         /* enum dbg_state */
 	uint32_t req;           /* bytes the program asked for */
 	uint32_t alloc_tid, free_tid;     /* sn_thread_ordinal() */
@@ -67,6 +67,14 @@ struct dbg_cache {
 	const char *name;       /* the name reports give (the class's for twins) */
 };
 SN_HIDDEN extern struct dbg_cache sn_dbg_caches[SN_NR_SLOTS];
+
+/* The record's check word, keyed by the slot and its cache: slabs move
+ * between caches, and a slot may lie where another cache's record was. */
+static inline uint32_t dbg_magic(const struct slab_cache *c, const void *slot)
+{
+	uint64_t x = ((uintptr_t)slot ^ ((uint64_t)c->index << 48) ^ c->secret) * 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)(x >> 32) ^ DBG_MAGIC;
+}
 
 static inline struct dbg_track *dbg_track_of(const struct dbg_cache *d, void *slot)
 {

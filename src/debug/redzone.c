@@ -238,7 +238,7 @@ static void bug_state(const char *fn, struct slab_cache *c, const struct dbg_cac
 static void check_reuse(const char *fn, struct slab_cache *c, const struct dbg_cache *d, char *slot)
 {
 	struct dbg_track *t = dbg_track_of(d, slot);
-	if (t->magic != DBG_MAGIC || t->state == DBG_NEW)
+	if (t->magic != dbg_magic(c, slot) || t->state == DBG_NEW)
 		return;
 	if (t->state == DBG_RELEASED) {
 		dbg_check_freed(fn, c, slot, true);
@@ -252,10 +252,10 @@ static void check_reuse(const char *fn, struct slab_cache *c, const struct dbg_c
 	}
 }
 
-static void arm(const struct dbg_cache *d, char *slot, size_t req)
+static void arm(const struct slab_cache *c, const struct dbg_cache *d, char *slot, size_t req)
 {
 	struct dbg_track *t = dbg_track_of(d, slot);
-	t->magic = DBG_MAGIC;
+	t->magic = dbg_magic(c, slot);
 	t->state = DBG_LIVE;
 	t->req = (uint32_t)req;
 	t->free_stack = 0;
@@ -290,7 +290,7 @@ void *sn_debug_alloc_hook(const char *fn, struct slab_cache *c, struct slab *s, 
 	(void)s;
 	(void)idx;
 #endif
-	arm(d, slot, req);
+	arm(c, d, slot, req);
 	return (char *)slot + d->off;
 }
 
@@ -308,7 +308,7 @@ static char *slot_of(const char *fn, struct slab_cache *c, struct slab *s, const
 	if ((uintptr_t)p < (uintptr_t)s->base + d->off || idx >= c->objects)
 		sn_bad_free(fn, p, c, "invalid pointer (not the start of an object)");
 	if (idx >= atomic_load_explicit(&s->fresh, memory_order_relaxed) ||
-	    dbg_track_of(d, slot)->magic != DBG_MAGIC)
+	    dbg_track_of(d, slot)->magic != dbg_magic(c, slot))
 		sn_bad_free(fn, p, c, "free of an object never allocated");
 	return slot;
 }
