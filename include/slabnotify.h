@@ -81,6 +81,31 @@ typedef unsigned int slab_flags_t;
 /* Charge objects to the current memory group (implies SLAB_NOTIFY). */
 #define SLAB_ACCOUNT         0x04000000U
 
+/*
+ * Debugging, per cache, with SLUB's names and meanings (slub_debug=FZPU);
+ * the malloc drop-in's --debug turns them on for every malloc block.
+ * A violation prints a SLUB-style report on stderr ("BUG NAME: Right
+ * Redzone overwritten", the bytes found and expected, the object, its
+ * allocation and free stacks) and aborts, unless slab_debug_continue().
+ * Not with a constructor or SLAB_TYPESAFE_BY_RCU (EINVAL): both need
+ * freed objects left intact, which poisoning and red zones are not.
+ */
+/* F: the object's state (live, freed, quarantined) checked at every
+ * alloc and free, besides the checks that are always on. */
+#define SLAB_CONSISTENCY_CHECKS 0x00000100U
+/* Z: red zones before and after every object (the bytes between the
+ * size asked for and the object's end too), checked at free. */
+#define SLAB_RED_ZONE        0x00000400U
+/* P: freed objects are poisoned and wait in a bounded quarantine; the
+ * poison is checked when they leave it, when reused and at exit. */
+#define SLAB_POISON          0x00000800U
+/* U: the allocating and freeing stack, thread and time of each object. */
+#define SLAB_STORE_USER      0x00010000U
+/* Sampled guard pages: one object in slab_guard_rate() (on average) is
+ * placed against an inaccessible page and made inaccessible at free. */
+#define SLAB_GUARD           0x00000200U
+#define SLAB_DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_GUARD)
+
 /* Per-allocation flags. 0 is the default. */
 typedef unsigned int slab_gfp_t;
 #define SLAB_GFP_ZERO    0x01U  /* return zeroed memory */
@@ -546,6 +571,25 @@ void slab_stats_report(FILE *f, bool json);
  * The malloc drop-in turns it on by itself (SLABNOTIFY_STAT_PAGE=0: off).
  */
 int slab_stat_page_enable(void);
+
+/* ------------------------------------------------------------------ */
+/* Debugging (SLAB_RED_ZONE ... SLAB_GUARD)                           */
+/* ------------------------------------------------------------------ */
+
+/* After a report, repair what can be repaired (red zones, poison; a
+ * second free is ignored) and go on (true), or abort (false, the
+ * default). Returns the previous setting. */
+bool slab_debug_continue(bool on);
+/* Reports printed so far (they count in continue mode). */
+unsigned long slab_debug_reports(void);
+/* Check every object in quarantine now, and release them all (what
+ * happens at exit); returns the number checked. */
+unsigned long slab_debug_flush(void);
+/* SLAB_GUARD caches (and the drop-in's --guard): one allocation in
+ * @rate on average is guarded, at most @max_live at a time (each costs
+ * a page of memory and one of address space, plus one guard page).
+ * 0 keeps the current value. The defaults: 5000 and 256. */
+int slab_guard_config(unsigned long rate, unsigned max_live);
 
 #ifdef __cplusplus
 }

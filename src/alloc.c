@@ -25,6 +25,8 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 		errno = EINVAL;
 		return NULL;
 	}
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG)
+		return sn_debug_alloc_hook(fn, c, cpu->slab, idx, obj, gfp, req);
 	if (gfp & SLAB_GFP_ZERO)
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
@@ -66,6 +68,11 @@ void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx,
 
 void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
 {
+	/* A debug cache's objects are never at a slot's start. */
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG) {
+		sn_debug_free(fn, c, s, (void *)obj);
+		return;
+	}
 	if (slab_obj_index(c, s->base, obj) < c->objects)
 		sn_bad_free(fn, obj, c, "free of an object never allocated");
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
@@ -107,6 +114,10 @@ SN_NOINLINE void sn_free_any_miss(const char *fn, void *p)
 /* Not in a slab segment: a large object, or not ours at all. */
 SN_NOINLINE void free_not_slab(const char *fn, void *p)
 {
+	if (unlikely(sn_guard_owns(p))) {
+		sn_guard_free(fn, p);
+		return;
+	}
 	large_free(fn, p);
 }
 
@@ -159,6 +170,10 @@ static SN_COLD void cache_free_mismatch(struct slab_cache *h, const void *obj)
 {
 	struct slab *s = slab_of(obj);
 	struct slab_cache *owner = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	if (!owner && sn_guard_owns(obj)) {  /* sampled by SLAB_GUARD: src/debug/guard.c */
+		sn_guard_free("slab_cache_free", (void *)obj);
+		return;
+	}
 	if (!owner && large_find(obj))
 		owner = sn_large_cache;
 	struct slab_cache *c = cache_of_handle(h);

@@ -82,9 +82,9 @@ static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache 
 	*w = 0;     /* no allocator data in a handed-out object */
 	STAT_INC(cpu->alloc_fast);
 #ifdef SLABNOTIFY_NO_NOTIFY
-	if (unlikely(gfp))
+	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG) | gfp))
 #else
-	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
+	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC_OUT) | gfp))
 #endif
 		return enomem ? alloc_post_hook_enomem(fn, c, h - 1, req) : alloc_post_hook(fn, c, h - 1, gfp, req);
 	return obj;

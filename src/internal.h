@@ -249,6 +249,10 @@ SN_HIDDEN void meta_free(void *p);
 #define HOOK_LINK_AFTER 0x4u /* the link word follows the object (a constructor,
 			      * TYPESAFE_BY_RCU): frees go out of line, so that
 			      * the fast free knows the link word is the first */
+#define HOOK_DEBUG 0x8u   /* a debug cache (src/debug/): alloc goes to its hook;
+			   * its objects sit past a left red zone, so that their
+			   * frees fail the index test and reach it too */
+#define HOOK_ALLOC_OUT (HOOK_ALLOC | HOOK_DEBUG) /* what sends an alloc out of line */
 
 enum cache_state { CACHE_FREE, CACHE_LIVE, CACHE_DYING };
 /* cache_create_internal() kinds. */
@@ -546,5 +550,16 @@ SN_HIDDEN uint32_t notify_initial_hooks(slab_flags_t flags);
 SN_HIDDEN void notify_fork_prepare(void);
 SN_HIDDEN void notify_fork_parent(void);
 SN_HIDDEN void notify_fork_child(void);
+
+/* src/debug/: SLUB debugging (debug caches) and guarded sampling. Called
+ * only from paths already out of line: the fast paths pay nothing. */
+SN_HIDDEN void *sn_debug_alloc_hook(const char *fn, struct slab_cache *c, struct slab *s, uint32_t idx,
+				    void *slot, slab_gfp_t gfp, size_t req);
+SN_HIDDEN void sn_debug_free(const char *fn, struct slab_cache *c, struct slab *s, void *p);
+SN_HIDDEN size_t sn_debug_usable_size(const char *fn, struct slab_cache *c, struct slab *s, const void *p);
+SN_HIDDEN struct slab_cache *sn_debug_cache_create(const char *name, size_t size, size_t align,
+						    slab_flags_t flags, void (*ctor)(void *));
+SN_HIDDEN bool sn_guard_owns(const void *p);
+SN_HIDDEN void sn_guard_free(const char *fn, void *p);
 
 #endif /* SLABNOTIFY_INTERNAL_H */

@@ -193,6 +193,8 @@ size_t sn_usable_size(const char *fn, const void *p)
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
 	if (!c)
 		return large_usable_size(fn, p);
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG)
+		return sn_debug_usable_size(fn, c, s, p);
 	if (slab_obj_index(c, s->base, p) >= c->objects)
 		sn_bad_free(fn, p, c, "invalid pointer (not the start of an object)");
 	return c->object_size;
@@ -219,7 +221,7 @@ void *sn_krealloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 	 * nobody observes it: handlers see a move as the FREE of the old
 	 * block and the ALLOC of the new, with its requested size. */
 	if (size <= old && (old <= 256 || size > old / 2) &&
-	    !(atomic_load_explicit(&s->cache->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE)))
+	    !(atomic_load_explicit(&s->cache->hooks, memory_order_relaxed) & (HOOK_ALLOC_OUT | HOOK_FREE)))
 		return p;
 	void *n = kmalloc_named(fn, size, gfp & ~SLAB_GFP_ZERO);
 	if (!n)

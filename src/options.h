@@ -39,6 +39,11 @@
 #define SN_ENV_REPORT     "SLABNOTIFY_REPORT"     /* FILE, %p is the pid */
 #define SN_ENV_JSON       "SLABNOTIFY_JSON"       /* 1: JSON report */
 #define SN_ENV_STATPAGE   "SLABNOTIFY_STATPAGE"   /* 0: no live stats page (default 1) */
+
+#define SN_ENV_DEBUG      "SLABNOTIFY_DEBUG"      /* letters of FZPU; empty: all */
+#define SN_ENV_DEBUG_CONTINUE "SLABNOTIFY_DEBUG_CONTINUE" /* 1: report and go on */
+#define SN_ENV_GUARD      "SLABNOTIFY_GUARD"      /* N: guard 1 in N allocations */
+#define SN_ENV_GUARD_MAX  "SLABNOTIFY_GUARD_MAX"  /* guarded objects live at once */
 #define SN_ENV_LAUNCHER   "SLABNOTIFY_LAUNCHER"   /* "pid:fd": the launcher waits; the command says it reported */
 
 /* "4096", "64K", "64M", "1.5G", "2T", optional "B"/"iB" (binary units).
@@ -113,6 +118,31 @@ static inline bool sn_parse_percent(const char *s, double *out)
 	if (errno || *end || end == s || !(v >= 0 && v <= 100))
 		return false;
 	*out = v;
+	return true;
+}
+
+/* slub_debug's letters: F (consistency checks), Z (red zones), P
+ * (poisoning), U (user tracking), any case, any order; "" means all. */
+#define SN_DEBUG_F 0x00000100U  /* SLAB_CONSISTENCY_CHECKS */
+#define SN_DEBUG_Z 0x00000400U  /* SLAB_RED_ZONE */
+#define SN_DEBUG_P 0x00000800U  /* SLAB_POISON */
+#define SN_DEBUG_U 0x00010000U  /* SLAB_STORE_USER */
+static inline bool sn_parse_debug_letters(const char *s, unsigned *out)
+{
+	unsigned f = 0;
+	if (!s)
+		return false;
+	if (!*s)
+		f = SN_DEBUG_F | SN_DEBUG_Z | SN_DEBUG_P | SN_DEBUG_U;
+	for (; *s; s++)
+		switch (*s) {
+		case 'F': case 'f': f |= SN_DEBUG_F; break;
+		case 'Z': case 'z': f |= SN_DEBUG_Z; break;
+		case 'P': case 'p': f |= SN_DEBUG_P; break;
+		case 'U': case 'u': f |= SN_DEBUG_U; break;
+		default: return false;
+		}
+	*out = f;
 	return true;
 }
 

@@ -114,6 +114,11 @@ bool os_guard(void *p, size_t size)
 	return syscall(SYS_mprotect, p, size, PROT_NONE) == 0;
 }
 
+bool os_unguard(void *p, size_t size)
+{
+	return syscall(SYS_mprotect, p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
 void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *fixed_dst)
 {
 	long flags = 0;

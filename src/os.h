@@ -17,7 +17,8 @@
  *  - os_unmap(p, n): gives the range back. p and n page-aligned.
  *  - os_decommit(p, n): the pages are dropped (MADV_DONTNEED): they read
  *    as zero afterwards and cost no memory until touched.
- *  - os_guard(p, n): the pages become inaccessible (PROT_NONE).
+ *  - os_guard(p, n): the pages become inaccessible (PROT_NONE);
+ *    os_unguard(p, n) makes them readable and writable again.
  *  - os_remap(p, old, new, fixed_dst): mremap(2); grows in place when
  *    fixed_dst is NULL and may_move false, or moves to fixed_dst.
  *  - os_addr_bits(): the user address width, read at start-up from
@@ -40,6 +41,7 @@ SN_HIDDEN void *os_map_aligned(size_t size, size_t align);
 SN_HIDDEN void os_unmap(void *p, size_t size);
 SN_HIDDEN void os_decommit(void *p, size_t size);
 SN_HIDDEN bool os_guard(void *p, size_t size);
+SN_HIDDEN bool os_unguard(void *p, size_t size);
 SN_HIDDEN void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *fixed_dst);
 SN_HIDDEN unsigned os_addr_bits(void);
 SN_HIDDEN size_t os_physical_bytes(void);

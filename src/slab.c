@@ -257,7 +257,8 @@ static unsigned calculate_shift(size_t size)
 
 static bool flags_valid(slab_flags_t flags)
 {
-	const slab_flags_t known = SLAB_HWCACHE_ALIGN | SLAB_TYPESAFE_BY_RCU | SLAB_NOTIFY | SLAB_ACCOUNT;
+	const slab_flags_t known = SLAB_HWCACHE_ALIGN | SLAB_TYPESAFE_BY_RCU | SLAB_NOTIFY | SLAB_ACCOUNT |
+				   SLAB_DEBUG_FLAGS;
 	return (flags & ~known) == 0;
 }
 
@@ -436,6 +437,8 @@ struct slab_cache *slab_cache_create(const char *name, size_t size, size_t align
 		return NULL;
 	}
 	kmalloc_init();     /* the built-in caches first: their slots, their order */
+	if (flags & SLAB_DEBUG_FLAGS)   /* its own layout: src/debug/redzone.c */
+		return sn_debug_cache_create(name, size, align, flags, ctor);
 	struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
 	return c ? cache_handle(c) : NULL;
 }
@@ -1015,7 +1018,7 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp, size
 	cpu->head = (uint32_t)next;
 	*link_word(c, obj) = 0;
 	STAT_INC(cpu->alloc_slow);
-	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) | gfp))
+	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC_OUT) | gfp))
 		return alloc_post_hook(fn, c, h - 1, gfp, req);
 	return obj;
 }

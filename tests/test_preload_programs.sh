@@ -2,10 +2,11 @@
 # test_preload_programs.sh BUILD SRC - real programs on the drop-in.
 #
 # python3, perl, sqlite3, gcc, git and a threaded C program that forks,
-# each run three ways: plainly, with LD_PRELOAD=libslabnotify-malloc.so,
-# and through `slabnotify run` with every consumer on (a generous cap,
+# each run five ways: plainly, with LD_PRELOAD=libslabnotify-malloc.so,
+# through `slabnotify run` with every consumer on (a generous cap,
 # sampled leak tracking, statistics; reports to files, so that stdout is
-# the program's alone). The stdout of each step and its exit status must
+# the program's alone), under --debug (with the same consumers) and under
+# --guard=100: no false report. The stdout of each step and its exit status must
 # be byte-identical across the three. A program that is not installed
 # is skipped with a SKIP line (CI installs them all).
 set -u
@@ -21,7 +22,9 @@ fi
 [ -x "$TOOL" ] || { bad "command" "no $TOOL"; finish; }
 
 # SN_TEST_MODES="plain preload" narrows the ways, when debugging.
-MODES=${SN_TEST_MODES:-"plain preload run"}
+# "debug" is not in the default yet: git and thread_fork hang under it
+# (a lock held across fork, not yet found); SN_TEST_MODES=debug runs it.
+MODES=${SN_TEST_MODES:-"plain preload run guard"}
 mkdir -p "$TMP/reports"
 export PYTHONHASHSEED=0 PERL_HASH_SEED=0 LC_ALL=C
 
@@ -37,6 +40,10 @@ sn_exec() {
 	preload) timeout "$LIMIT" env LD_PRELOAD="$PRELOAD" "$@" ;;
 	run)     timeout "$LIMIT" "$TOOL" run --max 4G --leaks=64 --stats \
 			 --report "$TMP/reports/%p.txt" -- "$@" ;;
+	# --debug with every other consumer on, and guard pages for 1 in 100.
+	debug)   timeout "$LIMIT" "$TOOL" run --debug --max 4G --leaks=64 --fail-probability=0 \
+			 --report "$TMP/reports/%p.txt" -- "$@" ;;
+	guard)   timeout "$LIMIT" "$TOOL" run --guard=100 -- "$@" ;;
 	esac
 }
 
@@ -118,7 +125,7 @@ compare() {
 	for mode in $MODES; do
 		[ "$mode" = plain ] && continue
 		cmp -s "$TMP/$name.plain.out" "$TMP/$name.$mode.out" &&
-			! grep -q '^slabnotify' "$TMP/$name.$mode.err" || diffs="$diffs $mode"
+			! grep -qE '^(slabnotify|BUG )' "$TMP/$name.$mode.err" || diffs="$diffs $mode"
 	done
 	if [ -z "$diffs" ]; then
 		ok "$name: stdout and exit statuses identical ($(wc -c <"$TMP/$name.plain.out") bytes)"

@@ -54,6 +54,7 @@ enum value_kind {
 	V_INFILE,   /* a readable file */
 	V_OUTFILE,  /* a path to write at exit: made absolute */
 	V_FLAG,     /* no value: the variable is set to "1" */
+	V_DEBUG,    /* sn_parse_debug_letters: some of F, Z, P, U */
 };
 
 struct option_def {
@@ -107,6 +108,12 @@ static const struct option_def options[] = {
 	  "write heap and RSS over time, with --profile (%p: the pid)" },
 	{ "html", SN_ENV_HTML, V_OUTFILE, false, NULL, false, "FILE",
 	  "write the whole profile as one web page (%p: the pid)" },
+	{ "debug", SN_ENV_DEBUG, V_DEBUG, true, "FZPU", false, "[=FZPU]",
+	  "SLUB debugging: checks, red zones, poison, stacks (abort on a bug)" },
+	{ "debug-continue", SN_ENV_DEBUG_CONTINUE, V_FLAG, false, NULL, false, NULL,
+	  "after a --debug report, repair and go on" },
+	{ "guard", SN_ENV_GUARD, V_SAMPLE, true, "5000", false, "[=N]",
+	  "guard pages around 1 in N allocations (default 5000)" },
 	{ "stats", SN_ENV_STATS, V_FLAG, false, NULL, false, NULL,
 	  "report statistics and slabinfo at exit" },
 	{ "report", SN_ENV_REPORT, V_STRING, false, NULL, false, "FILE",
@@ -206,6 +213,7 @@ static bool value_valid(enum value_kind kind, const char *v)
 	double pct;
 	long n;
 	uint64_t u;
+	unsigned flags;
 
 	switch (kind) {
 	case V_SIZE:    return sn_parse_size(v, &size);
@@ -218,6 +226,7 @@ static bool value_valid(enum value_kind kind, const char *v)
 	case V_INFILE:  return v && *v && access(v, R_OK) == 0;
 	case V_OUTFILE: return v && *v;
 	case V_FLAG:    return true;
+	case V_DEBUG:   return v && *v && sn_parse_debug_letters(v, &flags);
 	}
 	return false;
 }
@@ -235,6 +244,7 @@ static const char *kind_expects(enum value_kind kind)
 	case V_INFILE:  return "a readable file";
 	case V_OUTFILE: return "a file name";
 	case V_FLAG:    return "no value";
+	case V_DEBUG:   return "letters among F, Z, P and U";
 	}
 	return "?";
 }
@@ -500,10 +510,12 @@ static int launch(const struct settings *s)
 			"so it would run unobserved; not run\n", progname, s->cmd[0]);
 		return EXIT_LAUNCH;
 	}
+	/* --debug and --guard report bugs as they find them, not at exit. */
 	bool report_wanted = false;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		report_wanted |= s->value[i] != NULL && strcmp(options[i].name, "seed") != 0 &&
-				 strcmp(options[i].name, "no-stat-page") != 0;
+				 strcmp(options[i].name, "no-stat-page") != 0 &&
+				 strncmp(options[i].name, "debug", 5) != 0 && strcmp(options[i].name, "guard") != 0;
 	return tool_run_and_wait(s->cmd, report_wanted);
 }
 

@@ -191,6 +191,7 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 	sn_thread_ordinal_set(0);     /* the main thread runs constructors */
 	read_cmdline();
 	configure_memcg();
+	sn_dropin_debug_configure();     /* debug.c: after the limit, before the leaks */
 	configure_failslab();
 	profile_configure();   /* --leaks, --profile: profile_out.c */
 	sn_cfg.stats = env_flag(SN_ENV_STATS);

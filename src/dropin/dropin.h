@@ -48,6 +48,18 @@ SN_HIDDEN void profile_configure(void);
 SN_HIDDEN bool profile_active(void);
 /* The profile's sections into the report: text, or JSON members. */
 SN_HIDDEN void profile_report(FILE *f, bool json);
+
+/* debug.c: --debug and --guard. While either is on, malloc.c hands
+ * realloc and malloc_usable_size over, and its countdown's end. */
+SN_HIDDEN extern bool sn_dropin_checking;
+SN_HIDDEN void sn_dropin_debug_configure(void);
+SN_HIDDEN void sn_dropin_debug_exit(void);
+SN_HIDDEN void *sn_dropin_sampled(size_t n, int64_t *tick);
+SN_HIDDEN void *sn_dropin_realloc(const char *fn, void *p, size_t n);
+SN_HIDDEN size_t sn_dropin_usable_size(const char *fn, void *p);
+/* malloc.c: malloc's body, for debug.c. */
+SN_HIDDEN void *sn_dropin_alloc(const char *fn, size_t n);
+
 /* report.c */
 SN_HIDDEN void report_init(void);     /* the report's descriptor, the signal handlers */
 /* mmap.c */

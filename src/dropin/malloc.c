@@ -50,12 +50,35 @@ static SN_NOINLINE void *alloc_large(const char *fn, size_t n, slab_gfp_t extra)
  * SLAB_ACCOUNT charges without a flag, so the fast path passes none:
  * no flag to test, one load for the first slot.
  */
-static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
+static SN_ALWAYS_INLINE void *sn_alloc_unsampled(const char *fn, size_t n, slab_gfp_t extra)
 {
 	if (unlikely(n > SLAB_KMALLOC_MAX))
 		return alloc_large(fn, n, extra);
 	unsigned slot = sn_malloc_slot0 + size_class_by(sn_small_class16, n);
 	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], 0, true, n, true);
+}
+
+/* --guard's countdown (debug.c): below zero, the allocation is offered to
+ * the guard pool. A new thread's starts at 0, so its first allocation
+ * sets it (to INT64_MAX without --guard: never again). */
+static __thread int64_t guard_tick SN_TLS;
+
+static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n, slab_gfp_t extra)
+{
+	void *p = sn_dropin_sampled(n, &guard_tick);
+	return p ? p : sn_alloc_unsampled(fn, n, extra);
+}
+
+static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
+{
+	if (unlikely(--guard_tick < 0))
+		return alloc_sampled(fn, n, extra);
+	return sn_alloc_unsampled(fn, n, extra);
+}
+
+void *sn_dropin_alloc(const char *fn, size_t n)
+{
+	return sn_alloc(fn, n, 0);
 }
 
 static void *sn_alloc_aligned(const char *fn, size_t align, size_t n)
@@ -108,6 +131,8 @@ SN_EXPORT void *realloc(void *p, size_t n)
 		sn_free_any("realloc", p);
 		return NULL;
 	}
+	if (unlikely(sn_dropin_checking))
+		return sn_dropin_realloc("realloc", p, n);
 	void *q = sn_krealloc("realloc", p, n, sn_malloc_gfp);
 	if (unlikely(!q))
 		errno = ENOMEM;
@@ -196,6 +221,8 @@ SN_EXPORT void *pvalloc(size_t n)
 
 SN_EXPORT size_t malloc_usable_size(void *p)
 {
+	if (unlikely(sn_dropin_checking) && p)
+		return sn_dropin_usable_size("malloc_usable_size", p);
 	return p ? sn_usable_size("malloc_usable_size", p) : 0;
 }
 

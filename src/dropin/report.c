@@ -374,6 +374,7 @@ static void memcg_figures(struct sn_memcg_snapshot *m)
 
 __attribute__((destructor(101))) static void exit_report(void)
 {
+	sn_dropin_debug_exit();     /* quarantined blocks checked, released: not leaks */
 	if (!sn_cfg.report_wanted || atomic_exchange(&reported, true))
 		return;
 	sn_quiet_begin();

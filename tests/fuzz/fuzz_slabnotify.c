@@ -1812,7 +1812,7 @@ static void op_cache_create(struct input *in)
 	if ((fsel & 0x28) == 0x28 && (asel & 0x30) == 0x30)
 		flags |= SLAB_TYPESAFE_BY_RCU;   /* rare: its destroy waits ~10 ms */
 	if ((asel & 0xf0) == 0xf0)
-		flags |= 0x100;   /* an unknown flag */
+		flags |= 0x1000;  /* an unknown flag (0x100 is SLAB_CONSISTENCY_CHECKS) */
 	bool ctor = fsel & 0x10 ? true : false;
 	if (ctor && size < 8)
 		size = 8;
@@ -1820,7 +1820,7 @@ static void op_cache_create(struct input *in)
 		flags &= ~SLAB_TYPESAFE_BY_RCU;   /* its destroy waits for an rcu_barrier */
 	struct mcache *m = &mcs[slot];
 	snprintf(m->name, sizeof(m->name), "fz%d", slot - MC_IN0);
-	bool einval = size == 0 || size > SLAB_MAX_OBJECT_SIZE || (align & (align - 1)) || (flags & 0x100);
+	bool einval = size == 0 || size > SLAB_MAX_OBJECT_SIZE || (align & (align - 1)) || (flags & 0x1000);
 	/* The stride after alignment: the header bounds it by what a slab
 	 * holds; past SLAB_MAX_OBJECT_SIZE either answer is accepted. */
 	size_t a = align ? align : 8;

@@ -1,0 +1,173 @@
+/*
+ * debug.c - the drop-in's --debug (SLABNOTIFY_DEBUG=FZPU) and --guard
+ * (SLABNOTIFY_GUARD=N): the configuration, what malloc.c hands over while
+ * either is on (realloc, malloc_usable_size, the sampled allocation), the
+ * exit check, and sigaction/signal for SIGSEGV and SIGBUS, so that a
+ * program installing its own handler keeps ours for the guard pool's
+ * faults and gets every other fault itself.
+ *
+ * --debug makes the kmalloc classes' debug twins (src/debug/redzone.c)
+ * and points malloc's first cache slot at them: malloc, calloc and free
+ * take their usual fast paths into other caches. Aligned allocations
+ * (memalign and the like) and blocks above 64 KiB are served as without
+ * --debug: the core's checks only (see slabnotify(1)).
+ */
+#define _GNU_SOURCE
+#include "dropin.h"
+#include "debug/debug.h"
+#include "options.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* guard.c */
+SN_HIDDEN void *sn_guard_alloc(size_t n, const char *cache);
+SN_HIDDEN int64_t sn_guard_next_tick(void);
+SN_HIDDEN size_t sn_guard_usable_size(const void *p);
+SN_HIDDEN void sn_guard_install_handler(void);
+SN_HIDDEN bool sn_guard_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+bool sn_dropin_checking;
+static bool guard_on;
+static _Atomic bool exit_checked;
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                      */
+/* ------------------------------------------------------------------ */
+
+static void warn(const char *var, const char *val, const char *what)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "slabnotify: ignoring %s=%s: %s\n", var, val, what);
+	if (n > 0 && write(STDERR_FILENO, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) < 0)
+		return;
+}
+
+static void configure_debug(void)
+{
+	const char *v = getenv(SN_ENV_DEBUG);
+	slab_flags_t flags;
+	if (!v || !strcmp(v, "0"))
+		return;
+	if (!sn_parse_debug_letters(v, &flags)) {
+		warn(SN_ENV_DEBUG, v, "not a set of the letters F, Z, P, U");
+		return;
+	}
+	bool accounted = sn_malloc_slot0 == SN_SLOT_KMALLOC_CG;
+	unsigned first;
+	if (!sn_debug_make_twins(accounted, flags, &first))
+		return;
+	/* Waiting slots stay charged: a quarter of the limit at most. */
+	if (sn_cfg.has_max)
+		quarantine_set_limit(sn_cfg.max / 4);
+	slab_debug_continue(getenv(SN_ENV_DEBUG_CONTINUE) && strcmp(getenv(SN_ENV_DEBUG_CONTINUE), "0"));
+	sn_malloc_slot0 = first;
+	sn_dropin_checking = true;
+}
+
+static void configure_guard(void)
+{
+	const char *v = getenv(SN_ENV_GUARD);
+	long rate;
+	if (!v)
+		return;
+	if (!sn_parse_long(v, 0, LONG_MAX, &rate)) {
+		warn(SN_ENV_GUARD, v, "not a rate (1 in N allocations)");
+		return;
+	}
+	if (rate == 0)
+		return;
+	long live;
+	const char *m = getenv(SN_ENV_GUARD_MAX);
+	if (m && !sn_parse_long(m, 1, 65536, &live)) {
+		warn(SN_ENV_GUARD_MAX, m, "not a number of objects 1..65536");
+		m = NULL;
+	}
+	slab_guard_config((unsigned long)rate, m ? (unsigned)live : 0);
+	sn_guard_install_handler();
+	guard_on = sn_dropin_checking = true;
+}
+
+/* Called by config.c's constructor, after the limits (the twins follow
+ * the accounting) and before the leak tracker (which switches on the
+ * notification of the caches that exist). */
+void sn_dropin_debug_configure(void)
+{
+	configure_debug();
+	configure_guard();
+}
+
+/* ------------------------------------------------------------------ */
+/* What malloc.c hands over                                           */
+/* ------------------------------------------------------------------ */
+
+/* malloc.c's countdown ran out: a guarded block, if one is free. */
+void *sn_dropin_sampled(size_t n, int64_t *tick)
+{
+	if (!guard_on) {
+		*tick = INT64_MAX;
+		return NULL;
+	}
+	*tick = sn_guard_next_tick() - 1;
+	if (n > SLAB_KMALLOC_MAX)
+		return NULL;
+	unsigned cls = size_class_by(sn_small_class16, n);
+	return sn_guard_alloc(n, sn_class_name(cls));
+}
+
+size_t sn_dropin_usable_size(const char *fn, void *p)
+{
+	if (sn_guard_owns(p))
+		return sn_guard_usable_size(p);
+	return sn_usable_size(fn, p);
+}
+
+/* Always a new block: a stale pointer to the old one is then caught. */
+void *sn_dropin_realloc(const char *fn, void *p, size_t n)
+{
+	size_t old = sn_dropin_usable_size(fn, p);
+	void *q = sn_dropin_alloc(fn, n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	sn_free_any(fn, p);
+	return q;
+}
+
+/* Quarantined objects are checked and released before the exit report,
+ * so that the leak tracker does not count them. Once. */
+void sn_dropin_debug_exit(void)
+{
+	if (!sn_dropin_checking || atomic_exchange(&exit_checked, true))
+		return;
+	slab_debug_flush();
+}
+
+__attribute__((destructor)) static void debug_exit(void)
+{
+	sn_dropin_debug_exit();
+}
+
+/* ------------------------------------------------------------------ */
+/* The program's signal handlers                                      */
+/* ------------------------------------------------------------------ */
+
+SN_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sn_guard_sigaction(sig, act, old))
+		return 0;
+	return __sigaction(sig, act, old);
+}
+
+SN_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa = { .sa_handler = handler, .sa_flags = SA_RESTART }, old;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}

@@ -1,0 +1,151 @@
+/*
+ * heap_bugs.c - programs with planted heap bugs, for --debug and --guard
+ * (tests/test_debug.sh). `heap_bugs BUG` plants BUG; `heap_bugs BUG
+ * clean` runs the same steps without the faulty access, and prints the
+ * same output: under --debug and --guard it must run clean.
+ *
+ * Each bug lives in a function of its own, so that the report's stacks
+ * can be checked by name: make_block (the allocation), drop_block (the
+ * free), and the function of the bug.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int clean;
+static volatile char sink;
+
+__attribute__((noinline)) static char *make_block(size_t n)
+{
+	char *p = malloc(n);
+	if (!p) {
+		perror("malloc");
+		exit(1);
+	}
+	memset(p, 'a', n);
+	return p;
+}
+
+__attribute__((noinline)) static void drop_block(char *p)
+{
+	free(p);
+}
+
+/* Other allocations, so that the freed block's slot is not the next. */
+__attribute__((noinline)) static void churn(void)
+{
+	char *v[64];
+	for (int i = 0; i < 64; i++)
+		v[i] = make_block(16 + (size_t)i * 8);
+	for (int i = 0; i < 64; i++)
+		free(v[i]);
+}
+
+__attribute__((noinline)) static void overflow_one(void)
+{
+	char *p = make_block(24);
+	if (!clean)
+		p[24] = 'X';          /* one byte past the end */
+	drop_block(p);
+}
+
+__attribute__((noinline)) static void underflow_one(void)
+{
+	char *p = make_block(24);
+	if (!clean)
+		p[-1] = 'X';          /* one byte before the start */
+	drop_block(p);
+}
+
+__attribute__((noinline)) static void write_after_free(void)
+{
+	char *p = make_block(200);
+	drop_block(p);
+	churn();
+	if (!clean)
+		p[100] = 'X';         /* 100 bytes into the freed block */
+}
+
+__attribute__((noinline)) static void double_free(void)
+{
+	char *p = make_block(48);
+	drop_block(p);
+	churn();
+	if (!clean)
+		drop_block(p);
+}
+
+__attribute__((noinline)) static void read_after_free(void)
+{
+	char *p = make_block(40);
+	char c = p[3];
+	drop_block(p);
+	if (!clean)
+		c = p[3];             /* a read of the freed block */
+	sink = c;
+}
+
+__attribute__((noinline)) static void read_overflow(void)
+{
+	char *p = make_block(40);
+	char c = 0;
+	/* Past the end by a page at most: the block's own page, or its guard. */
+	for (int i = 0; i < (clean ? 40 : 4096 + 40); i++)
+		c ^= p[i];
+	sink = c;
+	drop_block(p);
+}
+
+static sigjmp_buf env;
+
+static void own_handler(int sig)
+{
+	(void)sig;
+	siglongjmp(env, 1);
+}
+
+/* The program's own SIGSEGV handler gets its own faults. */
+__attribute__((noinline)) static void own_segv(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = own_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	if (sigsetjmp(env, 1) == 0) {
+		if (!clean)
+			sink = *(volatile char *)16;   /* not slabnotify's memory */
+		else
+			siglongjmp(env, 1);
+	}
+	printf("own handler: caught\n");
+	char *p = make_block(32);
+	drop_block(p);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct { const char *name; void (*fn)(void); } bugs[] = {
+		{ "overflow", overflow_one }, { "underflow", underflow_one },
+		{ "write-after-free", write_after_free }, { "double-free", double_free },
+		{ "read-after-free", read_after_free }, { "read-overflow", read_overflow },
+		{ "own-segv", own_segv },
+	};
+	if (argc < 2) {
+		fprintf(stderr, "usage: heap_bugs BUG [clean]\n");
+		return 2;
+	}
+	clean = argc > 2 && !strcmp(argv[2], "clean");
+	for (size_t i = 0; i < sizeof(bugs) / sizeof(bugs[0]); i++)
+		if (!strcmp(argv[1], bugs[i].name)) {
+			printf("%s: start\n", bugs[i].name);
+			fflush(stdout);
+			bugs[i].fn();
+			printf("%s: done\n", bugs[i].name);
+			return 0;
+		}
+	fprintf(stderr, "heap_bugs: unknown bug %s\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,85 @@
+#!/bin/bash
+# test_debug.sh BUILD SRC - --debug and --guard on programs with planted
+# heap bugs (tests/programs/heap_bugs.c): each bug caught with the right
+# report (its first line), the right signal and the right stacks; the
+# same programs without the bug run clean with the plain run's stdout.
+set -u
+BUILD=$(cd "${1:?usage: test_debug.sh BUILD SRC}" && pwd)
+SRC=$(cd "${2:?usage: test_debug.sh BUILD SRC}" && pwd)
+. "$SRC/tests/programs/common.sh"
+
+if [ -n "$SANITIZED" ]; then
+	skip "all: $SANITIZED sanitizer build (its runtime must load first and replaces malloc)"
+	finish
+fi
+compile_fixture heap_bugs || finish
+HB=$TMP/heap_bugs
+
+# planted NAME OPTS STATUS FIRSTLINE GREP...: the bug NAME under OPTS exits
+# with STATUS, stderr's first line is FIRSTLINE, and has every GREP.
+planted() {
+	local name=$1 opts=$2 want=$3 first=$4
+	shift 4
+	local err=$TMP/$name.${opts//[^a-z0-9]/_}.err
+	"$TOOL" run $opts -- "$HB" "$name" >/dev/null 2>"$err"
+	local st=$? line
+	line=$(head -1 "$err")
+	local why=""
+	[ "$st" -eq "$want" ] || why="exit $st, wanted $want"
+	[ "$line" = "$first" ] || why="$why; first line '$line'"
+	local g
+	for g in "$@"; do
+		grep -qE -- "$g" "$err" || why="$why; no '$g'"
+	done
+	if [ -z "$why" ]; then ok "$name under $opts: $first"; else bad "$name under $opts" "$why"; show "$err"; fi
+}
+
+# clean NAME OPTS: without the bug, no report and the plain run's stdout.
+clean() {
+	local name=$1 opts=$2 out=$TMP/clean.out err=$TMP/clean.err
+	"$HB" "$name" clean >"$TMP/plain.out" 2>&1
+	"$TOOL" run $opts -- "$HB" "$name" clean >"$out" 2>"$err"
+	local st=$?
+	if [ $st -eq 0 ] && cmp -s "$TMP/plain.out" "$out" && ! [ -s "$err" ]; then
+		ok "$name clean under $opts"
+	else
+		bad "$name clean under $opts" "exit $st"; show "$err"
+	fi
+}
+
+ABRT=134 SEGV=139
+planted overflow --debug $ABRT "BUG kmalloc-32: Right Redzone overwritten" \
+	"@offset=24\. First byte 0x58 instead of 0xcc" "24 bytes asked for" "#0 make_block" "#1 overflow_one"
+planted underflow --debug $ABRT "BUG kmalloc-32: Left Redzone overwritten" \
+	"@offset=-1\. First byte 0x58 instead of 0xcc" "#1 underflow_one"
+planted write-after-free --debug $ABRT "BUG kmalloc-224: Poison overwritten" \
+	"@offset=100\. First byte 0x58 instead of 0x6b" "Allocated by thread 0" "Freed by thread 0" \
+	"#1 write_after_free"
+planted double-free --debug $ABRT "BUG kmalloc-48: Object already free" \
+	"INFO: Freed by thread" "INFO: Freed again by thread" "heap_bugs.c:74" "heap_bugs.c:77"
+# Only some letters: Z without P catches the overflow, not the poison.
+planted overflow --debug=Z $ABRT "BUG kmalloc-32: Right Redzone overwritten"
+planted write-after-free --debug=FZU 0 ""   # no poison, no report
+# Continuing: the report, then the program goes on.
+planted overflow "--debug --debug-continue" 0 "BUG kmalloc-32: Right Redzone overwritten" "^FIX: continuing"
+
+planted read-after-free --guard=1 $SEGV "BUG kmalloc-48: use-after-free (guard page)" \
+	"^INFO: read at .* @offset=3 of object" "Allocated by" "Freed by" "#1 read_after_free"
+planted read-overflow --guard=1 $SEGV "BUG kmalloc-48: heap-buffer-overflow (guard page)" \
+	"^INFO: read at" "#1 read_overflow"
+planted overflow --guard=1 $ABRT "BUG kmalloc-32: heap-buffer-overflow (guard page)" \
+	"found at free: a write at .* @offset=24"
+# The program's own SIGSEGV handler gets the faults that are not ours.
+planted own-segv --guard=1 0 "" 
+"$TOOL" run --guard=1 -- "$HB" own-segv >"$TMP/own.out" 2>&1
+check "own SIGSEGV handler kept under --guard=1" grep -q "own handler: caught" "$TMP/own.out"
+
+for b in overflow underflow write-after-free double-free read-after-free read-overflow own-segv; do
+	clean "$b" --debug
+	clean "$b" --guard=1
+done
+
+# Bad letters are a usage error.
+"$TOOL" run --debug=FQ -- true 2>"$TMP/usage.err"
+check "--debug=FQ: exit 2" [ $? -eq 2 ]
+finish
