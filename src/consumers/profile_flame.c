@@ -113,6 +113,22 @@ struct draw {
 	unsigned height;
 };
 
+/* The label cut to the frame's width (7 px a character), as the script
+ * does: the picture reads without scripts too (as an <img>). */
+static void fit_label(FILE *f, const char *label, double pw)
+{
+	int n = (int)((pw - 6) / 7);
+	if (n < 3)
+		return;
+	char buf[LABEL];
+	size_t len = strlen(label);
+	if (len > (size_t)n)
+		snprintf(buf, sizeof(buf), "%.*s..", n - 2, label);
+	else
+		snprintf(buf, sizeof(buf), "%s", label);
+	svg_text(f, buf);
+}
+
 static void draw_node(struct draw *d, int32_t i, uint64_t offset, unsigned depth)
 {
 	const struct node *x = &d->t->n[i];
@@ -126,9 +142,11 @@ static void draw_node(struct draw *d, int32_t i, uint64_t offset, unsigned depth
 		fprintf(d->f, "\"><title>");
 		svg_text(d->f, x->label);
 		fprintf(d->f, " (%" PRIu64 " bytes, %.2f%%)</title><rect x=\"%.2f\" y=\"%u\" width=\"%.2f\" height=\"%u\" "
-			      "fill=\"rgb(%u,%u,%u)\" rx=\"2\"/><text x=\"%.2f\" y=\"%u\"></text></g>\n",
+			      "fill=\"rgb(%u,%u,%u)\" rx=\"2\"/><text x=\"%.2f\" y=\"%u\">",
 			x->value, 100.0 * fw, px, y, pw, FG_ROW - 1, 205 + h % 50, (h >> 8) % 200, (h >> 16) % 55,
 			px + 3, y + 11);
+		fit_label(d->f, x->label, pw);   /* the script fits them again on zoom */
+		fputs("</text></g>\n", d->f);
 	}
 	uint64_t o = offset;
 	for (int32_t c = x->child; c >= 0; c = d->t->n[c].sibling) {
