@@ -608,6 +608,10 @@ static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32
 	s->idle = 0;
 	atomic_store_explicit(&s->state, ST_OWNED, memory_order_relaxed);
 	atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
+	/* A debug cache's records must not be believed from another life of
+	 * the memory (src/debug/redzone.c). */
+	if (unlikely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG))
+		memset(s->base, 0, (size_t)c->objects * c->size);
 	*head = slab_extend_chain(c, s, t);
 	/* Publish the owner cache last: slab_of() users see a complete slab. */
 	__atomic_store_n(&s->cache, c, __ATOMIC_RELEASE);
