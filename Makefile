@@ -31,10 +31,10 @@ bench: build
 	@sh bench/run_all.sh $(BUILD) $(BENCH_ARGS)
 
 asan:
-	@$(MAKE) check BUILD=build-asan CMAKE_ARGS="-DSLABNOTIFY_SANITIZE=address -DSLABNOTIFY_BUILD_BENCH=OFF"
+	@$(MAKE) check BUILD=build-asan CMAKE_ARGS="$(CMAKE_ARGS) -DSLABNOTIFY_SANITIZE=address -DSLABNOTIFY_BUILD_BENCH=OFF"
 
 tsan:
-	@$(MAKE) check BUILD=build-tsan CMAKE_ARGS="-DSLABNOTIFY_SANITIZE=thread -DSLABNOTIFY_BUILD_BENCH=OFF"
+	@$(MAKE) check BUILD=build-tsan CMAKE_ARGS="$(CMAKE_ARGS) -DSLABNOTIFY_SANITIZE=thread -DSLABNOTIFY_BUILD_BENCH=OFF"
 
 install: build
 	@cmake --install $(BUILD)

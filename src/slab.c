@@ -391,8 +391,11 @@ struct slab_cache *cache_create_internal(const char *name, size_t size, size_t a
 	}
 	uint32_t index = (uint32_t)(c - sn_cache_table);
 	uint16_t gen = c->gen;
-	struct slab_cache fresh = { 0 };
-	*c = fresh;
+	/* Zeroed around its state word, which a thread allocating from a
+	 * kmalloc class being made reads meanwhile: atomically only. */
+	memset(c, 0, offsetof(struct slab_cache, state));
+	memset((char *)c + offsetof(struct slab_cache, state) + sizeof(c->state), 0,
+	       sizeof(*c) - offsetof(struct slab_cache, state) - sizeof(c->state));
 	c->index = index;
 	c->cpu_off = (uint32_t)(offsetof(struct slab_thread, cpu) + (size_t)index * sizeof(struct slab_cpu));
 	c->gen = gen;
@@ -1002,7 +1005,8 @@ void *slab_alloc_slow(const char *fn, struct slab_cache *c, slab_gfp_t gfp, size
 	}
 	if (unlikely(atomic_load_explicit(&sn_orphans, memory_order_relaxed)))
 		threads_reap_orphans();
-	if (unlikely(atomic_load_explicit(&c->state, memory_order_relaxed) != CACHE_LIVE) &&
+	/* Acquire: a class made by another thread is seen whole. */
+	if (unlikely(atomic_load_explicit(&c->state, memory_order_acquire) != CACHE_LIVE) &&
 	    !kmalloc_cache_made(c)) {
 		errno = EINVAL;
 		return NULL;

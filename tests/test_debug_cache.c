@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <criterion/redirect.h>
 #include <slabnotify.h>
 

@@ -14,6 +14,23 @@
 #define SN_CONSUMER_API __attribute__((visibility("hidden")))
 
 /*
+ * A memory fence (a __ATOMIC_* order). Under TSan, which does not model
+ * fences (gcc refuses atomic_thread_fence there), a sequentially
+ * consistent read-modify-write of a word of our own stands in for it: a
+ * full barrier on the hardware, and atomic for TSan's model.
+ */
+#if defined(__SANITIZE_THREAD__)
+static inline void sn_fence(int order)
+{
+	static int sn_fence_word;
+	(void)order;
+	__atomic_fetch_add(&sn_fence_word, 0, __ATOMIC_SEQ_CST);
+}
+#else
+#define sn_fence(order) __atomic_thread_fence(order)
+#endif
+
+/*
  * The calling thread's ordinal: its place in the order in which the
  * program created its threads (the main thread is 0). The drop-in
  * assigns it at pthread_create(), in the creating thread, so that a

@@ -133,7 +133,7 @@ static void config_read(struct fault_config *c)
 			continue;
 		for (size_t i = 0; i < CFG_WORDS; i++)
 			w[i] = atomic_load_explicit(&cfg_words[i], memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
+		sn_fence(__ATOMIC_ACQUIRE);
 		if (atomic_load_explicit(&cfg_seq, memory_order_relaxed) == s1)
 			break;
 	}

@@ -406,7 +406,7 @@ static inline void owner_fence(void)
 	if (likely(membarrier_ok))
 		atomic_signal_fence(memory_order_seq_cst);
 	else
-		atomic_thread_fence(memory_order_seq_cst);
+		sn_fence(__ATOMIC_SEQ_CST);
 }
 
 static inline bool owner_enter(struct memcg_thread *t)

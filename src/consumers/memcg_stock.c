@@ -66,7 +66,7 @@ static void drainer_enter(struct memcg_thread *t)
 	if (membarrier_ok)
 		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 	else
-		atomic_thread_fence(memory_order_seq_cst);
+		sn_fence(__ATOMIC_SEQ_CST);
 	while (atomic_load_explicit(&t->busy, memory_order_acquire))
 		sched_yield();
 }

@@ -319,7 +319,7 @@ static void publish_locked(bool exiting)
 	collect(&fig, exiting);
 	uint64_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&page->seq, seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	sn_fence(__ATOMIC_RELEASE);
 	page->sum = fig.sum;
 	memcpy(page->groups, fig.groups, sizeof(fig.groups[0]) * fig.sum.nr_groups);
 	memcpy(page->caches, fig.caches, sizeof(fig.caches[0]) * fig.sum.nr_caches);
