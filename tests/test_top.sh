@@ -17,6 +17,10 @@ command -v tmux >/dev/null || { bad "top: no tmux (scripts/install-deps.sh)"; fi
 # A tmux server of this test only.
 TM=(tmux -S "$TMP/tmux.sock" -f /dev/null)
 trap '"${TM[@]}" kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
+# A session that outlives the others: killing the last session stops the
+# server, and a new-session racing with that exit fails ("server exited
+# unexpectedly"), as it did under load in CI.
+"${TM[@]}" new-session -d -s keep "sleep 600"
 screen() { "${TM[@]}" capture-pane -p -t top >"$TMP/screen"; }
 # wait_for REGEX: until the screen shows it (10 s at most).
 wait_for() {
