@@ -284,8 +284,10 @@ struct slab_event_data {
 	size_t footprint; /* the memory the object takes: the cache's stride
 			   * (slab_cache_size()), a large object's pages; for
 			   * page events, the slab's bytes */
-	/* private, for slab_event_ext() */
-	void **const *_ext;
+	/* private, for slab_event_ext(): the slab's pointer to its arrays
+	 * (read at each use: an array made by an earlier handler, or during
+	 * the ALLOC that a rollback FREE undoes, is seen) */
+	void *const *_ext;
 	uint32_t _idx;
 };
 
@@ -393,7 +395,8 @@ void **slab_event_ext_slow(const struct slab_event_data *d, int slot);
 static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
 {
 	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
-		void **arr = __atomic_load_n(&d->_ext[slot], __ATOMIC_ACQUIRE);
+		void **const *arrays = (void **const *)__atomic_load_n(d->_ext, __ATOMIC_ACQUIRE);
+		void **arr = arrays ? __atomic_load_n(&arrays[slot], __ATOMIC_ACQUIRE) : NULL;
 		if (arr)
 			return &arr[d->_idx];
 	}
@@ -405,7 +408,8 @@ static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
 static inline void *slab_event_ext_value(const struct slab_event_data *d, int slot)
 {
 	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
-		void **arr = __atomic_load_n(&d->_ext[slot], __ATOMIC_ACQUIRE);
+		void **const *arrays = (void **const *)__atomic_load_n(d->_ext, __ATOMIC_ACQUIRE);
+		void **arr = arrays ? __atomic_load_n(&arrays[slot], __ATOMIC_ACQUIRE) : NULL;
 		return arr ? arr[d->_idx] : NULL;
 	}
 	return NULL;

@@ -52,6 +52,9 @@ struct chain {
 struct slab_meta {
 	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
 };
+/* slab_event_ext() reads the arrays through the slab's meta pointer as an
+ * array of arrays. */
+_Static_assert(offsetof(struct slab_meta, slots) == 0, "slab_meta is its slots");
 
 static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
 static struct chain *chain_head;     /* RCU-protected */
@@ -466,7 +469,7 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
 	size_t size = event_obj_size(c, s);
 	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
-				     c->flags, event_footprint(c, s), m ? (void **const *)m->slots : NULL, idx };
+				     c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
 	int err = 0;
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(chain_head);
@@ -496,10 +499,9 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
-	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
 	size_t size = event_obj_size(c, s);
 	struct slab_event_data d = { cache_handle(c), obj, size, 0, size,
-				     c->flags, event_footprint(c, s), m ? (void **const *)m->slots : NULL, idx };
+				     c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
