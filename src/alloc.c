@@ -166,7 +166,7 @@ void *slab_cache_alloc(struct slab_cache *h, slab_gfp_t gfp)
 	return cache_alloc("slab_cache_alloc", c, gfp);
 }
 
-static SN_COLD void cache_free_mismatch(struct slab_cache *h, const void *obj)
+static SN_COLD SN_NOINLINE void cache_free_mismatch(struct slab_cache *h, const void *obj)
 {
 	struct slab *s = slab_of(obj);
 	struct slab_cache *owner = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
@@ -191,8 +191,10 @@ static SN_NOINLINE void slab_cache_free_miss(struct slab_cache *h, void *obj)
 	struct slab_thread *t = sn_tls_thread;
 	struct slab *s = slab_of_remember(t, obj);
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
-	if (unlikely(!c || c->handle != (uintptr_t)h))
-		cache_free_mismatch(h, obj);
+	if (unlikely(!c || c->handle != (uintptr_t)h)) {
+		cache_free_mismatch(h, obj);   /* returns for a guarded object: a tail call */
+		return;
+	}
 	cache_free_by(t, "slab_cache_free", c, s, obj);
 }
 
@@ -207,8 +209,10 @@ void slab_cache_free(struct slab_cache *h, void *obj)
 		return;
 	}
 	struct slab_cache *c = __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE);
-	if (unlikely(!c || c->handle != (uintptr_t)h))
-		cache_free_mismatch(h, obj);
+	if (unlikely(!c || c->handle != (uintptr_t)h)) {
+		cache_free_mismatch(h, obj);   /* returns for a guarded object: a tail call */
+		return;
+	}
 	cache_free_by(t, "slab_cache_free", c, s, obj);
 }
 
