@@ -670,9 +670,11 @@ static bool fs_filter_match(const char *name)
 	return strncmp(name, fs.filter, fs.filter_len) == 0;
 }
 
-static bool fs_should_fail(const struct mcache *m, size_t size)
+/* @req: the bytes asked for (what min_size compares, as failslab.c does);
+ * @size: the event's size (what the space budget counts). */
+static bool fs_should_fail(const struct mcache *m, size_t req, size_t size)
 {
-	if (!fs.active || size < fs.min_size || !fs_filter_match(m->name))
+	if (!fs.active || req < fs.min_size || !fs_filter_match(m->name))
 		return false;
 	struct fs_thread *t = in_helper ? &fs_help_t : &fs_main_t;
 	if (t->epoch != fs.epoch) {
@@ -1288,7 +1290,7 @@ static bool end_call_alloc(const struct acall *a, void *res, int err, struct are
 				exp_err = errno_decode(r->ret);
 			}
 		} else if (p->kind == P_FAILSLAB) {
-			if (!nofail && fs_should_fail(m, evsize)) {
+			if (!nofail && fs_should_fail(m, a->req, evsize)) {
 				vetoer = P_FAILSLAB;
 				exp_err = ENOMEM;
 			}
