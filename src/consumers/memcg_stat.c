@@ -110,50 +110,12 @@ static void collect(struct slab_memcg *g, struct print_rec *r, size_t *i, const 
 		collect(c, r, i, me->path);
 }
 
-/* The tree is snapshotted under the lock into a private mapping and
- * printed after: stdio may allocate, and nothing allocates under
- * tree_lock. */
-int slab_memcg_print(FILE *f)
-{
-	ensure_init();
-	if (!f)
-		return fail(EINVAL);
-	struct print_rec *r;
-	size_t n, mapped;
-	for (;;) {
-		pthread_mutex_lock(&tree_lock);
-		size_t want = count_groups(&root_group) + 8;
-		pthread_mutex_unlock(&tree_lock);
-		r = map_zeroed(want * sizeof(*r), &mapped);
-		if (!r)
-			return fail(ENOMEM);
-		pthread_mutex_lock(&tree_lock);
-		if (count_groups(&root_group) <= want) {
-			n = 0;
-			collect(&root_group, r, &n, "");
-			pthread_mutex_unlock(&tree_lock);
-			break;
-		}
-		pthread_mutex_unlock(&tree_lock);
-		munmap(r, mapped);
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct slab_memcg_stat *st = &r[i].st;
-		fprintf(f, "%s\n", r[i].path);
-		print_size(f, "memory.current", st->usage);
-		print_size(f, "memory.peak", st->peak);
-		print_size(f, "memory.max", st->max);
-		print_size(f, "memory.high", st->high);
-		fprintf(f, "  %-16s high %lu max %lu fail %lu nofail %lu\n", "memory.events",
-			st->events_high, st->events_max, st->failcnt, st->events_nofail);
-		fprintf(f, "  %-16s stock %zu objects %lu reclaimed %lu throttled_us %lu\n",
-			"memory.stat", st->stock, st->nr_objects, st->reclaimed, st->throttled_us);
-	}
-	munmap(r, mapped);
-	return 0;
-}
-
-/* slab_memcg_print()'s snapshot, handed to @fn (consumer.h). */
+/*
+ * The tree, snapshotted under the lock into a private mapping, then each
+ * group handed to @fn with no lock held: stdio and callers may allocate,
+ * and nothing allocates under tree_lock. The number of groups, or a
+ * negative errno (consumer.h).
+ */
 int sn_memcg_walk(void (*fn)(const char *path, const struct slab_memcg_stat *st, void *arg), void *arg)
 {
 	ensure_init();
@@ -180,6 +142,28 @@ int sn_memcg_walk(void (*fn)(const char *path, const struct slab_memcg_stat *st,
 		fn(r[i].path, &r[i].st, arg);
 	munmap(r, mapped);
 	return (int)n;
+}
+
+static void print_group(const char *path, const struct slab_memcg_stat *st, void *arg)
+{
+	FILE *f = arg;
+	fprintf(f, "%s\n", path);
+	print_size(f, "memory.current", st->usage);
+	print_size(f, "memory.peak", st->peak);
+	print_size(f, "memory.max", st->max);
+	print_size(f, "memory.high", st->high);
+	fprintf(f, "  %-16s high %lu max %lu fail %lu nofail %lu\n", "memory.events", st->events_high,
+		st->events_max, st->failcnt, st->events_nofail);
+	fprintf(f, "  %-16s stock %zu objects %lu reclaimed %lu throttled_us %lu\n", "memory.stat", st->stock,
+		st->nr_objects, st->reclaimed, st->throttled_us);
+}
+
+int slab_memcg_print(FILE *f)
+{
+	if (!f)
+		return fail(EINVAL);
+	int n = sn_memcg_walk(print_group, f);
+	return n < 0 ? n : 0;
 }
 
 void sn_memcg_root_snapshot(struct sn_memcg_snapshot *s)
