@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "slabnotify-tool.h"
 #include "statpage_read.h"
+#include "../src/consumers/json.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -127,21 +128,6 @@ static void print_groups(FILE *f, const struct sn_page *p)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void json_lim(FILE *f, const char *key, uint64_t v)
 {
 	if (v == UINT64_MAX)
@@ -154,7 +140,7 @@ static void print_json(FILE *f, const struct sn_page *p)
 {
 	const struct sn_page_summary *s = &p->sum;
 	fprintf(f, "{\"pid\":%d,\"command\":", (int)p->pid);
-	json_str(f, p->command);
+	json_string(f, p->command);
 	fprintf(f, ",\"start_time\":%" PRId64 ",\"published_ns\":%" PRId64 ",\"exited\":%s,\"limits\":{",
 		p->start_time, p->published_ns, (s->flags & SN_SUM_EXITED) ? "true" : "false");
 	json_lim(f, "max", s->max);
@@ -170,7 +156,7 @@ static void print_json(FILE *f, const struct sn_page *p)
 	for (uint64_t i = 0; i < s->nr_groups; i++) {
 		const struct sn_page_group *g = &p->groups[i];
 		fprintf(f, "%s{\"group\":", i ? "," : "");
-		json_str(f, g->path);
+		json_string(f, g->path);
 		fprintf(f, ",\"usage\":%" PRIu64 ",\"peak\":%" PRIu64 ",", g->usage, g->peak);
 		json_lim(f, "max", g->max);
 		fputc(',', f);
@@ -183,7 +169,7 @@ static void print_json(FILE *f, const struct sn_page *p)
 	for (uint64_t i = 0; i < s->nr_caches; i++) {
 		const struct sn_page_cache *c = &p->caches[i];
 		fprintf(f, "%s{\"name\":", i ? "," : "");
-		json_str(f, c->name);
+		json_string(f, c->name);
 		fprintf(f, ",\"object_size\":%" PRIu64 ",\"size\":%" PRIu64 ",\"objs_per_slab\":%" PRIu64
 			   ",\"slab_bytes\":%" PRIu64 ",\"active_objs\":%" PRIu64 ",\"num_objs\":%" PRIu64
 			   ",\"active_slabs\":%" PRIu64 ",\"num_slabs\":%" PRIu64 ",\"alloc_fastpath\":%" PRIu64

@@ -1,5 +1,5 @@
 /*
- * json.h - the one JSON string writer of the reports (leak.c, report.c).
+ * json.h - the one JSON string writer of the reports and of `slabnotify stat`.
  * Header-only: both files are public-API consumers with no shared .c.
  */
 #ifndef SLABNOTIFY_JSON_H
