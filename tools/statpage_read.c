@@ -88,14 +88,7 @@ static unsigned long long start_ticks(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	int field = 2;
-	for (; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	return strtoull(p, NULL, 10);
+	return sn_proc_start_ticks(buf);
 }
 
 /* Alive, and ours? */

@@ -105,14 +105,7 @@ static uint64_t start_ticks_self(void)
 	char buf[1024];
 	if (read_small("/proc/self/stat", buf, sizeof(buf)) < 0)
 		return 0;
-	char *p = strrchr(buf, ')');   /* the command may hold spaces */
-	if (!p)
-		return 0;
-	int field = 2;
-	for (; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	return strtoull(p, NULL, 10);
+	return sn_proc_start_ticks(buf);
 }
 
 static void read_command(char *out, size_t cap)

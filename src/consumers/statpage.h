@@ -24,6 +24,8 @@
 #define SLABNOTIFY_STATPAGE_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define SN_PAGE_MAGIC   0x3145474150424c53ull   /* "SLBPAGE1", little endian */
 #define SN_PAGE_VERSION 1u
@@ -107,5 +109,20 @@ struct sn_page {
 	struct sn_page_group groups[SN_PAGE_GROUPS];
 	struct sn_page_cache caches[SN_PAGE_CACHES];
 };
+
+/* Field 22 of a /proc/PID/stat text: the process's start time in clock
+ * ticks after boot, which the page records and readers compare, so that a
+ * reused pid is never taken for the page's writer. 0 if malformed. */
+static inline uint64_t sn_proc_start_ticks(const char *stat_text)
+{
+	const char *p = strrchr(stat_text, ')');   /* the command may hold spaces */
+	if (!p)
+		return 0;
+	int field = 2;
+	for (; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	return strtoull(p, NULL, 10);
+}
 
 #endif /* SLABNOTIFY_STATPAGE_H */
