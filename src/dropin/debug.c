@@ -90,6 +90,7 @@ static void configure_guard(void)
 	slab_guard_config((unsigned long)rate, m ? (unsigned)live : 0);
 	sn_guard_install_handler();
 	guard_on = sn_dropin_checking = true;
+	sn_malloc_inline_end = 0;   /* every malloc passes the countdown */
 }
 
 /* Called by config.c's constructor, after the limits (the twins follow

@@ -25,6 +25,7 @@
  * SN_SLOT_KMALLOC, or SN_SLOT_KMALLOC_CG under a limit (set with it). */
 SN_HIDDEN extern slab_gfp_t sn_malloc_gfp;
 SN_HIDDEN extern unsigned sn_malloc_slot0;
+SN_HIDDEN extern size_t sn_malloc_inline_end;
 
 /* What config.c read, for the report. */
 struct dropin_config {

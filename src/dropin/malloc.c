@@ -50,30 +50,42 @@ static SN_NOINLINE void *alloc_large(const char *fn, size_t n, slab_gfp_t extra)
  * SLAB_ACCOUNT charges without a flag, so the fast path passes none:
  * no flag to test, one load for the first slot.
  */
-static SN_ALWAYS_INLINE void *sn_alloc_unsampled(const char *fn, size_t n, slab_gfp_t extra)
+static SN_ALWAYS_INLINE void *sn_alloc_small(const char *fn, size_t n)
 {
-	if (unlikely(n > SLAB_KMALLOC_MAX))
-		return alloc_large(fn, n, extra);
 	unsigned slot = sn_malloc_slot0 + size_class_by(sn_small_class16, n);
 	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], 0, true, n, true);
 }
 
-/* --guard's countdown (debug.c): below zero, the allocation is offered to
- * the guard pool. A new thread's starts at 0, so its first allocation
- * sets it (to INT64_MAX without --guard: never again). */
+/*
+ * Requests from sn_malloc_inline_end on leave the fast path: those above
+ * the classes, and, with --guard (debug.c sets the bound to 0), every
+ * request, so that --guard's countdown costs nothing to a program run
+ * without it: the one comparison a size needs anyway, against a load.
+ */
+size_t sn_malloc_inline_end = SLAB_KMALLOC_MAX + 1;
+
+/* --guard's countdown: below zero, the allocation is offered to the guard
+ * pool (debug.c). A new thread's starts at 0, so its first allocation
+ * sets it. */
 static __thread int64_t guard_tick SN_TLS;
 
-static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n, slab_gfp_t extra)
+static SN_NOINLINE void *alloc_out_of_line(const char *fn, size_t n, slab_gfp_t extra)
 {
-	void *p = sn_dropin_sampled(n, &guard_tick);
-	return p ? p : sn_alloc_unsampled(fn, n, extra);
+	if (sn_malloc_inline_end == 0 && --guard_tick < 0) {
+		void *p = sn_dropin_sampled(n, &guard_tick);
+		if (p)
+			return p;
+	}
+	if (n > SLAB_KMALLOC_MAX)
+		return alloc_large(fn, n, extra);
+	return sn_alloc_small(fn, n);
 }
 
 static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
 {
-	if (unlikely(--guard_tick < 0))
-		return alloc_sampled(fn, n, extra);
-	return sn_alloc_unsampled(fn, n, extra);
+	if (unlikely(n >= sn_malloc_inline_end))
+		return alloc_out_of_line(fn, n, extra);
+	return sn_alloc_small(fn, n);
 }
 
 void *sn_dropin_alloc(const char *fn, size_t n)
