@@ -31,7 +31,7 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook(c, cpu->slab, idx, obj, gfp, req);
+		return notify_alloc_hook_cpu(c, cpu, idx, obj, gfp, req);
 #else
 	(void)req;
 #endif

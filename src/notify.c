@@ -454,41 +454,71 @@ static SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint
 	return NULL;
 }
 
+/* The event of object @idx of @s: what handlers need, without a lookup. */
+static SN_ALWAYS_INLINE void event_init(struct slab_event_data *d, const struct slab_cache *c, struct slab *s,
+					 uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
+{
+	size_t size = event_obj_size(c, s);
+	*d = (struct slab_event_data){ cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
+				       c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
+}
+
 /*
- * The ALLOC event of object @idx of @s, on its way to the caller. One
- * read-side section; the object's stamp is written before the handlers
- * run (so that slab_obj_ext() works in them) and kept only if none
- * vetoed. Inside a handler, allocations are served quietly.
+ * The ALLOC event of object @idx of @s, on its way to the caller; @cpu
+ * is the allocating thread's slot of @c when the caller has it (the
+ * notified count is then one store), else NULL. One read-side section;
+ * the object's stamp is written before the handlers run (so that
+ * slab_obj_ext() works in them) and kept only if none vetoed. Inside a
+ * handler, allocations are served quietly. Everything the veto path
+ * needs is read back from the event, so that little stays live across
+ * the handlers' calls.
  */
-void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
-			size_t req)
+static SN_ALWAYS_INLINE void *alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+					  uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
 {
 	if (sn_handler_depth)
 		return obj;
+	struct slab_event_data d;
+	event_init(&d, c, s, idx, obj, gfp, req);
 	uint32_t *stamps = stamps_of(s);
-	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
-	size_t size = event_obj_size(c, s);
-	struct slab_event_data d = { cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
-				     c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
-	int err = 0;
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(chain_head);
-	if (likely(ch && ch->n) && (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) &&
-	    (likely(stamps) || (stamps = stamps_make(s)) || (err = -ENOMEM, false))) {
-		ext_clear_slots(m, idx);
-		stamps[idx] = ch->gen;
-		sn_handler_depth++;
-		err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
-		sn_handler_depth--;
-		if (likely(!err))
-			notified_add(c, 1);
-		else
-			stamps[idx] = 0;
-	}
-	sn_rcu_read_unlock();
-	if (likely(!err))
+	if (unlikely(!ch || !ch->n) || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
+		sn_rcu_read_unlock();
 		return obj;
+	}
+	if (unlikely(!stamps) && !(stamps = stamps_make(s))) {
+		sn_rcu_read_unlock();
+		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
+	}
+	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
+	stamps[idx] = ch->gen;
+	sn_handler_depth++;
+	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
+	sn_handler_depth--;
+	if (likely(!err)) {
+		if (cpu)
+			__atomic_store_n(&cpu->notified, cpu->notified + 1, __ATOMIC_RELAXED);
+		else
+			notified_add(c, 1);
+		sn_rcu_read_unlock();
+		return d.ptr;
+	}
+	stamps[idx] = 0;
+	sn_rcu_read_unlock();
 	return alloc_vetoed(c, s, idx, obj, gfp, err);
+}
+
+void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
+			size_t req)
+{
+	return alloc_event(c, s, NULL, idx, obj, gfp, req);
+}
+
+void *notify_alloc_hook_cpu(struct slab_cache *c, struct slab_cpu *cpu, uint32_t idx, void *obj, slab_gfp_t gfp,
+			    size_t req)
+{
+	return alloc_event(c, cpu->slab, cpu, idx, obj, gfp, req);
 }
 
 void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
@@ -499,9 +529,8 @@ void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *
 	uint32_t stamp = stamps[idx];
 	if (!stamp)
 		return;
-	size_t size = event_obj_size(c, s);
-	struct slab_event_data d = { cache_handle(c), obj, size, 0, size,
-				     c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
+	struct slab_event_data d;
+	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
