@@ -65,6 +65,21 @@ check "POST /metrics: 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -
 check "GET /nothing: 404" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nothing")" = 404 ]
 check "header line without a colon: 400" [ "$(status_of 'GET /metrics HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n')" = 400 ]
 check "bad Content-Length: 400" [ "$(status_of 'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n')" = 400 ]
+# What does not even begin as a request line: the gate's 400 (libmicrohttpd
+# alone closes such connections without an answer).
+check "a bare word: 400" [ "$(status_of 'GARBAGE\r\n\r\n')" = 400 ]
+check "a method alone: 400" [ "$(status_of 'GET\r\n\r\n')" = 400 ]
+check "binary bytes: 400" [ "$(status_of '\x01\x02\x03\xff\r\n\r\n')" = 400 ]
+check "a blank line, then a request: 200" [ "$(status_of '\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')" = 200 ]
+# A client that connects and says nothing holds up nobody.
+"$PYTHON" -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(8)' "$PORT" &
+SILENT=$!
+sleep 0.3
+t0=$(date +%s%N)
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL")
+t1=$(date +%s%N)
+check "a scrape next to a silent client: 200 within 2 s" [ "$code" = 200 -a $(((t1 - t0) / 1000000)) -lt 2000 ]
+kill "$SILENT" 2>/dev/null; wait "$SILENT" 2>/dev/null
 long=$(head -c 70000 /dev/zero | tr '\0' a)
 check "a 70000-byte URI: 414" [ "$(status_of "GET /$long HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")" = 414 ]
 check "still serving after them" [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL")" = 200 ]

@@ -10,9 +10,12 @@
  * page is not valid, is left out of that scrape; the exporter's own
  * gauge slabnotify_exporter_processes says how many were served.
  * GET or HEAD of /metrics only: other methods get 405, other paths 404,
- * and what is not HTTP gets libmicrohttpd's 400. Loopback by default.
+ * requests libmicrohttpd cannot parse its 4xx, and what does not even
+ * begin as a request line the gate's 400 (http_gate.h). Loopback by
+ * default.
  */
 #define _GNU_SOURCE
+#include "http_gate.h"
 #include "metrics.h"
 #include "slabnotify-tool.h"
 #include "statpage_read.h"
@@ -167,15 +170,18 @@ int cmd_exporter(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int lfd = http_gate_listen((struct sockaddr *)&ss, len);
+	if (lfd < 0) {
+		fprintf(stderr, "slabnotify exporter: cannot listen on %s: %s\n", listen, strerror(errno));
+		return 1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-						MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 						MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 						MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "slabnotify exporter: cannot listen on %s: %s\n", listen, strerror(errno));
+	if (!d || !http_gate_start(lfd, d)) {
+		fprintf(stderr, "slabnotify exporter: cannot start the HTTP server: %s\n", strerror(errno));
 		return 1;
 	}
 	fprintf(stderr, "slabnotify exporter: serving http://%s/metrics\n", listen);
