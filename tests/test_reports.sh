@@ -54,10 +54,18 @@ $T "$TOOL" run --fail-probability 0 -- "$P" segv >"$TMP/out" 2>"$TMP/err"; rc=$?
 check "SIGSEGV: exit status 139 kept" [ "$rc" -eq 139 ]
 check "SIGSEGV: report says so" grep -q 'killed by SIGSEGV' "$TMP/err"
 
-# _exit(): the program writes no report; the launcher says how it ended.
+# _exit() and _Exit(): the program's summary (no exit handlers run), its status kept.
 $T "$TOOL" run --max 16M -- "$P" _exit >"$TMP/out" 2>"$TMP/err"; rc=$?
 check "_exit(3): exit status 3 kept" [ "$rc" -eq 3 ]
-check "_exit(): the launcher's summary" grep -q 'slabnotify: .*report_cases (pid [0-9]*) ended without its report (by _exit() or a failed exec, with status 3); peak RSS [0-9]* KiB' "$TMP/err"
+check "_exit(3): the program's summary says so" grep -q '^==[0-9]*== slabnotify report (ended by _exit(3)): .*report_cases _exit' "$TMP/err"
+check "_exit(3): the summary has the heap and the group" bash -c 'grep -q "^slabnotify: heap: " "$1" && grep -q "^slabnotify: memory group: usage" "$1"' _ "$TMP/err"
+check "_exit(3): no launcher summary then" bash -c '! grep -q "ended without its report" "$1"' _ "$TMP/err"
+$T "$TOOL" run --max 16M -- "$P" _Exit >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "_Exit(4): exit status 4 kept, the summary says so" bash -c '[ "$2" -eq 4 ] && grep -q "slabnotify report (ended by _Exit(4)): " "$1"' _ "$TMP/err" "$rc"
+$T "$TOOL" run --max 16M -- "$P" fork-_exit >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "a fork child's _exit(5): its own summary, then the parent's report" bash -c '[ "$2" -eq 0 ] && [ "$(grep -c "slabnotify report (ended by _exit(5))" "$1")" -eq 1 ] && [ "$(grep -c "== slabnotify report" "$1")" -eq 2 ]' _ "$TMP/err" "$rc"
+$T "$TOOL" run --max 16M -- "$P" vfork-_exit >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "a vfork child's _exit(5): nothing from it, the parent's report whole" bash -c '[ "$2" -eq 0 ] && grep -q "^child 5$" "$3" && [ "$(grep -c "== slabnotify report" "$1")" -eq 1 ] && ! grep -q "ended by _exit" "$1" && grep -q "heap at exit" "$1"' _ "$TMP/err" "$rc" "$TMP/out"
 $T "$TOOL" run --max 16M -- "$P" >"$TMP/out" 2>"$TMP/err"
 check "a normal exit: no launcher summary" bash -c '! grep -q "ended without its report" "$1"' _ "$TMP/err"
 

@@ -9,8 +9,9 @@
  *    on to the command; SIGINT and SIGQUIT from the terminal reach both,
  *    and the launcher lets the command decide;
  *  - when reports were asked for and the command ended without writing
- *    its own (it called _exit(), or was killed by SIGKILL), the launcher
- *    prints a summary of what it can see: how it ended and its peak RSS.
+ *    its own (killed by SIGKILL, say; _exit() writes the drop-in's
+ *    summary), the launcher prints a summary of what it can see: how it
+ *    ended and its peak RSS.
  * The command's drop-in says it reported through a pipe whose write end
  * it finds in SLABNOTIFY_LAUNCHER ("pid:fd"; only the launcher's direct
  * child, the command itself, answers).

@@ -29,8 +29,14 @@
  * they are, then restores the default action and raises the signal
  * again: the program dies as it would have, with the same status. Leak
  * stacks and statistics need locks and memory, so they are written at a
- * normal exit only. A program that ends with _exit() runs no exit
- * handlers: see slabnotify(1).
+ * normal exit only.
+ *
+ * _exit() and _Exit() run no exit handlers: the drop-in's own _exit()
+ * writes the same summary (it may be called from a signal handler, where
+ * only the summary is safe), then ends the process as glibc's does. A
+ * vfork child (vfork, posix_spawn) shares its parent's memory and runs
+ * no fork handler: its getpid() is not the pid recorded at start and in
+ * every fork child, and it writes nothing.
  */
 #define _GNU_SOURCE
 #include "dropin.h"
@@ -38,6 +44,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,10 +52,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int report_fd = STDERR_FILENO;
 static _Atomic bool reported;
+static pid_t report_pid;     /* this process's: see _exit() */
 
 /* ------------------------------------------------------------------ */
 /* Text without locks or allocation                                   */
@@ -134,17 +143,19 @@ static size_t rss_peak_bytes(void)
 }
 
 /*
- * The summary, the same at exit and in a signal handler. @memcg: the
- * root group's figures (exact at exit, read as they are in a handler).
+ * The summary, the same at exit, in a signal handler and at _exit().
+ * @ended: how the process ended when not by exit() ("killed by SIGSEGV",
+ * "ended by _exit(3)"), else NULL. @memcg: the root group's figures
+ * (exact at exit, read as they are otherwise).
  */
-static void summary(struct sbuf *s, int sig, const struct sn_memcg_snapshot *m)
+static void summary(struct sbuf *s, const char *ended, const struct sn_memcg_snapshot *m)
 {
 	sb_str(s, "==");
 	sb_u64(s, (uint64_t)getpid());
 	sb_str(s, "== slabnotify report");
-	if (sig) {
-		sb_str(s, " (killed by ");
-		sb_str(s, signal_name(sig));
+	if (ended) {
+		sb_str(s, " (");
+		sb_str(s, ended);
 		sb_str(s, ")");
 	}
 	sb_str(s, ": ");
@@ -185,7 +196,7 @@ static void summary(struct sbuf *s, int sig, const struct sn_memcg_snapshot *m)
 	}
 	struct slab_mem_stat mem = { 0 };
 	slab_mem_stat(&mem);
-	sb_str(s, sig ? "\nslabnotify: heap: " : "\nslabnotify: heap at exit: ");
+	sb_str(s, ended ? "\nslabnotify: heap: " : "\nslabnotify: heap at exit: ");
 	sb_size(s, mem.in_use);
 	sb_str(s, " in use, peak ");
 	sb_size(s, mem.peak);
@@ -308,7 +319,7 @@ static void target_close(int fd, bool opened)
 static void exit_report_text(FILE *f, const struct sn_memcg_snapshot *m)
 {
 	struct sbuf s = { .n = 0 };
-	summary(&s, 0, m);
+	summary(&s, NULL, m);
 	fwrite(s.b, 1, s.n, f);
 	if (profile_active())
 		profile_report(f, false);
@@ -409,24 +420,86 @@ static const int fatal_signals[] = {
 	SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGXCPU, SIGXFSZ,
 };
 
+/* The summary alone, without locks or allocation: once per process. */
+static void summary_report(const char *ended)
+{
+	if (atomic_exchange(&reported, true))
+		return;
+	struct sn_memcg_snapshot m;
+	sn_memcg_root_snapshot(&m);
+	struct sbuf s = { .n = 0 };
+	summary(&s, ended, &m);
+	bool opened;
+	int fd = target_open(&opened);
+	write_all(fd, s.b, s.n);
+	target_close(fd, opened);
+}
+
 static void fatal_signal(int sig)
 {
 	int saved = errno;
 	sn_stat_page_remove();
-	if (!atomic_exchange(&reported, true)) {
-		struct sn_memcg_snapshot m;
-		sn_memcg_root_snapshot(&m);
-		struct sbuf s = { .n = 0 };
-		summary(&s, sig, &m);
-		bool opened;
-		int fd = target_open(&opened);
-		write_all(fd, s.b, s.n);
-		target_close(fd, opened);
-	}
+	struct sbuf how = { .n = 0 };
+	sb_str(&how, "killed by ");
+	sb_str(&how, signal_name(sig));
+	how.b[how.n] = '\0';
+	summary_report(how.b);
 	/* The default action, so that the program dies as it would have. */
 	signal(sig, SIG_DFL);
 	errno = saved;
 	raise(sig);
+}
+
+/* ------------------------------------------------------------------ */
+/* _exit() and _Exit()                                                */
+/* ------------------------------------------------------------------ */
+
+static void report_forked(void)
+{
+	report_pid = getpid();
+}
+
+static _Noreturn void end_process(int status)
+{
+	for (;;) {      /* as glibc's _exit() */
+		syscall(SYS_exit_group, status);
+		syscall(SYS_exit, status);
+	}
+}
+
+static void exit_without_handlers(const char *fn, int status)
+{
+	if (getpid() != report_pid)
+		return;     /* a vfork child: see the top */
+	sn_stat_page_remove();
+	if (!sn_cfg.report_wanted)
+		return;
+	struct sbuf how = { .n = 0 };
+	sb_str(&how, "ended by ");
+	sb_str(&how, fn);
+	sb_str(&how, "(");
+	sb_u64(&how, (uint64_t)(status & 0xff));
+	sb_str(&how, ")");
+	how.b[how.n] = '\0';
+	summary_report(how.b);
+}
+
+__attribute__((constructor(101))) static void report_pid_init(void)
+{
+	report_pid = getpid();
+	pthread_atfork(NULL, NULL, report_forked);
+}
+
+SN_EXPORT _Noreturn void _exit(int status)
+{
+	exit_without_handlers("_exit", status);
+	end_process(status);
+}
+
+SN_EXPORT _Noreturn void _Exit(int status)
+{
+	exit_without_handlers("_Exit", status);
+	end_process(status);
 }
 
 void report_init(void)

@@ -1,12 +1,14 @@
 /*
  * report_cases.c - ways a program ends, for test_reports.sh: each under
- * the drop-in must still get its report (or, for _exit, say so in the
- * man page).
+ * the drop-in must still get its report (for _exit and _Exit and fatal
+ * signals, the summary), and a vfork child, which shares its parent's
+ * memory, none.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void *volatile sink;
@@ -36,6 +38,18 @@ int main(int argc, char **argv)
 	if (!strcmp(what, "segv"))
 		raise(SIGSEGV);
 	if (!strcmp(what, "_exit"))
-		_exit(3);                           /* no exit handlers: no report of its own */
+		_exit(3);                           /* no exit handlers: the drop-in's summary */
+	if (!strcmp(what, "_Exit"))
+		_Exit(4);
+	if (!strcmp(what, "fork-_exit") || !strcmp(what, "vfork-_exit")) {
+		int status;
+		pid_t pid = what[0] == 'v' ? vfork() : fork();
+		if (pid == 0)
+			_exit(5);                   /* a fork child reports; a vfork child must not */
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			return 1;
+		printf("child %d\n", WEXITSTATUS(status));
+		return 0;
+	}
 	return 0;
 }
