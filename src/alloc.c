@@ -3,6 +3,7 @@
  * helpers. The fast paths themselves are in fastpath.h.
  */
 #include "fastpath.h"
+#include "notify_event.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +32,7 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 		memset(obj, 0, c->object_size);
 #ifndef SLABNOTIFY_NO_NOTIFY
 	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)
-		return notify_alloc_hook_cpu(c, cpu, idx, obj, gfp, req);
+		return notify_alloc_event(c, cpu->slab, cpu, idx, obj, gfp, req);
 #else
 	(void)req;
 #endif
@@ -85,7 +86,7 @@ SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct 
 	if (unlikely(link_get(c, obj) <= c->objects))
 		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	notify_free_hook(c, s, idx, obj);
+	notify_free_event(c, s, idx, obj);
 #endif
 	cache_free_plain(fn, c, s, obj, idx);
 }

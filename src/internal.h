@@ -540,8 +540,6 @@ SN_HIDDEN void *sn_krealloc(const char *fn, void *p, size_t size, slab_gfp_t gfp
 #define SN_REQ_OBJECT SIZE_MAX
 SN_HIDDEN void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
 				    slab_gfp_t gfp, size_t req);
-SN_HIDDEN void *notify_alloc_hook_cpu(struct slab_cache *c, struct slab_cpu *cpu, uint32_t idx, void *obj,
-					slab_gfp_t gfp, size_t req);
 SN_HIDDEN void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj);
 SN_HIDDEN int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp);
 SN_HIDDEN void notify_freepage(struct slab_cache *c, struct slab *s);

@@ -25,7 +25,7 @@
  * notification-off fast path is back to a single untaken branch. The
  * grace period orders that against ALLOC hooks that saw the switch on.
  */
-#include "internal.h"
+#include "notify_event.h"
 #include "probes.h"
 #include "consumers/consumer.h"
 
@@ -39,27 +39,10 @@ char sn_rcu_tsan_token;
 
 #define NB_REGISTERED 0x1u
 
-struct chain {
-	struct rcu_head rcu;
-	size_t map_bytes;
-	uint32_t gen;
-	uint32_t n;
-	struct slab_notifier *nb[];
-};
-
-/* A slab's obj_ext arrays, in meta memory, each made on first need (its
- * stamps hang from the descriptor itself). */
-struct slab_meta {
-	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
-};
-/* slab_event_ext() reads the arrays through the slab's meta pointer as an
- * array of arrays. */
-_Static_assert(offsetof(struct slab_meta, slots) == 0, "slab_meta is its slots");
-
 static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
-static struct chain *chain_head;     /* RCU-protected */
+struct chain *notify_chain;     /* RCU-protected */
 static uint32_t chain_gen;           /* under chain_lock */
-static _Atomic int ext_slots_used;
+_Atomic int notify_ext_slots_used;
 
 bool slab_in_handler(void)
 {
@@ -99,14 +82,9 @@ static void *meta_array(_Atomic(void *) *slot, size_t n, size_t elem)
 
 /* The slab's stamp array (in its descriptor: one load), made with the
  * slab's first notified object. */
-static SN_NOINLINE uint32_t *stamps_make(struct slab *s)
+SN_NOINLINE uint32_t *stamps_make(struct slab *s)
 {
 	return meta_array((_Atomic(void *) *)&s->stamps, slab_capacity(s), sizeof(uint32_t));
-}
-
-static inline uint32_t *stamps_of(struct slab *s)
-{
-	return atomic_load_explicit(&s->stamps, memory_order_acquire);
 }
 
 static struct slab_meta *meta_get(struct slab *s, bool create)
@@ -130,13 +108,13 @@ void notify_slab_release_meta(struct slab *s)
 
 int slab_obj_ext_reserve(void)
 {
-	int n = atomic_load(&ext_slots_used);
+	int n = atomic_load(&notify_ext_slots_used);
 	do {
 		if (n >= SLAB_OBJ_EXT_SLOTS) {
 			errno = ENOSPC;
 			return -ENOSPC;
 		}
-	} while (!atomic_compare_exchange_weak(&ext_slots_used, &n, n + 1));
+	} while (!atomic_compare_exchange_weak(&notify_ext_slots_used, &n, n + 1));
 	return n;
 }
 
@@ -153,7 +131,7 @@ static void **ext_word(struct slab *s, uint32_t idx, int slot)
 
 void **slab_obj_ext(const void *obj, int slot)
 {
-	if (!obj || slot < 0 || slot >= atomic_load(&ext_slots_used))
+	if (!obj || slot < 0 || slot >= atomic_load(&notify_ext_slots_used))
 		return NULL;
 	struct slab *s = slab_of(obj);
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
@@ -179,22 +157,9 @@ void **slab_obj_ext(const void *obj, int slot)
 /* slab_event_ext() when the array is not made yet (or a bad slot). */
 void **slab_event_ext_slow(const struct slab_event_data *d, int slot)
 {
-	if (d->_idx == UINT32_MAX || slot < 0 || slot >= atomic_load(&ext_slots_used))
+	if (d->_idx == UINT32_MAX || slot < 0 || slot >= atomic_load(&notify_ext_slots_used))
 		return NULL;     /* a page event, or no such slot */
 	return slab_obj_ext(d->ptr, slot);
-}
-
-/* NULL every existing slot word of a freshly allocated object. */
-static inline void ext_clear_slots(struct slab_meta *m, uint32_t idx)
-{
-	if (likely(!m))
-		return;
-	int used = atomic_load_explicit(&ext_slots_used, memory_order_relaxed);
-	for (int i = 0; i < used; i++) {
-		void **arr = atomic_load_explicit(&m->slots[i], memory_order_acquire);
-		if (arr)
-			arr[idx] = NULL;
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -232,23 +197,11 @@ uint32_t notify_initial_hooks(slab_flags_t flags)
  * thread writes its slot; relaxed stores keep TSan's model exact. A
  * thread with no structure yet (a free before its first allocation)
  * makes one, out of line. */
-static SN_NOINLINE void notified_add_slow(struct slab_cache *c, long delta)
+SN_NOINLINE void notified_add_slow(struct slab_cache *c, long delta)
 {
 	struct slab_thread *t = thread_get();
 	if (unlikely(!t)) {
 		atomic_fetch_add(&c->dead_notified, delta);
-		return;
-	}
-	thread_touch(t, c->index);
-	struct slab_cpu *cpu = &t->cpu[c->index];
-	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
-}
-
-static inline void notified_add(struct slab_cache *c, long delta)
-{
-	struct slab_thread *t = sn_tls_thread;
-	if (unlikely(t == &sn_thread_dummy)) {
-		notified_add_slow(c, delta);
 		return;
 	}
 	thread_touch(t, c->index);
@@ -323,14 +276,11 @@ static void drain_schedule(struct slab_cache *c)
 	}
 }
 
-/* A stamped object or page went: with notification off, let the drain
- * look again (the CAS orders our count against its queued flag). */
-static void notified_dec(struct slab_cache *c)
+/* A stamped object or page went while notification is off: let the
+ * drain look again. */
+void notify_drain_kick(struct slab_cache *c)
 {
-	notified_add(c, -1);
-	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
-		return;
-	drain_schedule(c);   /* its compare-and-swap is the full barrier */
+	drain_schedule(c);
 }
 
 int slab_cache_set_notify(struct slab_cache *h, bool on)
@@ -369,14 +319,8 @@ bool slab_cache_notify_enabled(const struct slab_cache *h)
 /* Calling the chain                                                  */
 /* ------------------------------------------------------------------ */
 
-static inline int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
-{
-	sn_witness_assert_unlocked("a notifier handler");
-	return nb->call(nb, ev, d);
-}
-
 /* Handlers before @i, in reverse, get @undo; the veto's errno. */
-static SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo,
+SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo,
 				       const struct slab_event_data *d, int ret)
 {
 	for (uint32_t j = i; j-- > 0;)
@@ -389,54 +333,9 @@ static SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_e
 	return err ? err : -ENOMEM;
 }
 
-/*
- * Send @ev (ALLOC or NEWPAGE) along the chain @ch (non-empty). On a
- * veto, send @undo to the handlers before the vetoing one, in reverse.
- * Returns 0, or the negative errno of the veto. Caller holds the RCU read
- * lock and the handler guard.
- */
-static inline int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
-				   const struct slab_event_data *d)
-{
-	uint32_t i = 0;
-	do {
-		int ret = call_one(ch->nb[i], ev, d);
-		if (unlikely(ret & SLAB_NOTIFY_STOP_MASK) && !(d->gfp & SLAB_GFP_NOFAIL))
-			return chain_roll_back(ch, i, undo, d, ret);
-	} while (++i < ch->n);
-	return 0;
-}
-
-/* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp: one
- * read-side section, the handler guard around the calls. */
-static inline void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
-{
-	sn_rcu_read_lock();
-	struct chain *ch = sn_rcu_dereference(chain_head);
-	sn_handler_depth++;
-	for (uint32_t i = 0; ch && i < ch->n; i++)
-		if (ch->nb[i]->_gen <= stamp)
-			call_one(ch->nb[i], ev, d);
-	sn_handler_depth--;
-	sn_rcu_read_unlock();
-}
-
-static inline size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
-{
-	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
-}
-
-/* What an object takes: its stride, or a large object's pages. */
-static inline size_t event_footprint(const struct slab_cache *c, const struct slab *s)
-{
-	if (c->kind & CACHE_LARGE)
-		return (s->large_size + SN_PAGE_SIZE - 1) & ~(size_t)(SN_PAGE_SIZE - 1);
-	return c->size;
-}
-
 /* The object goes back after a veto (or a failure to stamp it), with no
  * further event; errno is the veto's. */
-static SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
+SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj,
 				      slab_gfp_t gfp, int err)
 {
 	sn_handler_depth++;
@@ -454,86 +353,15 @@ static SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint
 	return NULL;
 }
 
-/* The event of object @idx of @s: what handlers need, without a lookup. */
-static SN_ALWAYS_INLINE void event_init(struct slab_event_data *d, const struct slab_cache *c, struct slab *s,
-					 uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
-{
-	size_t size = event_obj_size(c, s);
-	*d = (struct slab_event_data){ cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
-				       c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
-}
-
-/*
- * The ALLOC event of object @idx of @s, on its way to the caller; @cpu
- * is the allocating thread's slot of @c when the caller has it (the
- * notified count is then one store), else NULL. One read-side section;
- * the object's stamp is written before the handlers run (so that
- * slab_obj_ext() works in them) and kept only if none vetoed. Inside a
- * handler, allocations are served quietly. Everything the veto path
- * needs is read back from the event, so that little stays live across
- * the handlers' calls.
- */
-static SN_ALWAYS_INLINE void *alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
-					  uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
-{
-	if (sn_handler_depth)
-		return obj;
-	struct slab_event_data d;
-	event_init(&d, c, s, idx, obj, gfp, req);
-	uint32_t *stamps = stamps_of(s);
-	sn_rcu_read_lock();
-	struct chain *ch = sn_rcu_dereference(chain_head);
-	if (unlikely(!ch || !ch->n) || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
-		sn_rcu_read_unlock();
-		return obj;
-	}
-	if (unlikely(!stamps) && !(stamps = stamps_make(s))) {
-		sn_rcu_read_unlock();
-		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
-	}
-	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
-	stamps[idx] = ch->gen;
-	sn_handler_depth++;
-	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
-	sn_handler_depth--;
-	if (likely(!err)) {
-		if (cpu)
-			__atomic_store_n(&cpu->notified, cpu->notified + 1, __ATOMIC_RELAXED);
-		else
-			notified_add(c, 1);
-		sn_rcu_read_unlock();
-		return d.ptr;
-	}
-	stamps[idx] = 0;
-	sn_rcu_read_unlock();
-	return alloc_vetoed(c, s, idx, obj, gfp, err);
-}
-
 void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
 			size_t req)
 {
-	return alloc_event(c, s, NULL, idx, obj, gfp, req);
-}
-
-void *notify_alloc_hook_cpu(struct slab_cache *c, struct slab_cpu *cpu, uint32_t idx, void *obj, slab_gfp_t gfp,
-			    size_t req)
-{
-	return alloc_event(c, cpu->slab, cpu, idx, obj, gfp, req);
+	return notify_alloc_event(c, s, NULL, idx, obj, gfp, req);
 }
 
 void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
-	uint32_t *stamps = stamps_of(s);
-	if (!stamps)
-		return;
-	uint32_t stamp = stamps[idx];
-	if (!stamp)
-		return;
-	struct slab_event_data d;
-	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
-	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
-	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
-	notified_dec(c);
+	notify_free_event(c, s, idx, obj);
 }
 
 int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
@@ -544,7 +372,7 @@ int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
 	struct slab_event_data d = { cache_handle(c), s->base, bytes, gfp, bytes, c->flags, bytes, NULL, UINT32_MAX };
 	int err = 0;
 	sn_rcu_read_lock();
-	struct chain *ch = sn_rcu_dereference(chain_head);
+	struct chain *ch = sn_rcu_dereference(notify_chain);
 	if (ch && ch->n && (atomic_load(&c->hooks) & HOOK_ALLOC)) {
 		sn_handler_depth++;
 		err = chain_call_alloc(ch, SLAB_EVENT_NEWPAGE, SLAB_EVENT_FREEPAGE, &d);
@@ -592,8 +420,8 @@ static void chain_free_rcu(struct rcu_head *head)
 
 static void chain_publish(struct chain *next)
 {
-	struct chain *old = chain_head;
-	sn_rcu_assign_pointer(chain_head, next);
+	struct chain *old = notify_chain;
+	sn_rcu_assign_pointer(notify_chain, next);
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
 }
@@ -613,7 +441,7 @@ int slab_notifier_register(struct slab_notifier *nb)
 		errno = EEXIST;
 		return -EEXIST;
 	}
-	struct chain *old = chain_head;
+	struct chain *old = notify_chain;
 	uint32_t n = old ? old->n : 0;
 	struct chain *ch = chain_alloc(n + 1);
 	if (!ch) {
@@ -651,7 +479,7 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 		return -EDEADLK;
 	}
 	sn_lock(&chain_lock);
-	struct chain *old = chain_head;
+	struct chain *old = notify_chain;
 	uint32_t n = old ? old->n : 0, pos = 0;
 	while (pos < n && old->nb[pos] != nb)
 		pos++;

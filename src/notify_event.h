@@ -1,0 +1,205 @@
+/*
+ * notify_event.h - the notifier's per-event path (notify.c has the
+ * design), inlined where the events start: the hooked allocation and free
+ * (alloc.c), so that a notified pair makes one call per event, the
+ * handler's. Only notify.c and alloc.c include it; everything else goes
+ * through notify_alloc_hook() and notify_free_hook() (internal.h).
+ */
+#ifndef SLABNOTIFY_NOTIFY_EVENT_H
+#define SLABNOTIFY_NOTIFY_EVENT_H
+
+#include "internal.h"
+
+#include <errno.h>
+
+struct chain {
+	struct rcu_head rcu;
+	size_t map_bytes;
+	uint32_t gen;
+	uint32_t n;
+	struct slab_notifier *nb[];
+};
+
+/* A slab's obj_ext arrays, in meta memory, each made on first need (its
+ * stamps hang from the descriptor itself). */
+struct slab_meta {
+	_Atomic(void **) slots[SLAB_OBJ_EXT_SLOTS];
+};
+/* slab_event_ext() reads the arrays through the slab's meta pointer as an
+ * array of arrays. */
+_Static_assert(offsetof(struct slab_meta, slots) == 0, "slab_meta is its slots");
+
+SN_HIDDEN extern struct chain *notify_chain;   /* RCU-protected */
+SN_HIDDEN extern _Atomic int notify_ext_slots_used;
+SN_HIDDEN uint32_t *stamps_make(struct slab *s);
+SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
+SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
+SN_HIDDEN int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo, const struct slab_event_data *d,
+			      int ret);
+SN_HIDDEN void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
+			     int err);
+
+static inline uint32_t *stamps_of(struct slab *s)
+{
+	return atomic_load_explicit(&s->stamps, memory_order_acquire);
+}
+
+/* NULL every existing slot word of a freshly allocated object. */
+static inline void ext_clear_slots(struct slab_meta *m, uint32_t idx)
+{
+	if (likely(!m))
+		return;
+	int used = atomic_load_explicit(&notify_ext_slots_used, memory_order_relaxed);
+	for (int i = 0; i < used; i++) {
+		void **arr = atomic_load_explicit(&m->slots[i], memory_order_acquire);
+		if (arr)
+			arr[idx] = NULL;
+	}
+}
+
+/* The per-thread notified counts: see notify.c ("Switching"). */
+static inline void notified_add(struct slab_cache *c, long delta)
+{
+	struct slab_thread *t = sn_tls_thread;
+	if (unlikely(t == &sn_thread_dummy)) {
+		notified_add_slow(c, delta);
+		return;
+	}
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = &t->cpu[c->index];
+	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
+}
+
+/* A stamped object or page went: with notification off, let the drain
+ * look again (the CAS orders our count against its queued flag). */
+static inline void notified_dec(struct slab_cache *c)
+{
+	notified_add(c, -1);
+	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
+		return;
+	notify_drain_kick(c);   /* its compare-and-swap is the full barrier */
+}
+
+static inline int call_one(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	sn_witness_assert_unlocked("a notifier handler");
+	return nb->call(nb, ev, d);
+}
+
+/*
+ * Send @ev (ALLOC or NEWPAGE) along the chain @ch (non-empty). On a
+ * veto, send @undo to the handlers before the vetoing one, in reverse.
+ * Returns 0, or the negative errno of the veto. Caller holds the RCU read
+ * lock and the handler guard.
+ */
+static inline int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
+				   const struct slab_event_data *d)
+{
+	uint32_t i = 0;
+	do {
+		int ret = call_one(ch->nb[i], ev, d);
+		if (unlikely(ret & SLAB_NOTIFY_STOP_MASK) && !(d->gfp & SLAB_GFP_NOFAIL))
+			return chain_roll_back(ch, i, undo, d, ret);
+	} while (++i < ch->n);
+	return 0;
+}
+
+/* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp: one
+ * read-side section, the handler guard around the calls. */
+static inline void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
+{
+	sn_rcu_read_lock();
+	struct chain *ch = sn_rcu_dereference(notify_chain);
+	sn_handler_depth++;
+	for (uint32_t i = 0; ch && i < ch->n; i++)
+		if (ch->nb[i]->_gen <= stamp)
+			call_one(ch->nb[i], ev, d);
+	sn_handler_depth--;
+	sn_rcu_read_unlock();
+}
+
+static inline size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
+{
+	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
+}
+
+/* What an object takes: its stride, or a large object's pages. */
+static inline size_t event_footprint(const struct slab_cache *c, const struct slab *s)
+{
+	if (c->kind & CACHE_LARGE)
+		return (s->large_size + SN_PAGE_SIZE - 1) & ~(size_t)(SN_PAGE_SIZE - 1);
+	return c->size;
+}
+
+/* The event of object @idx of @s: what handlers need, without a lookup. */
+static SN_ALWAYS_INLINE void event_init(struct slab_event_data *d, const struct slab_cache *c, struct slab *s,
+					 uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
+{
+	size_t size = event_obj_size(c, s);
+	*d = (struct slab_event_data){ cache_handle(c), obj, size, gfp, req == SN_REQ_OBJECT ? size : req,
+				       c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
+}
+
+/*
+ * The ALLOC event of object @idx of @s, on its way to the caller; @cpu
+ * is the allocating thread's slot of @c when the caller has it (the
+ * notified count is then one store), else NULL. One read-side section;
+ * the object's stamp is written before the handlers run (so that
+ * slab_obj_ext() works in them) and kept only if none vetoed. Inside a
+ * handler, allocations are served quietly. Everything the veto path
+ * needs is read back from the event, so that little stays live across
+ * the handlers' calls.
+ */
+static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+					  uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
+{
+	if (sn_handler_depth)
+		return obj;
+	struct slab_event_data d;
+	event_init(&d, c, s, idx, obj, gfp, req);
+	uint32_t *stamps = stamps_of(s);
+	sn_rcu_read_lock();
+	struct chain *ch = sn_rcu_dereference(notify_chain);
+	if (unlikely(!ch || !ch->n) || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
+		sn_rcu_read_unlock();
+		return obj;
+	}
+	if (unlikely(!stamps) && !(stamps = stamps_make(s))) {
+		sn_rcu_read_unlock();
+		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
+	}
+	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
+	stamps[idx] = ch->gen;
+	sn_handler_depth++;
+	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
+	sn_handler_depth--;
+	if (likely(!err)) {
+		if (cpu)
+			__atomic_store_n(&cpu->notified, cpu->notified + 1, __ATOMIC_RELAXED);
+		else
+			notified_add(c, 1);
+		sn_rcu_read_unlock();
+		return d.ptr;
+	}
+	stamps[idx] = 0;
+	sn_rcu_read_unlock();
+	return alloc_vetoed(c, s, idx, obj, gfp, err);
+}
+
+/* The FREE event of object @idx of @s, if its ALLOC was notified. */
+static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
+{
+	uint32_t *stamps = stamps_of(s);
+	if (!stamps)
+		return;
+	uint32_t stamp = stamps[idx];
+	if (!stamp)
+		return;
+	struct slab_event_data d;
+	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
+	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
+	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
+	notified_dec(c);
+}
+
+#endif /* SLABNOTIFY_NOTIFY_EVENT_H */
