@@ -41,7 +41,9 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 	return n == 1 ? one : many;
 }
 
-/* "N bytes", with a readable size after it past 1 KiB. */
+/* "N bytes", with a readable size after it past 1 KiB: at most 20
+ * digits, " bytes (", a human() figure and ")". */
+#define SIZE_TEXT_MAX 64
 static const char *size(uint64_t v, char *buf, size_t cap)
 {
 	char h[32];
@@ -54,7 +56,7 @@ static const char *size(uint64_t v, char *buf, size_t cap)
 
 static void summary(FILE *f, const struct sn_prof_model *m)
 {
-	char a[48], b[48], c[48], d[48], e[48];
+	char a[SIZE_TEXT_MAX], b[SIZE_TEXT_MAX], c[SIZE_TEXT_MAX], d[SIZE_TEXT_MAX], e[SIZE_TEXT_MAX];
 	fprintf(f, "slabnotify: %" PRIu64 " allocations, %" PRIu64 " frees, %s allocated; peak heap %s at %.3f s; "
 		   "peak RSS %s; in use at exit %s in %" PRIu64 " %s; leaked %s in %" PRIu64 " %s",
 		m->allocations, m->frees, size(m->bytes_allocated, a, sizeof(a)), size(m->peak_bytes, b, sizeof(b)),
