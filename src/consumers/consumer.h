@@ -52,6 +52,25 @@ SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
 SN_CONSUMER_API void sn_quiet_begin(void);
 SN_CONSUMER_API void sn_quiet_end(void);
 
+/*
+ * A gate ahead of the notifier chain, for a consumer that needs the chain
+ * (its handler, a stack capture) for a sample of the allocations only,
+ * and a cheap look at all of them: the sampled heap profile. While the
+ * gate's notifier @nb is the chain's only handler, alloc() sees every
+ * ALLOC first (never one of a quiet section), on the allocating thread;
+ * false keeps the object off the chain: it is not notified (no stamp, no
+ * FREE event), and its free goes to free() instead, as does the free of
+ * every other object no handler accepted. true sends it along the chain
+ * as ever. With other handlers in the chain, alloc() is not called.
+ * Installed once, for the process's life; the pointer is kept.
+ */
+struct sn_notify_gate {
+	struct slab_notifier *nb;
+	bool (*alloc)(const struct slab_event_data *d);
+	void (*free)(const struct slab_event_data *d);
+};
+SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
+
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report
  * written from a signal handler. Async-signal-safe. */

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,7 @@
 #define WORD_OURS (1ULL << 63)
 #define TICK_EVERY 64
 #define FIRST_INTERVAL_NS 1000000ULL    /* 1 ms */
+#define TC_CHUNK (64u << 10)            /* per-thread count blocks, mapped this many bytes at a time */
 
 struct prof_state sn_prof;
 
@@ -130,40 +132,126 @@ static void timeline_tick(void)
 /* In all                                                             */
 /* ------------------------------------------------------------------ */
 
-static void peak_new(uint64_t live)
+static __thread struct prof_tcount *tl_tc PROF_TLS;
+static struct prof_tcount tc_spare = { .shared = true };
+static struct prof_tcount *tc_pool;      /* under tcount_lock */
+static size_t tc_pool_left;
+
+/* A block for the calling thread, on its first event. */
+static __attribute__((noinline)) struct prof_tcount *tcount_new(void)
+{
+	pthread_mutex_lock(&sn_prof.tcount_lock);
+	if (!tc_pool_left) {
+		void *mem = mmap(NULL, TC_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem != MAP_FAILED) {
+			tc_pool = mem;
+			tc_pool_left = TC_CHUNK / sizeof(*tc_pool);
+		}
+	}
+	struct prof_tcount *t = &tc_spare;
+	if (tc_pool_left) {
+		t = tc_pool++;
+		tc_pool_left--;
+		t->next = atomic_load_explicit(&sn_prof.tcounts, memory_order_relaxed);
+		atomic_store_explicit(&sn_prof.tcounts, t, memory_order_release);
+	}
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
+	tl_tc = t;
+	return t;
+}
+
+static inline struct prof_tcount *tcount(void)
+{
+	struct prof_tcount *t = tl_tc;
+	return __builtin_expect(t != NULL, 1) ? t : tcount_new();
+}
+
+/* Add to a count of the calling thread's: its own word, so no
+ * read-modify-write (the spare's is shared: atomic). */
+static inline void tc_add(const struct prof_tcount *t, uint64_t *count, uint64_t v)
+{
+	if (__builtin_expect(t->shared, 0))
+		atomic_fetch_add_explicit((_Atomic uint64_t *)count, v, memory_order_relaxed);
+	else
+		__atomic_store_n(count, *count + v, __ATOMIC_RELAXED);
+}
+
+void sn_prof_counts(struct prof_tcount *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	struct prof_tcount *t = atomic_load_explicit(&sn_prof.tcounts, memory_order_acquire);
+	for (int spare = 0; spare < 2; spare++, t = &tc_spare)
+		for (; t; t = spare ? NULL : t->next) {
+			sum->allocations += __atomic_load_n(&t->allocations, __ATOMIC_RELAXED);
+			sum->frees += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+			sum->bytes_allocated += __atomic_load_n(&t->bytes_allocated, __ATOMIC_RELAXED);
+			sum->temporary += __atomic_load_n(&t->temporary, __ATOMIC_RELAXED);
+		}
+}
+
+static void peak_new(void)
 {
 	atomic_store_explicit(&sn_prof.peak_ns, sn_prof_now(), memory_order_relaxed);
-	(void)live;
 	atomic_fetch_add_explicit(&sn_prof.epoch, 1, memory_order_relaxed);
 }
 
-/* Returns true if this allocation made a new peak. */
-static bool global_alloc(uint64_t req)
+/*
+ * The live bytes, exact across threads, and their peak. While the
+ * process has one thread (glibc clears __libc_single_threaded in
+ * pthread_create, before the new thread exists, and sets it again only
+ * in a fork child) nobody else writes them: plain adds (relaxed load
+ * and store). Then one atomic add per event, and a compare-and-swap on a
+ * new high. Returns true if this made a new peak.
+ */
+static bool live_add(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
-	atomic_fetch_add_explicit(&s->allocations, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->bytes_allocated, req, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->live_blocks, 1, memory_order_relaxed);
-	uint64_t now = atomic_fetch_add_explicit(&s->live, req, memory_order_relaxed) + req;
-	uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
-	while (now > peak) {
+	uint64_t now, peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
+	if (__libc_single_threaded) {
+		now = atomic_load_explicit(&s->live, memory_order_relaxed) + req;
+		atomic_store_explicit(&s->live, now, memory_order_relaxed);
+		if (now <= peak)
+			return false;
+		atomic_store_explicit(&s->peak, now, memory_order_relaxed);
+		peak_new();
+		return true;
+	}
+	now = atomic_fetch_add_explicit(&s->live, req, memory_order_relaxed) + req;
+	while (now > peak)
 		if (atomic_compare_exchange_weak_explicit(&s->peak, &peak, now, memory_order_relaxed,
 							  memory_order_relaxed)) {
-			peak_new(now);
+			peak_new();
 			return true;
 		}
-	}
 	return false;
+}
+
+static void live_sub(uint64_t req)
+{
+	struct prof_state *s = &sn_prof;
+	if (__libc_single_threaded)
+		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - req,
+				      memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&s->live, req, memory_order_relaxed);
+}
+
+/* Every allocation recorded, sampled or not. True on a new peak. */
+static bool global_alloc(uint64_t req)
+{
+	struct prof_tcount *t = tcount();
+	tc_add(t, &t->allocations, 1);
+	tc_add(t, &t->bytes_allocated, req);
+	return live_add(req);
 }
 
 static void global_free(uint64_t req, bool temporary)
 {
-	struct prof_state *s = &sn_prof;
-	atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->live_blocks, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->live, req, memory_order_relaxed);
+	struct prof_tcount *t = tcount();
+	tc_add(t, &t->frees, 1);
 	if (temporary)
-		atomic_fetch_add_explicit(&s->temporary, 1, memory_order_relaxed);
+		tc_add(t, &t->temporary, 1);
+	live_sub(req);
 }
 
 /* ------------------------------------------------------------------ */
@@ -276,10 +364,9 @@ static bool full_locked(void)
 	return sn_prof.cfg.mode == SN_PROF_FULL && !sn_prof.cfg.sample_bytes;
 }
 
-static void on_alloc(const struct slab_event_data *d, void **slot)
+static void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
 {
 	uint64_t req = d->requested;
-	bool sampled = sample_this(req);
 	sn_stack_id id = sampled ? sn_stack_capture() : 0;
 	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
 	if (locked)
@@ -336,6 +423,9 @@ static void on_free(const struct slab_event_data *d, void **slot)
 		pthread_mutex_unlock(&sn_prof.lock);
 }
 
+/* The gate said this allocation is sampled: the handler need not ask. */
+static __thread bool tl_gated PROF_TLS;
+
 static int prof_handler(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	(void)nb;
@@ -344,16 +434,51 @@ static int prof_handler(struct slab_notifier *nb, enum slab_event ev, const stru
 	void **slot = slab_event_ext(d, prof_slot);
 	if (!slot)
 		return SLAB_NOTIFY_DONE;
-	if (ev == SLAB_EVENT_ALLOC)
-		on_alloc(d, slot);
-	else
+	if (ev == SLAB_EVENT_ALLOC) {
+		bool sampled = tl_gated || sample_this(d->requested);
+		tl_gated = false;
+		on_alloc(d, slot, sampled);
+	} else {
 		on_free(d, slot);
+	}
 	return SLAB_NOTIFY_DONE;
+}
+
+/*
+ * Sampling's gate (consumer.h): while the profile is the only handler,
+ * an allocation that is not sampled is counted here and never walks the
+ * notifier chain; its free comes back here, by its word.
+ */
+static bool gate_alloc(const struct slab_event_data *d)
+{
+	if (tl_forking)
+		return false;
+	if (sample_this(d->requested)) {
+		tl_gated = true;
+		return true;
+	}
+	void **slot = slab_event_ext(d, prof_slot);
+	if (slot)
+		on_alloc(d, slot, false);
+	return false;
+}
+
+static void gate_free(const struct slab_event_data *d)
+{
+	void **slot = slab_event_ext_made(d, prof_slot);
+	if (slot)
+		on_free(d, slot);
 }
 
 static struct slab_notifier prof_nb = {
 	.call = prof_handler,
 	.priority = INT_MIN / 2,
+};
+
+static const struct sn_notify_gate prof_gate = {
+	.nb = &prof_nb,
+	.alloc = gate_alloc,
+	.free = gate_free,
 };
 
 /* ------------------------------------------------------------------ */
@@ -367,10 +492,12 @@ static void fork_prepare(void)
 	tl_forking = true;
 	pthread_mutex_lock(&sn_prof.timeline_lock);
 	pthread_mutex_lock(&sn_prof.lock);
+	pthread_mutex_lock(&sn_prof.tcount_lock);
 }
 
 static void fork_parent(void)
 {
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
 	pthread_mutex_unlock(&sn_prof.lock);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
 	tl_forking = false;
@@ -378,8 +505,10 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
 	pthread_mutex_unlock(&sn_prof.lock);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
+	pthread_mutex_init(&sn_prof.tcount_lock, NULL);
 	pthread_mutex_init(&sn_prof.lock, NULL);
 	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
 	tl_forking = false;
@@ -417,6 +546,7 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	sn_prof.interval_ns = FIRST_INTERVAL_NS;
 	pthread_mutex_init(&sn_prof.lock, NULL);
 	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
+	pthread_mutex_init(&sn_prof.tcount_lock, NULL);
 	prof_slot = slot;
 	if (cfg->mode == SN_PROF_FULL)
 		timeline_add(0);
@@ -424,6 +554,9 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	int ret = slab_notifier_register(&prof_nb);
 	if (ret != 0)
 		return ret;
+	/* Recording every allocation, the gate would only add a call. */
+	if ((cfg->mode == SN_PROF_FULL && cfg->sample_bytes) || (cfg->mode == SN_PROF_LEAKS && cfg->every > 1))
+		sn_notify_gate_set(&prof_gate);
 	started = true;
 	sn_prof.on = true;
 	slab_cache_for_each(notify_on, NULL);
