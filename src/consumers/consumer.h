@@ -7,7 +7,10 @@
 #ifndef SLABNOTIFY_CONSUMER_H
 #define SLABNOTIFY_CONSUMER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include "slabnotify.h"
 
@@ -41,6 +44,24 @@ static inline void sn_fence(int order)
 SN_CONSUMER_API uint32_t sn_thread_ordinal(void);
 SN_CONSUMER_API uint32_t sn_thread_ordinal_next(void);
 SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
+/*
+ * Whether the program has one thread, so that a figure only its threads
+ * write may be kept with plain adds. True while glibc says the process
+ * is single-threaded, or, in the drop-in (which numbers every thread the
+ * program makes through pthread_create, in the creating thread, before
+ * the new one exists: sn_thread_ordinals_complete()), while no thread
+ * has been numbered; slabnotify's own threads, made with the C library's
+ * pthread_create, work in quiet sections and do not count. A thread made
+ * otherwise counts from its first sn_thread_ordinal().
+ */
+SN_CONSUMER_API extern _Atomic uint32_t sn_thread_next_ordinal;   /* thread.c */
+SN_CONSUMER_API extern bool sn_thread_ordinals_all;
+static inline bool sn_thread_alone(void)
+{
+	return __libc_single_threaded ||
+	       (sn_thread_ordinals_all && atomic_load_explicit(&sn_thread_next_ordinal, memory_order_relaxed) == 1);
+}
+SN_CONSUMER_API void sn_thread_ordinals_complete(void);
 
 /*
  * Quiet sections: while the calling thread is in one, its allocations

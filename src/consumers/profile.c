@@ -50,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +155,7 @@ static __attribute__((noinline)) struct prof_tcount *tcount_new(void)
 		atomic_store_explicit(&sn_prof.tcounts, t, memory_order_release);
 	}
 	pthread_mutex_unlock(&sn_prof.tcount_lock);
+	(void)sn_thread_ordinal();    /* a thread the drop-in did not number counts now */
 	tl_tc = t;
 	return t;
 }
@@ -197,17 +197,16 @@ static void peak_new(void)
 
 /*
  * The live bytes, exact across threads, and their peak. While the
- * process has one thread (glibc clears __libc_single_threaded in
- * pthread_create, before the new thread exists, and sets it again only
- * in a fork child) nobody else writes them: plain adds (relaxed load
- * and store). Then one atomic add per event, and a compare-and-swap on a
- * new high. Returns true if this made a new peak.
+ * program has one thread (sn_thread_alone(): known before a second one
+ * exists) nobody else writes them: plain adds (relaxed load and store).
+ * Then one atomic add per event, and a compare-and-swap on a new high.
+ * Returns true if this made a new peak.
  */
 static bool live_add(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
 	uint64_t now, peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
-	if (__libc_single_threaded) {
+	if (sn_thread_alone()) {
 		now = atomic_load_explicit(&s->live, memory_order_relaxed) + req;
 		atomic_store_explicit(&s->live, now, memory_order_relaxed);
 		if (now <= peak)
@@ -229,7 +228,7 @@ static bool live_add(uint64_t req)
 static void live_sub(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
-	if (__libc_single_threaded)
+	if (sn_thread_alone())
 		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - req,
 				      memory_order_relaxed);
 	else
