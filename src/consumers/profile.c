@@ -168,9 +168,9 @@ static inline struct prof_tcount *tcount(void)
 
 /* Add to a count of the calling thread's: its own word, so no
  * read-modify-write (the spare's is shared: atomic). */
-static inline void tc_add(const struct prof_tcount *t, uint64_t *count, uint64_t v)
+static inline void tc_add(bool shared, uint64_t *count, uint64_t v)
 {
-	if (__builtin_expect(t->shared, 0))
+	if (__builtin_expect(shared, 0))
 		atomic_fetch_add_explicit((_Atomic uint64_t *)count, v, memory_order_relaxed);
 	else
 		__atomic_store_n(count, *count + v, __ATOMIC_RELAXED);
@@ -239,17 +239,19 @@ static void live_sub(uint64_t req)
 static bool global_alloc(uint64_t req)
 {
 	struct prof_tcount *t = tcount();
-	tc_add(t, &t->allocations, 1);
-	tc_add(t, &t->bytes_allocated, req);
+	bool shared = t->shared;
+	tc_add(shared, &t->allocations, 1);
+	tc_add(shared, &t->bytes_allocated, req);
 	return live_add(req);
 }
 
 static void global_free(uint64_t req, bool temporary)
 {
 	struct prof_tcount *t = tcount();
-	tc_add(t, &t->frees, 1);
+	bool shared = t->shared;
+	tc_add(shared, &t->frees, 1);
 	if (temporary)
-		tc_add(t, &t->temporary, 1);
+		tc_add(shared, &t->temporary, 1);
 	live_sub(req);
 }
 
@@ -358,16 +360,26 @@ static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
 	return (void *)(uintptr_t)(WORD_OURS | (slack << 32) | id);
 }
 
+/* Every allocation recorded, under one lock (--profile without =BYTES). */
 static bool full_locked(void)
 {
 	return sn_prof.cfg.mode == SN_PROF_FULL && !sn_prof.cfg.sample_bytes;
 }
 
-static void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
+/* What every recorded allocation does, with a stack or not: the exact
+ * figures, and the word its free reads. True on a new peak. */
+static bool record_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
+{
+	*slot = slot_word(id, d);
+	tl_last = d->ptr;
+	return global_alloc(d->requested);
+}
+
+/* An allocation with a stack, or any under the full lock. */
+static void stack_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
 {
 	uint64_t req = d->requested;
-	sn_stack_id id = sampled ? sn_stack_capture() : 0;
-	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || full;
 	if (locked)
 		pthread_mutex_lock(&sn_prof.lock);
 	struct prof_stack *p = id ? &sn_prof.stacks[id] : NULL;
@@ -380,31 +392,30 @@ static void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
 		p->calls += wn;
 		p->alloc_bytes += wb;
 	}
-	if (global_alloc(req) && p && full_locked()) {
+	if (record_alloc(d, slot, id) && p && full_locked()) {
 		p->peak_bytes = atomic_load_explicit(&p->live_bytes, memory_order_relaxed);
 		p->peak_blocks = atomic_load_explicit(&p->live_blocks, memory_order_relaxed);
 		p->epoch = atomic_load_explicit(&sn_prof.epoch, memory_order_relaxed);
 	}
 	if (locked)
 		pthread_mutex_unlock(&sn_prof.lock);
-	*slot = slot_word(id, d);
-	tl_last = d->ptr;
-	if (full)
+}
+
+static void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
+{
+	sn_stack_id id = sampled ? sn_stack_capture() : 0;
+	if (id || full_locked())
+		stack_alloc(d, slot, id);
+	else
+		record_alloc(d, slot, 0);
+	if (sn_prof.cfg.mode == SN_PROF_FULL)
 		timeline_tick();
 }
 
-static void on_free(const struct slab_event_data *d, void **slot)
+/* The free of an allocation with a stack, or any under the full lock. */
+static void stack_free(const struct slab_event_data *d, sn_stack_id id, uint64_t req, bool temporary)
 {
-	uint64_t w = (uint64_t)(uintptr_t)*slot;
-	if (!(w & WORD_OURS))
-		return;
-	*slot = NULL;
-	sn_stack_id id = (sn_stack_id)w;
-	uint64_t req = d->size - ((w & ~WORD_OURS) >> 32);
-	bool temporary = d->ptr == tl_last;
-	if (temporary)
-		tl_last = NULL;
-	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || full;
 	if (locked)
 		pthread_mutex_lock(&sn_prof.lock);
 	global_free(req, temporary);
@@ -420,6 +431,23 @@ static void on_free(const struct slab_event_data *d, void **slot)
 	}
 	if (locked)
 		pthread_mutex_unlock(&sn_prof.lock);
+}
+
+static void on_free(const struct slab_event_data *d, void **slot)
+{
+	uint64_t w = (uint64_t)(uintptr_t)*slot;
+	if (!(w & WORD_OURS))
+		return;
+	*slot = NULL;
+	sn_stack_id id = (sn_stack_id)w;
+	uint64_t req = d->size - ((w & ~WORD_OURS) >> 32);
+	bool temporary = d->ptr == tl_last;
+	if (temporary)
+		tl_last = NULL;
+	if (id || full_locked())
+		stack_free(d, id, req, temporary);
+	else
+		global_free(req, temporary);
 }
 
 /* The gate said this allocation is sampled: the handler need not ask. */
