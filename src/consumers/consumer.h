@@ -58,8 +58,9 @@ SN_CONSUMER_API extern _Atomic uint32_t sn_thread_next_ordinal;   /* thread.c */
 SN_CONSUMER_API extern bool sn_thread_ordinals_all;
 static inline bool sn_thread_alone(void)
 {
-	return __libc_single_threaded ||
-	       (sn_thread_ordinals_all && atomic_load_explicit(&sn_thread_next_ordinal, memory_order_relaxed) == 1);
+	if (sn_thread_ordinals_all)
+		return atomic_load_explicit(&sn_thread_next_ordinal, memory_order_relaxed) == 1 || __libc_single_threaded;
+	return __libc_single_threaded;
 }
 SN_CONSUMER_API void sn_thread_ordinals_complete(void);
 

@@ -54,6 +54,9 @@
 #include <unistd.h>
 
 #define PROF_TLS __attribute__((tls_model("initial-exec")))
+/* The per-event helpers, inlined into the gate's paths and the handler:
+ * an unsampled pair is a few dozen instructions, calls would be a third. */
+#define PROF_INLINE static inline __attribute__((always_inline))
 #define WORD_OURS (1ULL << 63)
 #define TICK_EVERY 64
 #define FIRST_INTERVAL_NS 1000000ULL    /* 1 ms */
@@ -160,7 +163,7 @@ static __attribute__((noinline)) struct prof_tcount *tcount_new(void)
 	return t;
 }
 
-static inline struct prof_tcount *tcount(void)
+PROF_INLINE struct prof_tcount *tcount(void)
 {
 	struct prof_tcount *t = tl_tc;
 	return __builtin_expect(t != NULL, 1) ? t : tcount_new();
@@ -202,7 +205,7 @@ static void peak_new(void)
  * Then one atomic add per event, and a compare-and-swap on a new high.
  * Returns true if this made a new peak.
  */
-static bool live_add(uint64_t req)
+PROF_INLINE bool live_add(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
 	uint64_t now, peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
@@ -225,7 +228,7 @@ static bool live_add(uint64_t req)
 	return false;
 }
 
-static void live_sub(uint64_t req)
+PROF_INLINE void live_sub(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
 	if (sn_thread_alone())
@@ -236,7 +239,7 @@ static void live_sub(uint64_t req)
 }
 
 /* Every allocation recorded, sampled or not. True on a new peak. */
-static bool global_alloc(uint64_t req)
+PROF_INLINE bool global_alloc(uint64_t req)
 {
 	struct prof_tcount *t = tcount();
 	bool shared = t->shared;
@@ -245,7 +248,7 @@ static bool global_alloc(uint64_t req)
 	return live_add(req);
 }
 
-static void global_free(uint64_t req, bool temporary)
+PROF_INLINE void global_free(uint64_t req, bool temporary)
 {
 	struct prof_tcount *t = tcount();
 	bool shared = t->shared;
@@ -324,7 +327,7 @@ static int64_t next_sample_gap(void)
 }
 
 /* Is this allocation recorded by stack? */
-static bool sample_this(uint64_t req)
+PROF_INLINE bool sample_this(uint64_t req)
 {
 	const struct sn_prof_config *c = &sn_prof.cfg;
 	if (c->mode == SN_PROF_LEAKS) {
@@ -352,7 +355,7 @@ static bool sample_this(uint64_t req)
 /* The handler                                                        */
 /* ------------------------------------------------------------------ */
 
-static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
+PROF_INLINE void *slot_word(sn_stack_id id, const struct slab_event_data *d)
 {
 	uint64_t slack = d->size >= d->requested ? d->size - d->requested : 0;
 	if (slack >= (1ULL << 31))
@@ -361,14 +364,14 @@ static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
 }
 
 /* Every allocation recorded, under one lock (--profile without =BYTES). */
-static bool full_locked(void)
+PROF_INLINE bool full_locked(void)
 {
-	return sn_prof.cfg.mode == SN_PROF_FULL && !sn_prof.cfg.sample_bytes;
+	return sn_prof.locked_all;
 }
 
 /* What every recorded allocation does, with a stack or not: the exact
  * figures, and the word its free reads. True on a new peak. */
-static bool record_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
+PROF_INLINE bool record_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
 {
 	*slot = slot_word(id, d);
 	tl_last = d->ptr;
@@ -401,7 +404,7 @@ static void stack_alloc(const struct slab_event_data *d, void **slot, sn_stack_i
 		pthread_mutex_unlock(&sn_prof.lock);
 }
 
-static void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
+PROF_INLINE void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
 {
 	sn_stack_id id = sampled ? sn_stack_capture() : 0;
 	if (id || full_locked())
@@ -433,7 +436,7 @@ static void stack_free(const struct slab_event_data *d, sn_stack_id id, uint64_t
 		pthread_mutex_unlock(&sn_prof.lock);
 }
 
-static void on_free(const struct slab_event_data *d, void **slot)
+PROF_INLINE void on_free(const struct slab_event_data *d, void **slot)
 {
 	uint64_t w = (uint64_t)(uintptr_t)*slot;
 	if (!(w & WORD_OURS))
@@ -570,6 +573,7 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	sn_prof.seed = 0x5eed5eed5eed5eedULL;
 	sn_prof.stacks = mem;
 	sn_prof.cfg = *cfg;
+	sn_prof.locked_all = cfg->mode == SN_PROF_FULL && !cfg->sample_bytes;
 	sn_prof.interval_ns = FIRST_INTERVAL_NS;
 	pthread_mutex_init(&sn_prof.lock, NULL);
 	pthread_mutex_init(&sn_prof.timeline_lock, NULL);

@@ -36,6 +36,7 @@ struct prof_tcount {
 struct prof_state {
 	struct sn_prof_config cfg;
 	bool on;
+	bool locked_all;                    /* FULL without sampling: every event under the lock */
 	uint64_t t0, seed;
 	struct prof_stack *stacks;          /* SN_STACK_MAX, by id */
 	pthread_mutex_t lock;               /* every event with --profile; sampled ones with =BYTES */
