@@ -108,12 +108,20 @@ static void timeline_add(uint64_t now)
 		for (size_t i = 0; i < SN_PROF_POINTS / 2; i++)
 			s->points[i] = s->points[2 * i + 1];
 		s->npoints = SN_PROF_POINTS / 2;
-		s->interval_ns *= 2;
+		__atomic_store_n(&s->interval_ns, s->interval_ns * 2, __ATOMIC_RELAXED);
 	}
 	s->points[s->npoints++] = (struct sn_prof_point){
 		now, atomic_load_explicit(&s->live, memory_order_relaxed), rss_now()
 	};
-	s->last_point_ns = now;
+	__atomic_store_n(&s->last_point_ns, now, __ATOMIC_RELAXED);
+}
+
+/* Is a point due? Read without the lock first (relaxed: a stale answer
+ * costs a trylock or one tick's delay), then again under it. */
+static bool point_due(uint64_t now)
+{
+	return now - __atomic_load_n(&sn_prof.last_point_ns, __ATOMIC_RELAXED) >=
+	       __atomic_load_n(&sn_prof.interval_ns, __ATOMIC_RELAXED);
 }
 
 static void timeline_tick(void)
@@ -121,11 +129,9 @@ static void timeline_tick(void)
 	if (++tl_ticks % TICK_EVERY)
 		return;
 	uint64_t now = sn_prof_now();
-	if (now - sn_prof.last_point_ns < sn_prof.interval_ns)
+	if (!point_due(now) || pthread_mutex_trylock(&sn_prof.timeline_lock) != 0)
 		return;
-	if (pthread_mutex_trylock(&sn_prof.timeline_lock) != 0)
-		return;
-	if (now - sn_prof.last_point_ns >= sn_prof.interval_ns)
+	if (point_due(now))
 		timeline_add(now);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
 }
@@ -386,14 +392,15 @@ static void stack_alloc(const struct slab_event_data *d, void **slot, sn_stack_i
 	if (locked)
 		pthread_mutex_lock(&sn_prof.lock);
 	struct prof_stack *p = id ? &sn_prof.stacks[id] : NULL;
-	if (p && full)
-		stack_snap(p);
 	if (p) {
 		uint64_t wb, wn;
 		weights(req, &wb, &wn);
+		if (full) {    /* under the lock; --leaks keeps the live figures only */
+			stack_snap(p);   /* before the change */
+			p->calls += wn;
+			p->alloc_bytes += wb;
+		}
 		stack_add(p, wb, wn, d->size);
-		p->calls += wn;
-		p->alloc_bytes += wb;
 	}
 	if (record_alloc(d, slot, id) && p && full_locked()) {
 		p->peak_bytes = atomic_load_explicit(&p->live_bytes, memory_order_relaxed);
@@ -429,7 +436,7 @@ static void stack_free(const struct slab_event_data *d, sn_stack_id id, uint64_t
 		if (full)
 			stack_snap(p);
 		stack_sub(p, wb, wn, d->size);
-		if (temporary)
+		if (temporary && full)
 			p->temp += wn;
 	}
 	if (locked)
