@@ -392,7 +392,9 @@ void **slab_obj_ext(const void *obj, int slot);
  * events and bad slots. Use it in handlers; slab_obj_ext() anywhere.
  */
 void **slab_event_ext_slow(const struct slab_event_data *d, int slot);
-static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
+/* The word's address, NULL when its array was never made: a look that
+ * makes nothing. */
+static inline void **slab_event_ext_made(const struct slab_event_data *d, int slot)
 {
 	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
 		void **const *arrays = (void **const *)__atomic_load_n(d->_ext, __ATOMIC_ACQUIRE);
@@ -400,19 +402,21 @@ static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
 		if (arr)
 			return &arr[d->_idx];
 	}
-	return slab_event_ext_slow(d, slot);
+	return NULL;
+}
+
+static inline void **slab_event_ext(const struct slab_event_data *d, int slot)
+{
+	void **w = slab_event_ext_made(d, slot);
+	return w ? w : slab_event_ext_slow(d, slot);
 }
 
 /* The value of the word, NULL when it was never made (nothing stored):
  * a read that never makes the array. */
 static inline void *slab_event_ext_value(const struct slab_event_data *d, int slot)
 {
-	if (d->_ext && (unsigned)slot < SLAB_OBJ_EXT_SLOTS) {
-		void **const *arrays = (void **const *)__atomic_load_n(d->_ext, __ATOMIC_ACQUIRE);
-		void **arr = arrays ? __atomic_load_n(&arrays[slot], __ATOMIC_ACQUIRE) : NULL;
-		return arr ? arr[d->_idx] : NULL;
-	}
-	return NULL;
+	void **w = slab_event_ext_made(d, slot);
+	return w ? *w : NULL;
 }
 
 /* True while the calling thread runs inside a notifier handler. */

@@ -15,9 +15,10 @@
 
 /* Flags checks, zeroing and notification, after object @idx is off the
  * current slab's chain (found again here: passing it would cost the fast
- * path a register move). */
-SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
-				  size_t req)
+ * path a register move). Inlined into both ways out of the fast path, so
+ * that the drop-in's (errno on failure) makes no second call. */
+static SN_ALWAYS_INLINE void *alloc_post(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+					 size_t req)
 {
 	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
 	void *obj = cpu->base_m1 + (size_t)(idx + 1) * c->size;
@@ -37,6 +38,12 @@ SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t
 	(void)req;
 #endif
 	return obj;
+}
+
+SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+				  size_t req)
+{
+	return alloc_post(fn, c, idx, gfp, req);
 }
 
 void slab_free_suspect_p(const char *fn, void *obj)
@@ -61,7 +68,7 @@ void *slab_alloc_slow_enomem(const char *fn, struct slab_cache *c, size_t req)
 
 void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
 {
-	void *p = alloc_post_hook(fn, c, idx, 0, req);
+	void *p = alloc_post(fn, c, idx, 0, req);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;

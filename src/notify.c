@@ -43,6 +43,8 @@ static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
 struct chain *notify_chain;     /* RCU-protected */
 static uint32_t chain_gen;           /* under chain_lock */
 _Atomic int notify_ext_slots_used;
+const struct sn_notify_gate *_Atomic notify_gate;
+const struct sn_notify_gate *_Atomic notify_gate_alone;
 
 bool slab_in_handler(void)
 {
@@ -154,12 +156,15 @@ void **slab_obj_ext(const void *obj, int slot)
 	return ext_word(s, (uint32_t)idx, slot);
 }
 
-/* slab_event_ext() when the array is not made yet (or a bad slot). */
+/* slab_event_ext() when the array is not made yet (or a bad slot). The
+ * event's slab is the one whose arrays it points to: no lookup, and no
+ * stamp needed (the gate's objects have none). */
 void **slab_event_ext_slow(const struct slab_event_data *d, int slot)
 {
-	if (d->_idx == UINT32_MAX || slot < 0 || slot >= atomic_load(&notify_ext_slots_used))
+	if (d->_idx == UINT32_MAX || !d->_ext || slot < 0 || slot >= atomic_load(&notify_ext_slots_used))
 		return NULL;     /* a page event, or no such slot */
-	return slab_obj_ext(d->ptr, slot);
+	struct slab *s = caa_container_of((void *)d->_ext, struct slab, meta);
+	return ext_word(s, d->_idx, slot);
 }
 
 /* ------------------------------------------------------------------ */
@@ -418,10 +423,28 @@ static void chain_free_rcu(struct rcu_head *head)
 	SN_RCU_CALLBACK_END();
 }
 
+/* The gate works while its notifier is the only one. Under chain_lock. */
+static void gate_alone_update(void)
+{
+	const struct sn_notify_gate *g = atomic_load(&notify_gate);
+	struct chain *ch = notify_chain;
+	bool alone = g && ch && ch->n == 1 && ch->nb[0] == g->nb;
+	atomic_store(&notify_gate_alone, alone ? g : NULL);
+}
+
+void sn_notify_gate_set(const struct sn_notify_gate *g)
+{
+	sn_lock(&chain_lock);
+	atomic_store(&notify_gate, g);
+	gate_alone_update();
+	sn_unlock(&chain_lock);
+}
+
 static void chain_publish(struct chain *next)
 {
 	struct chain *old = notify_chain;
 	sn_rcu_assign_pointer(notify_chain, next);
+	gate_alone_update();
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
 }

@@ -9,6 +9,7 @@
 #define SLABNOTIFY_NOTIFY_EVENT_H
 
 #include "internal.h"
+#include "consumers/consumer.h"
 
 #include <errno.h>
 
@@ -31,6 +32,10 @@ _Static_assert(offsetof(struct slab_meta, slots) == 0, "slab_meta is its slots")
 
 SN_HIDDEN extern struct chain *notify_chain;   /* RCU-protected */
 SN_HIDDEN extern _Atomic int notify_ext_slots_used;
+/* The gate (consumer.h): as installed, and while its notifier is alone
+ * in the chain (else NULL). */
+SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
+SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate_alone;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
 SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
 SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
@@ -118,6 +123,21 @@ static inline void chain_call_free(enum slab_event ev, const struct slab_event_d
 	sn_rcu_read_unlock();
 }
 
+/* The gate kept this ALLOC off the chain (consumer.h). */
+static SN_ALWAYS_INLINE bool gate_keeps(const struct slab_event_data *d)
+{
+	const struct sn_notify_gate *g = atomic_load_explicit(&notify_gate_alone, memory_order_acquire);
+	return g && !g->alloc(d);
+}
+
+/* The free of an object no handler accepted: the gate's. */
+static SN_ALWAYS_INLINE void gate_free(const struct slab_event_data *d)
+{
+	const struct sn_notify_gate *g = atomic_load_explicit(&notify_gate, memory_order_acquire);
+	if (g)
+		g->free(d);
+}
+
 static inline size_t event_obj_size(const struct slab_cache *c, const struct slab *s)
 {
 	return (c->kind & CACHE_LARGE) ? s->large_size : c->object_size;
@@ -157,6 +177,8 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 		return obj;
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, gfp, req);
+	if (gate_keeps(&d))
+		return obj;
 	uint32_t *stamps = stamps_of(s);
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
@@ -186,17 +208,18 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 	return alloc_vetoed(c, s, idx, obj, gfp, err);
 }
 
-/* The FREE event of object @idx of @s, if its ALLOC was notified. */
+/* The FREE event of object @idx of @s, if its ALLOC was notified; else
+ * the gate's free. */
 static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
 	uint32_t *stamps = stamps_of(s);
-	if (!stamps)
-		return;
-	uint32_t stamp = stamps[idx];
-	if (!stamp)
-		return;
+	uint32_t stamp = stamps ? stamps[idx] : 0;
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
+	if (!stamp) {
+		gate_free(&d);
+		return;
+	}
 	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);

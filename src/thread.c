@@ -296,11 +296,11 @@ void threads_reap_orphans(void)
 
 /* Ordinal + 1 of the calling thread; 0: not yet known. */
 static __thread uint32_t tl_ordinal SN_TLS;
-static _Atomic uint32_t next_ordinal = 1;   /* 0 is the main thread's */
+_Atomic uint32_t sn_thread_next_ordinal = 1;   /* 0 is the main thread's */
 
 uint32_t sn_thread_ordinal_next(void)
 {
-	return atomic_fetch_add_explicit(&next_ordinal, 1, memory_order_relaxed);
+	return atomic_fetch_add_explicit(&sn_thread_next_ordinal, 1, memory_order_relaxed);
 }
 
 void sn_thread_ordinal_set(uint32_t ordinal)
@@ -318,4 +318,11 @@ uint32_t sn_thread_ordinal(void)
 			tl_ordinal = sn_thread_ordinal_next() + 1;
 	}
 	return tl_ordinal - 1;
+}
+
+bool sn_thread_ordinals_all;
+
+void sn_thread_ordinals_complete(void)
+{
+	sn_thread_ordinals_all = true;
 }

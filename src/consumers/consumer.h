@@ -7,7 +7,10 @@
 #ifndef SLABNOTIFY_CONSUMER_H
 #define SLABNOTIFY_CONSUMER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include "slabnotify.h"
 
@@ -41,6 +44,25 @@ static inline void sn_fence(int order)
 SN_CONSUMER_API uint32_t sn_thread_ordinal(void);
 SN_CONSUMER_API uint32_t sn_thread_ordinal_next(void);
 SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
+/*
+ * Whether the program has one thread, so that a figure only its threads
+ * write may be kept with plain adds. True while glibc says the process
+ * is single-threaded, or, in the drop-in (which numbers every thread the
+ * program makes through pthread_create, in the creating thread, before
+ * the new one exists: sn_thread_ordinals_complete()), while no thread
+ * has been numbered; slabnotify's own threads, made with the C library's
+ * pthread_create, work in quiet sections and do not count. A thread made
+ * otherwise counts from its first sn_thread_ordinal().
+ */
+SN_CONSUMER_API extern _Atomic uint32_t sn_thread_next_ordinal;   /* thread.c */
+SN_CONSUMER_API extern bool sn_thread_ordinals_all;
+static inline bool sn_thread_alone(void)
+{
+	if (sn_thread_ordinals_all)
+		return atomic_load_explicit(&sn_thread_next_ordinal, memory_order_relaxed) == 1 || __libc_single_threaded;
+	return __libc_single_threaded;
+}
+SN_CONSUMER_API void sn_thread_ordinals_complete(void);
 
 /*
  * Quiet sections: while the calling thread is in one, its allocations
@@ -51,6 +73,25 @@ SN_CONSUMER_API void sn_thread_ordinal_set(uint32_t ordinal);
  */
 SN_CONSUMER_API void sn_quiet_begin(void);
 SN_CONSUMER_API void sn_quiet_end(void);
+
+/*
+ * A gate ahead of the notifier chain, for a consumer that needs the chain
+ * (its handler, a stack capture) for a sample of the allocations only,
+ * and a cheap look at all of them: the sampled heap profile. While the
+ * gate's notifier @nb is the chain's only handler, alloc() sees every
+ * ALLOC first (never one of a quiet section), on the allocating thread;
+ * false keeps the object off the chain: it is not notified (no stamp, no
+ * FREE event), and its free goes to free() instead, as does the free of
+ * every other object no handler accepted. true sends it along the chain
+ * as ever. With other handlers in the chain, alloc() is not called.
+ * Installed once, for the process's life; the pointer is kept.
+ */
+struct sn_notify_gate {
+	struct slab_notifier *nb;
+	bool (*alloc)(const struct slab_event_data *d);
+	void (*free)(const struct slab_event_data *d);
+};
+SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
 
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report

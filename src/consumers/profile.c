@@ -54,9 +54,13 @@
 #include <unistd.h>
 
 #define PROF_TLS __attribute__((tls_model("initial-exec")))
+/* The per-event helpers, inlined into the gate's paths and the handler:
+ * an unsampled pair is a few dozen instructions, calls would be a third. */
+#define PROF_INLINE static inline __attribute__((always_inline))
 #define WORD_OURS (1ULL << 63)
 #define TICK_EVERY 64
 #define FIRST_INTERVAL_NS 1000000ULL    /* 1 ms */
+#define TC_CHUNK (64u << 10)            /* per-thread count blocks, mapped this many bytes at a time */
 
 struct prof_state sn_prof;
 
@@ -104,12 +108,20 @@ static void timeline_add(uint64_t now)
 		for (size_t i = 0; i < SN_PROF_POINTS / 2; i++)
 			s->points[i] = s->points[2 * i + 1];
 		s->npoints = SN_PROF_POINTS / 2;
-		s->interval_ns *= 2;
+		__atomic_store_n(&s->interval_ns, s->interval_ns * 2, __ATOMIC_RELAXED);
 	}
 	s->points[s->npoints++] = (struct sn_prof_point){
 		now, atomic_load_explicit(&s->live, memory_order_relaxed), rss_now()
 	};
-	s->last_point_ns = now;
+	__atomic_store_n(&s->last_point_ns, now, __ATOMIC_RELAXED);
+}
+
+/* Is a point due? Read without the lock first (relaxed: a stale answer
+ * costs a trylock or one tick's delay), then again under it. */
+static bool point_due(uint64_t now)
+{
+	return now - __atomic_load_n(&sn_prof.last_point_ns, __ATOMIC_RELAXED) >=
+	       __atomic_load_n(&sn_prof.interval_ns, __ATOMIC_RELAXED);
 }
 
 static void timeline_tick(void)
@@ -117,11 +129,9 @@ static void timeline_tick(void)
 	if (++tl_ticks % TICK_EVERY)
 		return;
 	uint64_t now = sn_prof_now();
-	if (now - sn_prof.last_point_ns < sn_prof.interval_ns)
+	if (!point_due(now) || pthread_mutex_trylock(&sn_prof.timeline_lock) != 0)
 		return;
-	if (pthread_mutex_trylock(&sn_prof.timeline_lock) != 0)
-		return;
-	if (now - sn_prof.last_point_ns >= sn_prof.interval_ns)
+	if (point_due(now))
 		timeline_add(now);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
 }
@@ -130,40 +140,128 @@ static void timeline_tick(void)
 /* In all                                                             */
 /* ------------------------------------------------------------------ */
 
-static void peak_new(uint64_t live)
+static __thread struct prof_tcount *tl_tc PROF_TLS;
+static struct prof_tcount tc_spare = { .shared = true };
+static struct prof_tcount *tc_pool;      /* under tcount_lock */
+static size_t tc_pool_left;
+
+/* A block for the calling thread, on its first event. */
+static __attribute__((noinline)) struct prof_tcount *tcount_new(void)
+{
+	pthread_mutex_lock(&sn_prof.tcount_lock);
+	if (!tc_pool_left) {
+		void *mem = mmap(NULL, TC_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem != MAP_FAILED) {
+			tc_pool = mem;
+			tc_pool_left = TC_CHUNK / sizeof(*tc_pool);
+		}
+	}
+	struct prof_tcount *t = &tc_spare;
+	if (tc_pool_left) {
+		t = tc_pool++;
+		tc_pool_left--;
+		t->next = atomic_load_explicit(&sn_prof.tcounts, memory_order_relaxed);
+		atomic_store_explicit(&sn_prof.tcounts, t, memory_order_release);
+	}
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
+	(void)sn_thread_ordinal();    /* a thread the drop-in did not number counts now */
+	tl_tc = t;
+	return t;
+}
+
+PROF_INLINE struct prof_tcount *tcount(void)
+{
+	struct prof_tcount *t = tl_tc;
+	return __builtin_expect(t != NULL, 1) ? t : tcount_new();
+}
+
+/* Add to a count of the calling thread's: its own word, so no
+ * read-modify-write (the spare's is shared: atomic). */
+static inline void tc_add(bool shared, uint64_t *count, uint64_t v)
+{
+	if (__builtin_expect(shared, 0))
+		atomic_fetch_add_explicit((_Atomic uint64_t *)count, v, memory_order_relaxed);
+	else
+		__atomic_store_n(count, *count + v, __ATOMIC_RELAXED);
+}
+
+void sn_prof_counts(struct prof_tcount *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	struct prof_tcount *t = atomic_load_explicit(&sn_prof.tcounts, memory_order_acquire);
+	for (int spare = 0; spare < 2; spare++, t = &tc_spare)
+		for (; t; t = spare ? NULL : t->next) {
+			sum->allocations += __atomic_load_n(&t->allocations, __ATOMIC_RELAXED);
+			sum->frees += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+			sum->bytes_allocated += __atomic_load_n(&t->bytes_allocated, __ATOMIC_RELAXED);
+			sum->temporary += __atomic_load_n(&t->temporary, __ATOMIC_RELAXED);
+		}
+}
+
+static void peak_new(void)
 {
 	atomic_store_explicit(&sn_prof.peak_ns, sn_prof_now(), memory_order_relaxed);
-	(void)live;
 	atomic_fetch_add_explicit(&sn_prof.epoch, 1, memory_order_relaxed);
 }
 
-/* Returns true if this allocation made a new peak. */
-static bool global_alloc(uint64_t req)
+/*
+ * The live bytes, exact across threads, and their peak. While the
+ * program has one thread (sn_thread_alone(): known before a second one
+ * exists) nobody else writes them: plain adds (relaxed load and store).
+ * Then one atomic add per event, and a compare-and-swap on a new high.
+ * Returns true if this made a new peak.
+ */
+PROF_INLINE bool live_add(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
-	atomic_fetch_add_explicit(&s->allocations, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->bytes_allocated, req, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->live_blocks, 1, memory_order_relaxed);
-	uint64_t now = atomic_fetch_add_explicit(&s->live, req, memory_order_relaxed) + req;
-	uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
-	while (now > peak) {
+	uint64_t now, peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
+	if (sn_thread_alone()) {
+		now = atomic_load_explicit(&s->live, memory_order_relaxed) + req;
+		atomic_store_explicit(&s->live, now, memory_order_relaxed);
+		if (now <= peak)
+			return false;
+		atomic_store_explicit(&s->peak, now, memory_order_relaxed);
+		peak_new();
+		return true;
+	}
+	now = atomic_fetch_add_explicit(&s->live, req, memory_order_relaxed) + req;
+	while (now > peak)
 		if (atomic_compare_exchange_weak_explicit(&s->peak, &peak, now, memory_order_relaxed,
 							  memory_order_relaxed)) {
-			peak_new(now);
+			peak_new();
 			return true;
 		}
-	}
 	return false;
 }
 
-static void global_free(uint64_t req, bool temporary)
+PROF_INLINE void live_sub(uint64_t req)
 {
 	struct prof_state *s = &sn_prof;
-	atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->live_blocks, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&s->live, req, memory_order_relaxed);
+	if (sn_thread_alone())
+		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - req,
+				      memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&s->live, req, memory_order_relaxed);
+}
+
+/* Every allocation recorded, sampled or not. True on a new peak. */
+PROF_INLINE bool global_alloc(uint64_t req)
+{
+	struct prof_tcount *t = tcount();
+	bool shared = t->shared;
+	tc_add(shared, &t->allocations, 1);
+	tc_add(shared, &t->bytes_allocated, req);
+	return live_add(req);
+}
+
+PROF_INLINE void global_free(uint64_t req, bool temporary)
+{
+	struct prof_tcount *t = tcount();
+	bool shared = t->shared;
+	tc_add(shared, &t->frees, 1);
 	if (temporary)
-		atomic_fetch_add_explicit(&s->temporary, 1, memory_order_relaxed);
+		tc_add(shared, &t->temporary, 1);
+	live_sub(req);
 }
 
 /* ------------------------------------------------------------------ */
@@ -235,7 +333,7 @@ static int64_t next_sample_gap(void)
 }
 
 /* Is this allocation recorded by stack? */
-static bool sample_this(uint64_t req)
+PROF_INLINE bool sample_this(uint64_t req)
 {
 	const struct sn_prof_config *c = &sn_prof.cfg;
 	if (c->mode == SN_PROF_LEAKS) {
@@ -263,7 +361,7 @@ static bool sample_this(uint64_t req)
 /* The handler                                                        */
 /* ------------------------------------------------------------------ */
 
-static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
+PROF_INLINE void *slot_word(sn_stack_id id, const struct slab_event_data *d)
 {
 	uint64_t slack = d->size >= d->requested ? d->size - d->requested : 0;
 	if (slack >= (1ULL << 31))
@@ -271,54 +369,63 @@ static void *slot_word(sn_stack_id id, const struct slab_event_data *d)
 	return (void *)(uintptr_t)(WORD_OURS | (slack << 32) | id);
 }
 
-static bool full_locked(void)
+/* Every allocation recorded, under one lock (--profile without =BYTES). */
+PROF_INLINE bool full_locked(void)
 {
-	return sn_prof.cfg.mode == SN_PROF_FULL && !sn_prof.cfg.sample_bytes;
+	return sn_prof.locked_all;
 }
 
-static void on_alloc(const struct slab_event_data *d, void **slot)
+/* What every recorded allocation does, with a stack or not: the exact
+ * figures, and the word its free reads. True on a new peak. */
+PROF_INLINE bool record_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
+{
+	*slot = slot_word(id, d);
+	tl_last = d->ptr;
+	return global_alloc(d->requested);
+}
+
+/* An allocation with a stack, or any under the full lock. */
+static void stack_alloc(const struct slab_event_data *d, void **slot, sn_stack_id id)
 {
 	uint64_t req = d->requested;
-	bool sampled = sample_this(req);
-	sn_stack_id id = sampled ? sn_stack_capture() : 0;
-	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || full;
 	if (locked)
 		pthread_mutex_lock(&sn_prof.lock);
 	struct prof_stack *p = id ? &sn_prof.stacks[id] : NULL;
-	if (p && full)
-		stack_snap(p);
 	if (p) {
 		uint64_t wb, wn;
 		weights(req, &wb, &wn);
+		if (full) {    /* under the lock; --leaks keeps the live figures only */
+			stack_snap(p);   /* before the change */
+			p->calls += wn;
+			p->alloc_bytes += wb;
+		}
 		stack_add(p, wb, wn, d->size);
-		p->calls += wn;
-		p->alloc_bytes += wb;
 	}
-	if (global_alloc(req) && p && full_locked()) {
+	if (record_alloc(d, slot, id) && p && full_locked()) {
 		p->peak_bytes = atomic_load_explicit(&p->live_bytes, memory_order_relaxed);
 		p->peak_blocks = atomic_load_explicit(&p->live_blocks, memory_order_relaxed);
 		p->epoch = atomic_load_explicit(&sn_prof.epoch, memory_order_relaxed);
 	}
 	if (locked)
 		pthread_mutex_unlock(&sn_prof.lock);
-	*slot = slot_word(id, d);
-	tl_last = d->ptr;
-	if (full)
+}
+
+PROF_INLINE void on_alloc(const struct slab_event_data *d, void **slot, bool sampled)
+{
+	sn_stack_id id = sampled ? sn_stack_capture() : 0;
+	if (id || full_locked())
+		stack_alloc(d, slot, id);
+	else
+		record_alloc(d, slot, 0);
+	if (sn_prof.cfg.mode == SN_PROF_FULL)
 		timeline_tick();
 }
 
-static void on_free(const struct slab_event_data *d, void **slot)
+/* The free of an allocation with a stack, or any under the full lock. */
+static void stack_free(const struct slab_event_data *d, sn_stack_id id, uint64_t req, bool temporary)
 {
-	uint64_t w = (uint64_t)(uintptr_t)*slot;
-	if (!(w & WORD_OURS))
-		return;
-	*slot = NULL;
-	sn_stack_id id = (sn_stack_id)w;
-	uint64_t req = d->size - ((w & ~WORD_OURS) >> 32);
-	bool temporary = d->ptr == tl_last;
-	if (temporary)
-		tl_last = NULL;
-	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || (full && id);
+	bool full = sn_prof.cfg.mode == SN_PROF_FULL, locked = full_locked() || full;
 	if (locked)
 		pthread_mutex_lock(&sn_prof.lock);
 	global_free(req, temporary);
@@ -329,12 +436,32 @@ static void on_free(const struct slab_event_data *d, void **slot)
 		if (full)
 			stack_snap(p);
 		stack_sub(p, wb, wn, d->size);
-		if (temporary)
+		if (temporary && full)
 			p->temp += wn;
 	}
 	if (locked)
 		pthread_mutex_unlock(&sn_prof.lock);
 }
+
+PROF_INLINE void on_free(const struct slab_event_data *d, void **slot)
+{
+	uint64_t w = (uint64_t)(uintptr_t)*slot;
+	if (!(w & WORD_OURS))
+		return;
+	*slot = NULL;
+	sn_stack_id id = (sn_stack_id)w;
+	uint64_t req = d->size - ((w & ~WORD_OURS) >> 32);
+	bool temporary = d->ptr == tl_last;
+	if (temporary)
+		tl_last = NULL;
+	if (id || full_locked())
+		stack_free(d, id, req, temporary);
+	else
+		global_free(req, temporary);
+}
+
+/* The gate said this allocation is sampled: the handler need not ask. */
+static __thread bool tl_gated PROF_TLS;
 
 static int prof_handler(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
@@ -344,16 +471,51 @@ static int prof_handler(struct slab_notifier *nb, enum slab_event ev, const stru
 	void **slot = slab_event_ext(d, prof_slot);
 	if (!slot)
 		return SLAB_NOTIFY_DONE;
-	if (ev == SLAB_EVENT_ALLOC)
-		on_alloc(d, slot);
-	else
+	if (ev == SLAB_EVENT_ALLOC) {
+		bool sampled = tl_gated || sample_this(d->requested);
+		tl_gated = false;
+		on_alloc(d, slot, sampled);
+	} else {
 		on_free(d, slot);
+	}
 	return SLAB_NOTIFY_DONE;
+}
+
+/*
+ * Sampling's gate (consumer.h): while the profile is the only handler,
+ * an allocation that is not sampled is counted here and never walks the
+ * notifier chain; its free comes back here, by its word.
+ */
+static bool gate_alloc(const struct slab_event_data *d)
+{
+	if (tl_forking)
+		return false;
+	if (sample_this(d->requested)) {
+		tl_gated = true;
+		return true;
+	}
+	void **slot = slab_event_ext(d, prof_slot);
+	if (slot)
+		on_alloc(d, slot, false);
+	return false;
+}
+
+static void gate_free(const struct slab_event_data *d)
+{
+	void **slot = slab_event_ext_made(d, prof_slot);
+	if (slot)
+		on_free(d, slot);
 }
 
 static struct slab_notifier prof_nb = {
 	.call = prof_handler,
 	.priority = INT_MIN / 2,
+};
+
+static const struct sn_notify_gate prof_gate = {
+	.nb = &prof_nb,
+	.alloc = gate_alloc,
+	.free = gate_free,
 };
 
 /* ------------------------------------------------------------------ */
@@ -367,10 +529,12 @@ static void fork_prepare(void)
 	tl_forking = true;
 	pthread_mutex_lock(&sn_prof.timeline_lock);
 	pthread_mutex_lock(&sn_prof.lock);
+	pthread_mutex_lock(&sn_prof.tcount_lock);
 }
 
 static void fork_parent(void)
 {
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
 	pthread_mutex_unlock(&sn_prof.lock);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
 	tl_forking = false;
@@ -378,8 +542,10 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	pthread_mutex_unlock(&sn_prof.tcount_lock);
 	pthread_mutex_unlock(&sn_prof.lock);
 	pthread_mutex_unlock(&sn_prof.timeline_lock);
+	pthread_mutex_init(&sn_prof.tcount_lock, NULL);
 	pthread_mutex_init(&sn_prof.lock, NULL);
 	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
 	tl_forking = false;
@@ -414,9 +580,11 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	sn_prof.seed = 0x5eed5eed5eed5eedULL;
 	sn_prof.stacks = mem;
 	sn_prof.cfg = *cfg;
+	sn_prof.locked_all = cfg->mode == SN_PROF_FULL && !cfg->sample_bytes;
 	sn_prof.interval_ns = FIRST_INTERVAL_NS;
 	pthread_mutex_init(&sn_prof.lock, NULL);
 	pthread_mutex_init(&sn_prof.timeline_lock, NULL);
+	pthread_mutex_init(&sn_prof.tcount_lock, NULL);
 	prof_slot = slot;
 	if (cfg->mode == SN_PROF_FULL)
 		timeline_add(0);
@@ -424,6 +592,9 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	int ret = slab_notifier_register(&prof_nb);
 	if (ret != 0)
 		return ret;
+	/* Recording every allocation, the gate would only add a call. */
+	if ((cfg->mode == SN_PROF_FULL && cfg->sample_bytes) || (cfg->mode == SN_PROF_LEAKS && cfg->every > 1))
+		sn_notify_gate_set(&prof_gate);
 	started = true;
 	sn_prof.on = true;
 	slab_cache_for_each(notify_on, NULL);

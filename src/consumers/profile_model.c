@@ -48,14 +48,16 @@ static void summary_in(struct sn_prof_model *m)
 	m->mode = s->cfg.mode;
 	m->every = s->cfg.every;
 	m->sample_bytes = s->cfg.sample_bytes;
-	m->allocations = atomic_load(&s->allocations);
-	m->frees = atomic_load(&s->frees);
-	m->bytes_allocated = atomic_load(&s->bytes_allocated);
+	struct prof_tcount sum;
+	sn_prof_counts(&sum);
+	m->allocations = sum.allocations;
+	m->frees = sum.frees;
+	m->bytes_allocated = sum.bytes_allocated;
 	m->peak_bytes = atomic_load(&s->peak);
 	m->peak_ns = atomic_load(&s->peak_ns);
 	m->in_use_bytes = atomic_load(&s->live);
-	m->in_use_blocks = atomic_load(&s->live_blocks);
-	m->temporary = atomic_load(&s->temporary);
+	m->in_use_blocks = sum.allocations - sum.frees;
+	m->temporary = sum.temporary;
 	m->peak_rss_bytes = rss_peak();
 	m->duration_ns = sn_prof_now();
 }

@@ -281,6 +281,31 @@ static int first_caller_frame(void *const *pc, int n)
 	return i;
 }
 
+/*
+ * Walk no further than the frames kept: the frames of ours before the
+ * caller's are as many as the last capture's on this thread (the same
+ * path, mostly), so the walk stops that many past KEPT_FRAMES. When more
+ * of ours came this time and the walk was cut there, it is taken again
+ * in full. Returns the frames taken, *first the caller's first.
+ */
+static __thread int tl_ours STACK_TLS = 8;
+
+static int capture_kept(void **pc, int *first)
+{
+	int max = tl_ours + KEPT_FRAMES;
+	if (max > RAW_FRAMES)
+		max = RAW_FRAMES;
+	int n = raw_capture(pc, max);
+	*first = first_caller_frame(pc, n);
+	if (n == max && max < RAW_FRAMES && (*first == 0 || *first > tl_ours)) {
+		n = raw_capture(pc, RAW_FRAMES);
+		*first = first_caller_frame(pc, n);
+	}
+	if (*first)
+		tl_ours = *first;
+	return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* The depot                                                          */
 /* ------------------------------------------------------------------ */
@@ -422,9 +447,8 @@ sn_stack_id sn_stack_capture(void)
 		return 0;
 	void *pc[RAW_FRAMES];
 	pthread_rwlock_rdlock(&capture_lock);
-	int n = raw_capture(pc, RAW_FRAMES);
+	int first, n = capture_kept(pc, &first);
 	pthread_rwlock_unlock(&capture_lock);
-	int first = first_caller_frame(pc, n);
 	int keep = n - first;
 	if (keep > KEPT_FRAMES)
 		keep = KEPT_FRAMES;

@@ -193,6 +193,7 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 	configure_memcg();
 	sn_dropin_debug_configure();     /* debug.c: after the limit, before the leaks */
 	configure_failslab();
+	sn_thread_ordinals_complete();   /* threads.c numbers the program's threads */
 	profile_configure();   /* --leaks, --profile: profile_out.c */
 	sn_cfg.stats = env_flag(SN_ENV_STATS);
 	sn_cfg.json = env_flag(SN_ENV_JSON);
