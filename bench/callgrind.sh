@@ -96,14 +96,7 @@ else
 	trap 'rm -rf "$outdir"' EXIT
 fi
 
-multiarch=$( (gcc -print-multiarch || dpkg-architecture -qDEB_HOST_MULTIARCH) 2>/dev/null | head -1 || true)
-find_lib() { # the first NAME found in the usual library directories
-	local d n
-	for d in ${multiarch:+/usr/lib/$multiarch /lib/$multiarch} /usr/local/lib /usr/lib64 /lib64 /usr/lib /lib; do
-		for n in "$@"; do [[ -f $d/$n ]] && { echo "$d/$n"; return 0; }; done
-	done
-	return 0
-}
+. "$(dirname "${BASH_SOURCE[0]}")/workloads/peers.sh"
 
 # The loop functions of each pattern: collection is on inside them only.
 toggles() {
@@ -134,8 +127,8 @@ for p in "${patterns[@]}"; do
 		fi
 		pre=()
 		case $a in
-		jemalloc) lib=$(find_lib libjemalloc.so.2) ;;
-		tcmalloc) lib=$(find_lib libtcmalloc_minimal.so.4 libtcmalloc.so.4) ;;
+		jemalloc) lib=$(peer_lib jemalloc) ;;
+		tcmalloc) lib=$(peer_lib tcmalloc) ;;
 		*) lib="" ;;
 		esac
 		if [[ $a == jemalloc || $a == tcmalloc ]]; then

@@ -60,7 +60,7 @@
  * then the program's caches, SLAB_MAX_CACHES in all; past them the
  * accounted twins kmalloc-cg-N (made at the first accounted allocation)
  * and slabnotify's own caches (meta.c: on no cache list, no handle). */
-#define SN_NR_CLASSES       53                  /* kmalloc size classes (kmalloc.c) */
+#define SN_NR_CLASSES       59                  /* kmalloc size classes (kmalloc.c) */
 #define SN_SLOT_KMALLOC     0   /* kmalloc_cache_made() relies on it */
 #define SN_SLOT_LARGE       (SN_SLOT_KMALLOC + SN_NR_CLASSES)
 #define SN_FIRST_USER_SLOT  (SN_SLOT_LARGE + 1)

@@ -12,7 +12,8 @@
 
 #include "fastpath.h"
 
-#define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1088 */
+#define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1040 */
+#define SN_CLASSES_PER_DOUBLING 6
 
 /* Class of sizes 0..1024, by (size + 7) / 8 (kmalloc.c); the second
  * from kmalloc-16 up. */
@@ -21,15 +22,17 @@ SN_HIDDEN extern const uint8_t sn_small_class16[129];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
 
 /* The class of @size (at most SLAB_KMALLOC_MAX), small sizes by @table.
- * Above 1 KiB, for size in (b, 2b]: 17b/16, then quarters of b. */
+ * Above 1 KiB, for size in (b, 2b]: 65b/64, 69b/64, then quarters of b
+ * (kmalloc.c says why); the comparisons are added, not branched on. */
 static SN_ALWAYS_INLINE unsigned size_class_by(const uint8_t *table, size_t size)
 {
 	if (likely(size <= 1024))
 		return table[(size + 7) >> 3];
 	unsigned e = 63u - (unsigned)__builtin_clzl(size - 1);  /* b = 2^e, 10 .. 15 */
 	size_t r = size - ((size_t)1 << e);                     /* 1 .. b */
-	unsigned q = r <= ((size_t)1 << (e - 4)) ? 0 : 1 + (unsigned)((r - 1) >> (e - 2));
-	return SN_CLASS_ABOVE_1K + (e - 10) * 5 + q;
+	size_t b64 = (size_t)1 << (e - 6);
+	unsigned q = (unsigned)(r > b64) + (unsigned)(r > 5 * b64) + (unsigned)((r - 1) >> (e - 2));
+	return SN_CLASS_ABOVE_1K + (e - 10) * SN_CLASSES_PER_DOUBLING + q;
 }
 
 static inline unsigned size_class(size_t size)

@@ -27,12 +27,12 @@ static const size_t classes[] = {
 	160, 192, 224, 256,
 	272, 320, 384, 448, 512,
 	544, 640, 768, 896, 1024,
-	1088, 1280, 1536, 1792, 2048,
-	2176, 2560, 3072, 3584, 4096,
-	4352, 5120, 6144, 7168, 8192,
-	8704, 10240, 12288, 14336, 16384,
-	17408, 20480, 24576, 28672, 32768,
-	34816, 40960, 49152, 57344, 65536,
+	1040, 1104, 1280, 1536, 1792, 2048,
+	2080, 2208, 2560, 3072, 3584, 4096,
+	4160, 4416, 5120, 6144, 7168, 8192,
+	8320, 8832, 10240, 12288, 14336, 16384,
+	16640, 17664, 20480, 24576, 28672, 32768,
+	33280, 35328, 40960, 49152, 57344, 65536,
 };
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))
 
@@ -288,6 +288,38 @@ Test(kmalloc_sizes, size_classes_map_to_kmalloc_caches)
 			cr_assert_eq(active_by_name(name), base - 1);
 		}
 		prev = cls;
+	}
+}
+
+/* A power of two plus a header, the blocks the classes just above each
+ * power of two are for (kmalloc.c): Python's 4 KiB bytes (4129), sqlite's
+ * 4 KiB page-cache entry (4368) and an 8 KiB record with its header
+ * (8240) get the class just above, with that usable size, and realloc
+ * keeps the block while it stays in its class. */
+Test(kmalloc_sizes, headers_above_powers_of_two)
+{
+	static const size_t want[][2] = {
+		{ 1025, 1040 }, { 1100, 1104 }, { 4097, 4160 }, { 4129, 4160 }, { 4161, 4416 },
+		{ 4368, 4416 }, { 4417, 5120 }, { 8240, 8320 }, { 8464, 8832 }, { 32769, 33280 },
+		{ 35328, 35328 }, { 35329, 40960 },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		char name[32];
+		void *p = malloc_ok(want[i][0]);
+		cr_assert_eq(slab_usable_size(p), want[i][1], "slab_malloc(%zu): usable %zu, want %zu",
+			     want[i][0], slab_usable_size(p), want[i][1]);
+		cr_assert_not_null(class_cache(want[i][1], name, sizeof(name)), "no kmalloc-%zu", want[i][1]);
+		cr_assert_eq(active_by_name(name), 1, "slab_malloc(%zu) is not in %s", want[i][0], name);
+		fill(p, want[i][0], (unsigned)i);
+		void *q = slab_realloc(p, want[i][1], 0);
+		cr_assert_eq(q, p, "realloc to %zu within kmalloc-%zu moved the block", want[i][1], want[i][1]);
+		void *r = slab_realloc(q, want[i][1] + 1, 0);
+		cr_assert_not_null(r);
+		cr_assert_neq(r, q, "realloc past kmalloc-%zu kept the block", want[i][1]);
+		cr_assert_eq(first_bad(r, want[i][0], (unsigned)i), want[i][0], "realloc lost the contents");
+		cr_assert_gt(slab_usable_size(r), want[i][1]);
+		slab_free(r);
+		cr_assert_eq(active_by_name(name), 0);
 	}
 }
 
