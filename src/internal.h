@@ -547,6 +547,9 @@ SN_HIDDEN void notify_slab_release_meta(struct slab *s);
 SN_HIDDEN void notify_cache_init(struct slab_cache *c);
 SN_HIDDEN void notify_cache_quiesce(struct slab_cache *c);
 SN_HIDDEN uint32_t notify_initial_hooks(slab_flags_t flags);
+SN_HIDDEN void notify_fork_rcu_prepare(void);
+SN_HIDDEN void notify_fork_rcu_parent(void);
+SN_HIDDEN void notify_fork_rcu_child(void);
 SN_HIDDEN void notify_fork_prepare(void);
 SN_HIDDEN void notify_fork_parent(void);
 SN_HIDDEN void notify_fork_child(void);
@@ -561,5 +564,10 @@ SN_HIDDEN struct slab_cache *sn_debug_cache_create(const char *name, size_t size
 						    slab_flags_t flags, void (*ctor)(void *));
 SN_HIDDEN bool sn_guard_owns(const void *p);
 SN_HIDDEN void sn_guard_free(const char *fn, void *p);
+/* The quarantine's and the guard pool's locks, for the core's fork
+ * handlers (lock.h). */
+SN_HIDDEN void sn_debug_fork_prepare(void);
+SN_HIDDEN void sn_debug_fork_parent(void);
+SN_HIDDEN void sn_debug_fork_child(void);
 
 #endif /* SLABNOTIFY_INTERNAL_H */

@@ -46,7 +46,7 @@ struct guard_slot {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	struct sn_mutex lock;
 	char *base, *end;
 	unsigned nslots;
 	struct guard_slot *slots;
@@ -58,7 +58,7 @@ static struct {
 	struct sigaction prev[2];   /* the program's SIGSEGV, SIGBUS actions */
 	bool handler_on;
 	_Atomic bool reported;
-} g = { .lock = PTHREAD_MUTEX_INITIALIZER, .rate = GUARD_RATE_DEFAULT, .max_live = GUARD_LIVE_DEFAULT };
+} g = { .lock = SN_MUTEX_INIT(SN_RANK_GUARD), .rate = GUARD_RATE_DEFAULT, .max_live = GUARD_LIVE_DEFAULT };
 
 static _Atomic(char *) pool_base, pool_end;
 
@@ -74,12 +74,12 @@ int slab_guard_config(unsigned long rate, unsigned max_live)
 		errno = EINVAL;
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&g.lock);
+	sn_lock(&g.lock);
 	if (rate)
 		g.rate = rate;
 	if (max_live && !g.base)     /* fixed once the pool exists */
 		g.max_live = max_live;
-	pthread_mutex_unlock(&g.lock);
+	sn_unlock(&g.lock);
 	return 0;
 }
 
@@ -97,9 +97,13 @@ static char *slot_page(unsigned i)
 	return g.base + (2 * (size_t)i + 1) * SN_PAGE_SIZE;
 }
 
-static void g_lock(void) { pthread_mutex_lock(&g.lock); }
-static void g_unlock(void) { pthread_mutex_unlock(&g.lock); }
-static void g_child(void) { pthread_mutex_init(&g.lock, NULL); }
+static void g_lock(void) { sn_lock(&g.lock); }
+static void g_unlock(void) { sn_unlock(&g.lock); }
+
+/* The core's fork handlers, through debug/fork.c. */
+void guard_fork_prepare(void) { pthread_mutex_lock(&g.lock.m); }
+void guard_fork_parent(void) { pthread_mutex_unlock(&g.lock.m); }
+void guard_fork_child(void) { sn_mutex_reinit(&g.lock); }
 
 /* Under the lock. */
 static bool pool_make(void)
@@ -122,7 +126,6 @@ static bool pool_make(void)
 	g.rng = (uintptr_t)base ^ dbg_now_ns() ^ 0x9e3779b97f4a7c15ULL;
 	g.base = base;
 	g.end = base + bytes;
-	pthread_atfork(g_lock, g_unlock, g_child);
 	atomic_store(&pool_end, g.end);
 	atomic_store(&pool_base, base);
 	return true;
