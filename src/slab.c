@@ -452,10 +452,18 @@ struct slab_cache *slab_cache_create(const char *name, size_t size, size_t align
 		return NULL;
 	}
 	kmalloc_init();     /* the built-in caches first: their slots, their order */
-	if (flags & SLAB_DEBUG_FLAGS)   /* its own layout: src/debug/redzone.c */
-		return sn_debug_cache_create(name, size, align, flags, ctor);
-	struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
-	return c ? cache_handle(c) : NULL;
+	struct slab_cache *h;
+	if (flags & (SLAB_DEBUG_FLAGS & ~SLAB_GUARD))   /* its own layout: src/debug/redzone.c */
+		h = sn_debug_cache_create(name, size, align, flags, ctor);
+	else if ((flags & SLAB_GUARD) && (ctor || (flags & SLAB_TYPESAFE_BY_RCU)))
+		h = sn_fail_null(EINVAL);   /* a guarded object's page is gone at free */
+	else {
+		struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
+		h = c ? cache_handle(c) : NULL;
+	}
+	if (h && (flags & SLAB_GUARD))
+		sn_guard_cache_created(cache_of_handle(h));
+	return h;
 }
 
 const char *slab_cache_name(const struct slab_cache *h)
@@ -1334,6 +1342,8 @@ int slab_cache_destroy(struct slab_cache *h)
 	threads_flush_cache(c, &release);
 	slabs_release_list(c, release);
 	unsigned long live = cache_active_objs(c);
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_GUARD)
+		live += sn_guard_live_of(c);   /* sampled into the guard pool */
 	if (live) {
 		fprintf(stderr, "slabnotify: cache %s destroyed with %lu objects remaining\n", c->name, live);
 		errno = EBUSY;

@@ -42,6 +42,7 @@ struct guard_slot {
 	uint32_t alloc_stack, free_stack, alloc_tid, free_tid;
 	uint64_t alloc_ns, free_ns;
 	const char *cache;
+	const struct slab_cache *owner; /* a SLAB_GUARD cache's, or NULL (malloc) */
 	bool at_end;                /* at the page's end (else at its start) */
 };
 
@@ -151,7 +152,7 @@ int64_t sn_guard_next_tick(void)
 	return 1 + (int64_t)(x % (2 * (uint64_t)r - 1));
 }
 
-void *sn_guard_alloc(size_t n, const char *cache)
+void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner)
 {
 	if (n > SN_PAGE_SIZE)
 		return NULL;
@@ -177,6 +178,7 @@ void *sn_guard_alloc(size_t n, const char *cache)
 	s->size = (uint32_t)n;
 	s->at_end = at_end;
 	s->cache = cache;
+	s->owner = owner;
 	s->alloc_stack = dbg_stack_now();
 	s->alloc_tid = sn_thread_ordinal();
 	s->alloc_ns = dbg_now_ns();
@@ -353,14 +355,51 @@ static void guard_signal(int sig, siginfo_t *si, void *uc)
 	raise(sig);
 }
 
-/* Install the handler, keeping whatever was there for other faults. */
-void sn_guard_install_handler(void)
+/* Install the handler, keeping whatever was there for other faults.
+ * Once: a second time would keep ours as the program's. */
+static void install_once(void)
 {
 	struct sigaction sa = { .sa_sigaction = guard_signal, .sa_flags = SA_SIGINFO | SA_ONSTACK };
 	sigemptyset(&sa.sa_mask);
 	__sigaction(SIGSEGV, &sa, &g.prev[0]);
 	__sigaction(SIGBUS, &sa, &g.prev[1]);
 	g.handler_on = true;
+}
+
+void sn_guard_install_handler(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, install_once);
+}
+
+/* ------------------------------------------------------------------ */
+/* SLAB_GUARD caches                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The caches' countdown, one per thread for every SLAB_GUARD cache (as
+ * the drop-in's is for malloc): below zero, the allocation is offered to
+ * the pool. Read only on the hooked path (HOOK_GUARD): a cache without
+ * the flag never reaches it. */
+static __thread int64_t cache_tick SN_TLS;
+
+void sn_guard_cache_created(struct slab_cache *c)
+{
+	sn_guard_install_handler();
+	atomic_fetch_or(&c->hooks, HOOK_GUARD);
+}
+
+void *sn_guard_cache_sample(struct slab_cache *c, slab_gfp_t gfp)
+{
+	if (--cache_tick >= 0)
+		return NULL;
+	cache_tick = sn_guard_next_tick() - 1;
+	/* A debug cache's object is inside its slot. */
+	bool debug = atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG;
+	size_t n = debug ? sn_dbg_caches[c->index].osize : c->object_size;
+	void *p = sn_guard_alloc(n, c->name, c);
+	if (p && (gfp & SLAB_GFP_ZERO))
+		memset(p, 0, n);
+	return p;
 }
 
 /* The program's sigaction for SIGSEGV/SIGBUS while ours is installed:
@@ -375,4 +414,15 @@ bool sn_guard_sigaction(int sig, const struct sigaction *act, struct sigaction *
 	if (act)
 		*p = *act;
 	return true;
+}
+
+/* Live guarded objects of @c (slab_cache_destroy counts them as live). */
+unsigned long sn_guard_live_of(const struct slab_cache *c)
+{
+	unsigned long n = 0;
+	g_lock();
+	for (unsigned i = 0; g.base && i < g.nslots; i++)
+		n += g.slots[i].owner == c && __atomic_load_n(&g.slots[i].state, __ATOMIC_ACQUIRE) == G_LIVE;
+	g_unlock();
+	return n;
 }
