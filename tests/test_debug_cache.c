@@ -202,7 +202,6 @@ static void guard_overflow(void *arg)
 	struct slab_cache *c = guard_cache("grd-over", 32, 8);
 	char *p = slab_cache_alloc(c, 0);
 	guarded_at(p, 32, end);
-	fprintf(stdout, "%d\n", *end);
 	p[32] = 1;
 	slab_cache_free(c, p);
 }
