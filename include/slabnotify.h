@@ -101,8 +101,16 @@ typedef unsigned int slab_flags_t;
 #define SLAB_POISON          0x00000800U
 /* U: the allocating and freeing stack, thread and time of each object. */
 #define SLAB_STORE_USER      0x00010000U
-/* Sampled guard pages: one object in slab_guard_rate() (on average) is
- * placed against an inaccessible page and made inaccessible at free. */
+/* Sampled guard pages: one allocation in the rate of slab_guard_config()
+ * (on average, one countdown per thread for all such caches) is served
+ * from the guard pool: against an inaccessible page, made inaccessible at
+ * free; an overflow past the page or a use after free faults (SIGSEGV,
+ * with a report), one within the page is found at free (SIGABRT). Not
+ * sampled: objects above a page, allocations while the cache is notified
+ * (a guarded object has no events), and when the pool's max_live are all
+ * live (the slab serves them). slab_cache_destroy() counts live guarded
+ * objects as live. Alone it keeps the cache's layout; with the other
+ * debug flags, objects not sampled are checked by them. */
 #define SLAB_GUARD           0x00000200U
 #define SLAB_DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_GUARD)
 

@@ -27,7 +27,17 @@ static SN_ALWAYS_INLINE void *alloc_post(const char *fn, struct slab_cache *c, u
 		errno = EINVAL;
 		return NULL;
 	}
-	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG)
+	uint32_t hooks = atomic_load_explicit(&c->hooks, memory_order_relaxed);
+	/* Sampled into the guard pool: the slab's object goes back. Not while
+	 * notified: a guarded object has no events, so they still pair up. */
+	if ((hooks & (HOOK_GUARD | HOOK_ALLOC)) == HOOK_GUARD) {
+		void *g = sn_guard_cache_sample(c, gfp);
+		if (g) {
+			slab_free_nohook(fn, c, cpu->slab, obj, idx);
+			return g;
+		}
+	}
+	if (hooks & HOOK_DEBUG)
 		return sn_debug_alloc_hook(fn, c, cpu->slab, idx, obj, gfp, req);
 	if (gfp & SLAB_GFP_ZERO)
 		memset(obj, 0, c->object_size);

@@ -82,7 +82,7 @@ static SN_ALWAYS_INLINE void *cache_alloc_cpu(const char *fn, struct slab_cache 
 	*w = 0;     /* no allocator data in a handed-out object */
 	STAT_INC(cpu->alloc_fast);
 #ifdef SLABNOTIFY_NO_NOTIFY
-	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG) | gfp))
+	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_DEBUG | HOOK_GUARD)) | gfp))
 #else
 	if (unlikely((atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC_OUT) | gfp))
 #endif

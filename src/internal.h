@@ -252,7 +252,9 @@ SN_HIDDEN void meta_free(void *p);
 #define HOOK_DEBUG 0x8u   /* a debug cache (src/debug/): alloc goes to its hook;
 			   * its objects sit past a left red zone, so that their
 			   * frees fail the index test and reach it too */
-#define HOOK_ALLOC_OUT (HOOK_ALLOC | HOOK_DEBUG) /* what sends an alloc out of line */
+#define HOOK_GUARD 0x10u  /* SLAB_GUARD: alloc goes out of line, where the guard
+			   * pool's countdown (src/debug/guard.c) may serve it */
+#define HOOK_ALLOC_OUT (HOOK_ALLOC | HOOK_DEBUG | HOOK_GUARD) /* what sends an alloc out of line */
 
 enum cache_state { CACHE_FREE, CACHE_LIVE, CACHE_DYING };
 /* cache_create_internal() kinds. */
@@ -547,6 +549,9 @@ SN_HIDDEN void notify_slab_release_meta(struct slab *s);
 SN_HIDDEN void notify_cache_init(struct slab_cache *c);
 SN_HIDDEN void notify_cache_quiesce(struct slab_cache *c);
 SN_HIDDEN uint32_t notify_initial_hooks(slab_flags_t flags);
+SN_HIDDEN void notify_fork_rcu_prepare(void);
+SN_HIDDEN void notify_fork_rcu_parent(void);
+SN_HIDDEN void notify_fork_rcu_child(void);
 SN_HIDDEN void notify_fork_prepare(void);
 SN_HIDDEN void notify_fork_parent(void);
 SN_HIDDEN void notify_fork_child(void);
@@ -561,5 +566,15 @@ SN_HIDDEN struct slab_cache *sn_debug_cache_create(const char *name, size_t size
 						    slab_flags_t flags, void (*ctor)(void *));
 SN_HIDDEN bool sn_guard_owns(const void *p);
 SN_HIDDEN void sn_guard_free(const char *fn, void *p);
+/* A SLAB_GUARD cache's allocation, once its countdown runs out: a guarded
+ * object, or NULL (not this time, or none free). */
+SN_HIDDEN void *sn_guard_cache_sample(struct slab_cache *c, slab_gfp_t gfp);
+SN_HIDDEN void sn_guard_cache_created(struct slab_cache *c);
+SN_HIDDEN unsigned long sn_guard_live_of(const struct slab_cache *c);
+/* The quarantine's and the guard pool's locks, for the core's fork
+ * handlers (lock.h). */
+SN_HIDDEN void sn_debug_fork_prepare(void);
+SN_HIDDEN void sn_debug_fork_parent(void);
+SN_HIDDEN void sn_debug_fork_child(void);
 
 #endif /* SLABNOTIFY_INTERNAL_H */

@@ -592,20 +592,35 @@ static void rcu_fork_register(void)
 	}
 }
 
-void notify_fork_prepare(void)
+/* The core's fork handlers (slab.c): the RCU wait first, before any
+ * lock is taken; its child handler last, once every lock is made anew
+ * (it starts a thread and frees). */
+void notify_fork_rcu_prepare(void)
 {
 	rcu_fork_prepare();
+}
+
+void notify_fork_rcu_parent(void)
+{
+	rcu_fork_parent();
+}
+
+void notify_fork_rcu_child(void)
+{
+	rcu_fork_child();
+}
+
+void notify_fork_prepare(void)
+{
 	pthread_mutex_lock(&chain_lock.m);
 }
 
 void notify_fork_parent(void)
 {
 	pthread_mutex_unlock(&chain_lock.m);
-	rcu_fork_parent();
 }
 
 void notify_fork_child(void)
 {
 	sn_mutex_reinit(&chain_lock);
-	rcu_fork_child();
 }

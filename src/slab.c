@@ -54,6 +54,7 @@
  */
 #include "fastpath.h"
 #include "probes.h"
+#include "consumers/stack.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -133,40 +134,51 @@ static void cache_locks(void (*op)(struct sn_mutex *))
 static void raw_lock(struct sn_mutex *l) { pthread_mutex_lock(&l->m); }
 static void raw_unlock(struct sn_mutex *l) { pthread_mutex_unlock(&l->m); }
 
-/* In the rank order of lock.h: chain, cache list, registry, caches,
- * large table, pools (the witness does not see these raw calls). */
+/* In the rank order of lock.h, after the RCU wait: the stack depot,
+ * chain, cache list, registry, caches, large table, pools, the debug
+ * layer's (the witness does not see these raw calls). */
 static void fork_prepare(void)
 {
+	notify_fork_rcu_prepare();
+	sn_stack_fork_prepare();
 	notify_fork_prepare();
 	pthread_mutex_lock(&cache_list_mutex.m);
 	threads_fork_prepare();
 	cache_locks(raw_lock);
 	large_fork_prepare();
 	pages_fork_prepare();
+	sn_debug_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	sn_debug_fork_parent();
 	pages_fork_parent();
 	large_fork_parent();
 	cache_locks(raw_unlock);
 	threads_fork_parent();
 	pthread_mutex_unlock(&cache_list_mutex.m);
 	notify_fork_parent();
+	sn_stack_fork_parent();
+	notify_fork_rcu_parent();
 }
 
 /* The child has one thread: the locks are made anew, and nothing here
- * notifies or takes a lock another thread of the parent could have held.
- * The vanished threads' slabs are reaped later, from an ordinary slow
- * path (threads_reap_orphans). */
+ * notifies or takes a lock another thread of the parent could have held,
+ * until the RCU child handler, last (it frees: every lock is new by
+ * then). The vanished threads' slabs are reaped later, from an ordinary
+ * slow path (threads_reap_orphans). */
 static void fork_child(void)
 {
+	sn_debug_fork_child();
 	pages_fork_child();
 	large_fork_child();
 	cache_locks(sn_mutex_reinit);
 	sn_mutex_reinit(&cache_list_mutex);
 	threads_fork_child();
 	notify_fork_child();
+	sn_stack_fork_child();
+	notify_fork_rcu_child();
 }
 
 static void do_init(void)
@@ -469,10 +481,18 @@ struct slab_cache *slab_cache_create(const char *name, size_t size, size_t align
 		return NULL;
 	}
 	kmalloc_init();     /* the built-in caches first: their slots, their order */
-	if (flags & SLAB_DEBUG_FLAGS)   /* its own layout: src/debug/redzone.c */
-		return sn_debug_cache_create(name, size, align, flags, ctor);
-	struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
-	return c ? cache_handle(c) : NULL;
+	struct slab_cache *h;
+	if (flags & (SLAB_DEBUG_FLAGS & ~SLAB_GUARD))   /* its own layout: src/debug/redzone.c */
+		h = sn_debug_cache_create(name, size, align, flags, ctor);
+	else if ((flags & SLAB_GUARD) && (ctor || (flags & SLAB_TYPESAFE_BY_RCU)))
+		h = sn_fail_null(EINVAL);   /* a guarded object's page is gone at free */
+	else {
+		struct slab_cache *c = cache_create_internal(name, size, align, flags, ctor, 0, -1);
+		h = c ? cache_handle(c) : NULL;
+	}
+	if (h && (flags & SLAB_GUARD))
+		sn_guard_cache_created(cache_of_handle(h));
+	return h;
 }
 
 const char *slab_cache_name(const struct slab_cache *h)
@@ -1351,6 +1371,8 @@ int slab_cache_destroy(struct slab_cache *h)
 	threads_flush_cache(c, &release);
 	slabs_release_list(c, release);
 	unsigned long live = cache_active_objs(c);
+	if (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_GUARD)
+		live += sn_guard_live_of(c);   /* sampled into the guard pool */
 	if (live) {
 		fprintf(stderr, "slabnotify: cache %s destroyed with %lu objects remaining\n", c->name, live);
 		errno = EBUSY;

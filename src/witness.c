@@ -6,10 +6,12 @@
 #ifdef SLABNOTIFY_WITNESS
 
 static const char *const rank_names[SN_RANK_COUNT] = {
+	[SN_RANK_CAPTURE] = "stack capture", [SN_RANK_DEPOT] = "stack depot",
 	[SN_RANK_CHAIN] = "notifier chain", [SN_RANK_CACHE_LIST] = "cache list",
 	[SN_RANK_REGISTRY] = "thread registry", [SN_RANK_CACHE] = "cache",
 	[SN_RANK_NOTIFY] = "cache notify", [SN_RANK_LARGE] = "large table",
-	[SN_RANK_POOL] = "page pool",
+	[SN_RANK_POOL] = "page pool", [SN_RANK_QUARANTINE] = "debug quarantine",
+	[SN_RANK_GUARD] = "guard pool",
 };
 
 /* Bit r: a lock of rank r is held by this thread. */

@@ -8,7 +8,10 @@
 #  - a single-threaded program that registers a notifier and forks:
 #    100 runs with the machine loaded;
 #  - four threads under --fail-probability 1 --seed 8: the same failures
-#    in every thread on every run, 200 runs.
+#    in every thread on every run, 200 runs;
+#  - --debug (every debug lock and the stack depot's taken by the core's
+#    fork handlers, in lock.h's order): both threaded programs, 10 runs
+#    each under --debug --max --leaks, and git, which forks and execs.
 set -u
 BUILD=$(cd "${1:?usage: test_fork.sh BUILD SRC}" && pwd)
 SRC=$(cd "${2:?usage: test_fork.sh BUILD SRC}" && pwd)
@@ -20,6 +23,7 @@ if [ -n "$SANITIZED" ]; then
 fi
 compile_fixture fork_from_thread -pthread || finish
 compile_fixture fail_threads -pthread || finish
+compile_fixture thread_fork -pthread || finish
 # Linked with the library (not preloaded).
 ${CC:-cc} -O1 -g -Wall -I"$SRC/include" -o "$TMP/notifier_fork" "$PROGRAMS/notifier_fork.c" \
 	-L"$BUILD/src" -Wl,-rpath,"$BUILD/src" -lslabnotify || { bad "compile notifier_fork"; finish; }
@@ -54,5 +58,44 @@ for i in $(seq 1 200); do
 done | sort | uniq -c >"$TMP/counts"
 check "4 threads, fault injection: one outcome in 200 runs ($(cat "$TMP/counts" | tr -s ' ' | head -3 | tr '\n' ';'))" \
 	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && [ "$(awk "{print \$1}" "$1")" -eq 200 ] && awk "{for (i = 2; i <= NF; i++) if (\$i == 0) exit 1}" "$1"' _ "$TMP/counts"
+
+# runs N TIMEOUT NAME CMD...: N runs of CMD under slabnotify run --debug
+# --max --leaks; counts hangs (timeouts) and failures.
+debug_runs() {
+	local n=$1 limit=$2 name=$3 hangs=0 fails=0 rc i
+	shift 3
+	for i in $(seq 1 "$n"); do
+		timeout "$limit" "$TOOL" run --debug --max 256M --leaks -- "$@" >"$TMP/out" 2>"$TMP/err"
+		rc=$?
+		if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
+	done
+	check "$name, $n runs under --debug --max --leaks: $hangs hangs, $fails failures" \
+		[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+	[ "$hangs" -eq 0 -a "$fails" -eq 0 ] || show "$TMP/err"
+}
+debug_runs 10 60 "main thread forks while 4 churn (thread_fork)" "$TMP/thread_fork"
+debug_runs 10 60 "a thread forks while 6 churn (fork_from_thread)" "$TMP/fork_from_thread"
+
+if command -v git >/dev/null; then
+	repo=$TMP/git-debug
+	mkdir "$repo"
+	cp "$PROGRAMS"/*.c "$repo"/
+	(
+		cd "$repo" &&
+		export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null HOME="$repo" \
+		       GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t \
+		       GIT_COMMITTER_EMAIL=t@example.org &&
+		for cmd in "init -q -b main ." "add ." "commit -q -m one" "gc -q" "fsck --no-progress"; do
+			# shellcheck disable=SC2086
+			timeout 60 "$TOOL" run --debug --max 256M --leaks -- git $cmd >/dev/null 2>>"$TMP/git.err" ||
+				{ echo "git $cmd: exit $?" >>"$TMP/git.err"; exit 1; }
+		done
+	)
+	rc=$?
+	check "git init, add, commit, gc, fsck under --debug --max --leaks" [ "$rc" -eq 0 ]
+	[ "$rc" -eq 0 ] || show "$TMP/git.err"
+else
+	skip "git under --debug: git is not installed"
+fi
 
 finish

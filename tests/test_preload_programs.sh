@@ -7,7 +7,7 @@
 # sampled leak tracking, statistics; reports to files, so that stdout is
 # the program's alone), under --debug (with the same consumers) and under
 # --guard=100: no false report. The stdout of each step and its exit status must
-# be byte-identical across the three. A program that is not installed
+# be byte-identical across the five. A program that is not installed
 # is skipped with a SKIP line (CI installs them all).
 set -u
 BUILD=$(cd "${1:?usage: test_preload_programs.sh BUILD SRC}" && pwd)
@@ -22,16 +22,14 @@ fi
 [ -x "$TOOL" ] || { bad "command" "no $TOOL"; finish; }
 
 # SN_TEST_MODES="plain preload" narrows the ways, when debugging.
-# "debug" is not in the default yet: git and thread_fork hang under it
-# (a lock held across fork, not yet found); SN_TEST_MODES=debug runs it.
-MODES=${SN_TEST_MODES:-"plain preload run guard"}
+MODES=${SN_TEST_MODES:-"plain preload run debug guard"}
 mkdir -p "$TMP/reports"
 export PYTHONHASHSEED=0 PERL_HASH_SEED=0 LC_ALL=C
 
 # Seconds a step may take (each takes a few at most): past it, a hang.
 LIMIT=120
 
-# sn_exec MODE CMD [ARGS...]: CMD in one of the three ways.
+# sn_exec MODE CMD [ARGS...]: CMD in one of the five ways.
 sn_exec() {
 	local mode=$1
 	shift

@@ -27,13 +27,17 @@
  *
  * fork. The child must not inherit the depot's lock, or one of the
  * unwinder's (libunwind has no fork handlers), held by a thread that
- * does not exist there: captures hold capture_lock for reading, the
- * prepare handler takes it for writing and the depot lock, and the
- * forking thread captures nothing between prepare and parent/child
- * (other fork handlers may allocate there).
+ * does not exist there: captures hold capture_lock for reading, and the
+ * core's fork handlers (slab.c, in lock.h's order: after the RCU wait,
+ * before the notifier chain) call sn_stack_fork_prepare(), which takes
+ * it for writing and the depot lock. The forking thread captures
+ * nothing between prepare and parent/child (other fork handlers may
+ * allocate there). Every capture comes from an allocation or a handler,
+ * after the core's initialisation registered those handlers.
  */
 #define _GNU_SOURCE
 #include "stack.h"
+#include "lock.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -70,7 +74,7 @@ struct rec {
 	void *pc[];
 };
 
-static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sn_mutex depot_lock = SN_MUTEX_INIT(SN_RANK_DEPOT);
 static struct rec *_Atomic *buckets;     /* DEPOT_BUCKETS heads */
 static struct rec *_Atomic *by_id;       /* DEPOT_MAX records; [0] unused */
 static _Atomic uint32_t nstacks;
@@ -333,7 +337,7 @@ static sn_stack_id chain_find(struct rec *r, uint64_t h, void *const *pc, uint32
 static sn_stack_id depot_insert(void *const *pc, uint32_t n, uint64_t h)
 {
 	struct rec *_Atomic *head = &buckets[h & (DEPOT_BUCKETS - 1)];
-	pthread_mutex_lock(&depot_lock);
+	sn_lock(&depot_lock);
 	sn_stack_id id = chain_find(atomic_load_explicit(head, memory_order_acquire), h, pc, n);
 	uint32_t next = atomic_load_explicit(&nstacks, memory_order_relaxed) + 1;
 	if (!id && next < DEPOT_MAX) {
@@ -351,7 +355,7 @@ static sn_stack_id depot_insert(void *const *pc, uint32_t n, uint64_t h)
 			id = next;
 		}
 	}
-	pthread_mutex_unlock(&depot_lock);
+	sn_unlock(&depot_lock);
 	return id;
 }
 
@@ -384,16 +388,16 @@ uint32_t sn_stack_count(void)
 /* fork and setup                                                     */
 /* ------------------------------------------------------------------ */
 
-static void fork_prepare(void)
+void sn_stack_fork_prepare(void)
 {
 	tl_forking = true;
 	pthread_rwlock_wrlock(&capture_lock);
-	pthread_mutex_lock(&depot_lock);
+	pthread_mutex_lock(&depot_lock.m);
 }
 
-static void fork_parent(void)
+void sn_stack_fork_parent(void)
 {
-	pthread_mutex_unlock(&depot_lock);
+	pthread_mutex_unlock(&depot_lock.m);
 	pthread_rwlock_unlock(&capture_lock);
 	tl_forking = false;
 }
@@ -401,16 +405,16 @@ static void fork_parent(void)
 /* The child makes the locks anew: a rwlock's word also counts the
  * parent's waiting threads, which do not exist in the child. They are
  * unlocked first, so that TSan sees them released. */
-static void fork_child(void)
+void sn_stack_fork_child(void)
 {
-	pthread_mutex_unlock(&depot_lock);
+	pthread_mutex_unlock(&depot_lock.m);
 	pthread_rwlock_unlock(&capture_lock);
 	pthread_rwlockattr_t a;
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&capture_lock, &a);
 	pthread_rwlockattr_destroy(&a);
-	pthread_mutex_init(&depot_lock, NULL);
+	sn_mutex_reinit(&depot_lock);
 	tl_forking = false;
 }
 
@@ -427,7 +431,6 @@ static void stack_setup(void)
 	 * other threads (or TSan) could see. */
 	void *warm[RAW_FRAMES];
 	(void)raw_capture(warm, RAW_FRAMES);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atomic_store_explicit(&ready, true, memory_order_release);
 }
 
@@ -446,9 +449,11 @@ sn_stack_id sn_stack_capture(void)
 	if (tl_forking)
 		return 0;
 	void *pc[RAW_FRAMES];
+	sn_witness_acquire(SN_RANK_CAPTURE);
 	pthread_rwlock_rdlock(&capture_lock);
 	int first, n = capture_kept(pc, &first);
 	pthread_rwlock_unlock(&capture_lock);
+	sn_witness_release(SN_RANK_CAPTURE);
 	int keep = n - first;
 	if (keep > KEPT_FRAMES)
 		keep = KEPT_FRAMES;

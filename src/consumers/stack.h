@@ -40,8 +40,12 @@ SN_CONSUMER_API void sn_stack_print(FILE *f, sn_stack_id id, const char *indent)
 SN_CONSUMER_API uint32_t sn_stack_count(void);
 /* Does @pc (a return address) lie in slabnotify's own code? */
 SN_CONSUMER_API bool sn_stack_pc_is_self(uintptr_t pc);
-/* Set up capture now (outside any handler): the unwinder warmed up, the
- * fork handlers registered, slabnotify's address ranges found. */
+/* Set up capture now (outside any handler): the unwinder warmed up,
+ * slabnotify's address ranges found. */
 SN_CONSUMER_API void sn_stack_init(void);
+/* fork(): called by the core's fork handlers only (lock.h's order). */
+SN_CONSUMER_API void sn_stack_fork_prepare(void);
+SN_CONSUMER_API void sn_stack_fork_parent(void);
+SN_CONSUMER_API void sn_stack_fork_child(void);
 
 #endif /* SLABNOTIFY_STACK_H */

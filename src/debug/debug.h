@@ -96,6 +96,14 @@ SN_HIDDEN const char *sn_class_name(unsigned cls);
 SN_HIDDEN void quarantine_put(const char *fn, struct slab_cache *c, void *slot);
 SN_HIDDEN void quarantine_set_limit(size_t bytes);
 SN_HIDDEN unsigned long quarantine_drain(void);
+SN_HIDDEN void quarantine_fork_prepare(void);
+SN_HIDDEN void quarantine_fork_parent(void);
+SN_HIDDEN void quarantine_fork_child(void);
+
+/* guard.c: fork */
+SN_HIDDEN void guard_fork_prepare(void);
+SN_HIDDEN void guard_fork_parent(void);
+SN_HIDDEN void guard_fork_child(void);
 
 /* bugreport.c: a SLUB-style report. */
 struct dbg_bug {

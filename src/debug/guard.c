@@ -42,11 +42,12 @@ struct guard_slot {
 	uint32_t alloc_stack, free_stack, alloc_tid, free_tid;
 	uint64_t alloc_ns, free_ns;
 	const char *cache;
+	const struct slab_cache *owner; /* a SLAB_GUARD cache's, or NULL (malloc) */
 	bool at_end;                /* at the page's end (else at its start) */
 };
 
 static struct {
-	pthread_mutex_t lock;
+	struct sn_mutex lock;
 	char *base, *end;
 	unsigned nslots;
 	struct guard_slot *slots;
@@ -58,7 +59,7 @@ static struct {
 	struct sigaction prev[2];   /* the program's SIGSEGV, SIGBUS actions */
 	bool handler_on;
 	_Atomic bool reported;
-} g = { .lock = PTHREAD_MUTEX_INITIALIZER, .rate = GUARD_RATE_DEFAULT, .max_live = GUARD_LIVE_DEFAULT };
+} g = { .lock = SN_MUTEX_INIT(SN_RANK_GUARD), .rate = GUARD_RATE_DEFAULT, .max_live = GUARD_LIVE_DEFAULT };
 
 static _Atomic(char *) pool_base, pool_end;
 
@@ -74,12 +75,12 @@ int slab_guard_config(unsigned long rate, unsigned max_live)
 		errno = EINVAL;
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&g.lock);
+	sn_lock(&g.lock);
 	if (rate)
 		g.rate = rate;
 	if (max_live && !g.base)     /* fixed once the pool exists */
 		g.max_live = max_live;
-	pthread_mutex_unlock(&g.lock);
+	sn_unlock(&g.lock);
 	return 0;
 }
 
@@ -97,9 +98,13 @@ static char *slot_page(unsigned i)
 	return g.base + (2 * (size_t)i + 1) * SN_PAGE_SIZE;
 }
 
-static void g_lock(void) { pthread_mutex_lock(&g.lock); }
-static void g_unlock(void) { pthread_mutex_unlock(&g.lock); }
-static void g_child(void) { pthread_mutex_init(&g.lock, NULL); }
+static void g_lock(void) { sn_lock(&g.lock); }
+static void g_unlock(void) { sn_unlock(&g.lock); }
+
+/* The core's fork handlers, through debug/fork.c. */
+void guard_fork_prepare(void) { pthread_mutex_lock(&g.lock.m); }
+void guard_fork_parent(void) { pthread_mutex_unlock(&g.lock.m); }
+void guard_fork_child(void) { sn_mutex_reinit(&g.lock); }
 
 /* Under the lock. */
 static bool pool_make(void)
@@ -122,7 +127,6 @@ static bool pool_make(void)
 	g.rng = (uintptr_t)base ^ dbg_now_ns() ^ 0x9e3779b97f4a7c15ULL;
 	g.base = base;
 	g.end = base + bytes;
-	pthread_atfork(g_lock, g_unlock, g_child);
 	atomic_store(&pool_end, g.end);
 	atomic_store(&pool_base, base);
 	return true;
@@ -148,7 +152,7 @@ int64_t sn_guard_next_tick(void)
 	return 1 + (int64_t)(x % (2 * (uint64_t)r - 1));
 }
 
-void *sn_guard_alloc(size_t n, const char *cache)
+void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner)
 {
 	if (n > SN_PAGE_SIZE)
 		return NULL;
@@ -174,6 +178,7 @@ void *sn_guard_alloc(size_t n, const char *cache)
 	s->size = (uint32_t)n;
 	s->at_end = at_end;
 	s->cache = cache;
+	s->owner = owner;
 	s->alloc_stack = dbg_stack_now();
 	s->alloc_tid = sn_thread_ordinal();
 	s->alloc_ns = dbg_now_ns();
@@ -350,14 +355,51 @@ static void guard_signal(int sig, siginfo_t *si, void *uc)
 	raise(sig);
 }
 
-/* Install the handler, keeping whatever was there for other faults. */
-void sn_guard_install_handler(void)
+/* Install the handler, keeping whatever was there for other faults.
+ * Once: a second time would keep ours as the program's. */
+static void install_once(void)
 {
 	struct sigaction sa = { .sa_sigaction = guard_signal, .sa_flags = SA_SIGINFO | SA_ONSTACK };
 	sigemptyset(&sa.sa_mask);
 	__sigaction(SIGSEGV, &sa, &g.prev[0]);
 	__sigaction(SIGBUS, &sa, &g.prev[1]);
 	g.handler_on = true;
+}
+
+void sn_guard_install_handler(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, install_once);
+}
+
+/* ------------------------------------------------------------------ */
+/* SLAB_GUARD caches                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The caches' countdown, one per thread for every SLAB_GUARD cache (as
+ * the drop-in's is for malloc): below zero, the allocation is offered to
+ * the pool. Read only on the hooked path (HOOK_GUARD): a cache without
+ * the flag never reaches it. */
+static __thread int64_t cache_tick SN_TLS;
+
+void sn_guard_cache_created(struct slab_cache *c)
+{
+	sn_guard_install_handler();
+	atomic_fetch_or(&c->hooks, HOOK_GUARD);
+}
+
+void *sn_guard_cache_sample(struct slab_cache *c, slab_gfp_t gfp)
+{
+	if (--cache_tick >= 0)
+		return NULL;
+	cache_tick = sn_guard_next_tick() - 1;
+	/* A debug cache's object is inside its slot. */
+	bool debug = atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_DEBUG;
+	size_t n = debug ? sn_dbg_caches[c->index].osize : c->object_size;
+	void *p = sn_guard_alloc(n, c->name, c);
+	if (p && (gfp & SLAB_GFP_ZERO))
+		memset(p, 0, n);
+	return p;
 }
 
 /* The program's sigaction for SIGSEGV/SIGBUS while ours is installed:
@@ -372,4 +414,15 @@ bool sn_guard_sigaction(int sig, const struct sigaction *act, struct sigaction *
 	if (act)
 		*p = *act;
 	return true;
+}
+
+/* Live guarded objects of @c (slab_cache_destroy counts them as live). */
+unsigned long sn_guard_live_of(const struct slab_cache *c)
+{
+	unsigned long n = 0;
+	g_lock();
+	for (unsigned i = 0; g.base && i < g.nslots; i++)
+		n += g.slots[i].owner == c && __atomic_load_n(&g.slots[i].state, __ATOMIC_ACQUIRE) == G_LIVE;
+	g_unlock();
+	return n;
 }

@@ -7,8 +7,8 @@
  * number of bytes (QUAR_BYTES, or less under a memory limit: the slots
  * stay charged while they wait). The lock is a leaf: the oldest object
  * is taken out under it and checked and released after, so that a
- * report or the core's free never runs with it held; a fork handler
- * takes it so that the child finds it free.
+ * report or the core's free never runs with it held; the core's fork
+ * handlers take it (debug/fork.c) so that the child finds it free.
  */
 #include "debug.h"
 
@@ -18,32 +18,35 @@
 #define QUAR_BYTES ((size_t)16 << 20)
 
 static struct {
-	pthread_mutex_t lock;
+	struct sn_mutex lock;
 	void *ring[QUAR_SLOTS];
 	uint32_t head, count;     /* oldest at head */
 	size_t bytes, limit;
-} q = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = QUAR_BYTES };
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+} q = { .lock = SN_MUTEX_INIT(SN_RANK_QUARANTINE), .limit = QUAR_BYTES };
 
 static void q_lock(void)
 {
-	pthread_mutex_lock(&q.lock);
+	sn_lock(&q.lock);
 }
 
 static void q_unlock(void)
 {
-	pthread_mutex_unlock(&q.lock);
+	sn_unlock(&q.lock);
 }
 
-static void q_child(void)
+void quarantine_fork_prepare(void)
 {
-	pthread_mutex_init(&q.lock, NULL);
+	pthread_mutex_lock(&q.lock.m);
 }
 
-static void atfork_register(void)
+void quarantine_fork_parent(void)
 {
-	pthread_atfork(q_lock, q_unlock, q_child);
+	pthread_mutex_unlock(&q.lock.m);
+}
+
+void quarantine_fork_child(void)
+{
+	sn_mutex_reinit(&q.lock);
 }
 
 void quarantine_set_limit(size_t bytes)
@@ -77,7 +80,6 @@ static void evict(const char *fn, void *slot)
 
 void quarantine_put(const char *fn, struct slab_cache *c, void *slot)
 {
-	pthread_once(&atfork_once, atfork_register);
 	size_t bytes = c->size;
 	void *out[2];
 	unsigned n = 0;

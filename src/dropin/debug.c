@@ -25,7 +25,7 @@
 
 extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 /* guard.c */
-SN_HIDDEN void *sn_guard_alloc(size_t n, const char *cache);
+SN_HIDDEN void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner);
 SN_HIDDEN int64_t sn_guard_next_tick(void);
 SN_HIDDEN size_t sn_guard_usable_size(const void *p);
 SN_HIDDEN void sn_guard_install_handler(void);
@@ -117,7 +117,7 @@ void *sn_dropin_sampled(size_t n, int64_t *tick)
 	if (n > SLAB_KMALLOC_MAX)
 		return NULL;
 	unsigned cls = size_class_by(sn_small_class16, n);
-	return sn_guard_alloc(n, sn_class_name(cls));
+	return sn_guard_alloc(n, sn_class_name(cls), NULL);
 }
 
 size_t sn_dropin_usable_size(const char *fn, void *p)
