@@ -17,6 +17,7 @@
 #include "debug/debug.h"
 #include "options.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ SN_HIDDEN void sn_guard_install_handler(void);
 SN_HIDDEN bool sn_guard_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 bool sn_dropin_checking;
+static bool debug_on;   /* --debug: the twins of the classes */
 static bool guard_on;
 static _Atomic bool exit_checked;
 
@@ -66,7 +68,7 @@ static void configure_debug(void)
 		quarantine_set_limit(sn_cfg.max / 4);
 	slab_debug_continue(getenv(SN_ENV_DEBUG_CONTINUE) && strcmp(getenv(SN_ENV_DEBUG_CONTINUE), "0"));
 	sn_malloc_slot0 = first;
-	sn_dropin_checking = true;
+	debug_on = sn_dropin_checking = true;
 }
 
 static void configure_guard(void)
@@ -127,9 +129,19 @@ size_t sn_dropin_usable_size(const char *fn, void *p)
 	return sn_usable_size(fn, p);
 }
 
-/* Always a new block: a stale pointer to the old one is then caught. */
+/* Under --debug, always a new block: a stale pointer to the old one is
+ * then caught (quarantine, poison). Under --guard alone, only a guarded
+ * block moves (its page is made inaccessible); the others grow in place
+ * where their class allows, as without --guard, so that a program that
+ * grows its buffers does not pay a copy per call. */
 void *sn_dropin_realloc(const char *fn, void *p, size_t n)
 {
+	if (!debug_on && !sn_guard_owns(p)) {
+		void *q = sn_krealloc(fn, p, n, sn_malloc_gfp);
+		if (!q)
+			errno = ENOMEM;
+		return q;
+	}
 	size_t old = sn_dropin_usable_size(fn, p);
 	void *q = sn_dropin_alloc(fn, n);
 	if (!q)

@@ -69,13 +69,24 @@ size_t sn_malloc_inline_end = SLAB_KMALLOC_MAX + 1;
  * sets it. */
 static __thread int64_t guard_tick SN_TLS;
 
+/* The countdown ran out: a guarded block if the pool has one, else the
+ * usual one. */
+static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n, slab_gfp_t extra)
+{
+	void *p = sn_dropin_sampled(n, &guard_tick);
+	if (p)
+		return p;
+	if (n > SLAB_KMALLOC_MAX)
+		return alloc_large(fn, n, extra);
+	return sn_alloc_small(fn, n);
+}
+
+/* Every exit is a tail call, so that --guard's every allocation passes
+ * through here with no stack frame (the sampled call is kept apart). */
 static SN_NOINLINE void *alloc_out_of_line(const char *fn, size_t n, slab_gfp_t extra)
 {
-	if (sn_malloc_inline_end == 0 && --guard_tick < 0) {
-		void *p = sn_dropin_sampled(n, &guard_tick);
-		if (p)
-			return p;
-	}
+	if (sn_malloc_inline_end == 0 && unlikely(--guard_tick < 0))
+		return alloc_sampled(fn, n, extra);
 	if (n > SLAB_KMALLOC_MAX)
 		return alloc_large(fn, n, extra);
 	return sn_alloc_small(fn, n);
