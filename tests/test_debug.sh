@@ -79,6 +79,18 @@ for b in overflow underflow write-after-free double-free read-after-free read-ov
 	clean "$b" --guard=1
 done
 
+# realloc within a block's class: in place unless the block is guarded
+# (--guard moved every block, a copy per call: realloc_grow +124%), every
+# block moves under --debug.
+place() {
+	local opts=$1 want=$2 got
+	got=$("$TOOL" run $opts -- "$HB" realloc-place 2>"$TMP/place.err")
+	check "realloc under ${opts:-no option}: $want" [ "$got" = "realloc: $want" ]
+}
+place "" "in place"
+place "--guard=1000000000" "in place"
+place "--debug" "moved"
+
 # Bad letters are a usage error.
 "$TOOL" run --debug=FQ -- true 2>"$TMP/usage.err"
 check "--debug=FQ: exit 2" [ $? -eq 2 ]
