@@ -78,6 +78,16 @@ const uint8_t sn_small_class16[129] = {
 	21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
 	22,
 };
+/* Above 1 KiB, the class within the doubling of b by j = (size - b - 1)
+ * / (b / 64), all bounds being multiples of b/64: 65b/64 (j 0), 69b/64
+ * (1 .. 4), 5b/4 (5 .. 15), 3b/2 (16 .. 31), 7b/4 (32 .. 47), 2b (48 ..
+ * 63). */
+const uint8_t sn_class_in_doubling[64] = {
+	0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+};
 static pthread_once_t kmalloc_once = PTHREAD_ONCE_INIT;
 
 static void class_name(char *buf, size_t len, const char *prefix, uint32_t size)

@@ -19,20 +19,19 @@
  * from kmalloc-16 up. */
 SN_HIDDEN extern const uint8_t sn_small_class[129];
 SN_HIDDEN extern const uint8_t sn_small_class16[129];
+SN_HIDDEN extern const uint8_t sn_class_in_doubling[64];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
 
 /* The class of @size (at most SLAB_KMALLOC_MAX), small sizes by @table.
- * Above 1 KiB, for size in (b, 2b]: 65b/64, 69b/64, then quarters of b
- * (kmalloc.c says why); the comparisons are added, not branched on. */
+ * Above 1 KiB, for size in (b, 2b]: the class within the doubling by the
+ * size's 64ths of b (kmalloc.c says why those bounds), one load. */
 static SN_ALWAYS_INLINE unsigned size_class_by(const uint8_t *table, size_t size)
 {
 	if (likely(size <= 1024))
 		return table[(size + 7) >> 3];
 	unsigned e = 63u - (unsigned)__builtin_clzl(size - 1);  /* b = 2^e, 10 .. 15 */
-	size_t r = size - ((size_t)1 << e);                     /* 1 .. b */
-	size_t b64 = (size_t)1 << (e - 6);
-	unsigned q = (unsigned)(r > b64) + (unsigned)(r > 5 * b64) + (unsigned)((r - 1) >> (e - 2));
-	return SN_CLASS_ABOVE_1K + (e - 10) * SN_CLASSES_PER_DOUBLING + q;
+	size_t j = ((size - 1) >> (e - 6)) - 64;                /* (size - b - 1) / (b / 64): 0 .. 63 */
+	return SN_CLASS_ABOVE_1K + (e - 10) * SN_CLASSES_PER_DOUBLING + sn_class_in_doubling[j];
 }
 
 static inline unsigned size_class(size_t size)
