@@ -124,10 +124,17 @@ enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_FULL };
  * object count is corruption: it is never followed. A new slab's objects
  * are chained a chunk (SN_CHUNK_BYTES, at least SN_CHUNK_MIN objects) at
  * a time, as the owner needs them, each chunk in a random order: a big
- * slab costs the pages it uses, not its size.
+ * slab costs the pages it uses, not its size. The order is random within
+ * windows of SN_SHUFFLE_BYTES (at least SN_SHUFFLE_MIN objects), the
+ * windows in address order: objects allocated together stay near each
+ * other, so a program that walks them in allocation order keeps the
+ * hardware prefetcher (shuffling a whole 4 KiB chunk made bintree's walk
+ * of its nodes 3x slower, docs/benchmarks.md).
  */
-#define SN_CHUNK_BYTES 4096
-#define SN_CHUNK_MIN   8
+#define SN_CHUNK_BYTES   4096
+#define SN_CHUNK_MIN     8
+#define SN_SHUFFLE_BYTES 256
+#define SN_SHUFFLE_MIN   8
 struct slab {
 	/* First line: the fast paths. */
 	struct slab_cache *cache;   /* NULL: descriptor unused */

@@ -363,9 +363,29 @@ static uint32_t chunk_objects(const struct slab_cache *c)
 	return n < c->objects ? n : c->objects;
 }
 
-/* CONFIG_SLAB_FREELIST_RANDOM: a random permutation of a chunk's object
- * indices; each chunk starts it at a random place. Made with the
- * cache's first slab (a cache never used costs nothing). */
+/* Objects in one shuffle window (internal.h): SN_SHUFFLE_BYTES of them,
+ * at least SN_SHUFFLE_MIN. */
+static uint32_t shuffle_window(const struct slab_cache *c)
+{
+	uint32_t w = SN_SHUFFLE_BYTES / c->size;
+	return w < SN_SHUFFLE_MIN ? SN_SHUFFLE_MIN : w;
+}
+
+/* Fisher-Yates over seq[0..n). */
+static void shuffle(uint16_t *seq, uint32_t n, uint64_t *rng)
+{
+	for (uint32_t i = n ? n - 1 : 0; i > 0; i--) {
+		uint32_t j = (uint32_t)(splitmix64(rng) % (i + 1));
+		uint16_t tmp = seq[i];
+		seq[i] = seq[j];
+		seq[j] = tmp;
+	}
+}
+
+/* CONFIG_SLAB_FREELIST_RANDOM: a permutation of a chunk's object indices,
+ * random within each shuffle window, the windows in address order; each
+ * chunk starts it at a random place. Made with the cache's first slab
+ * (a cache never used costs nothing). */
 static uint16_t *cache_random_seq(struct slab_cache *c)
 {
 	uint16_t *seq = __atomic_load_n(&c->random_seq, __ATOMIC_ACQUIRE);
@@ -378,12 +398,9 @@ static uint16_t *cache_random_seq(struct slab_cache *c)
 	uint64_t rng = c->secret ^ 0x5eedULL;
 	for (uint32_t i = 0; i < n; i++)
 		seq[i] = (uint16_t)i;
-	for (uint32_t i = n - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)(splitmix64(&rng) % (i + 1));
-		uint16_t tmp = seq[i];
-		seq[i] = seq[j];
-		seq[j] = tmp;
-	}
+	uint32_t w = shuffle_window(c);
+	for (uint32_t b = 0; b < n; b += w)
+		shuffle(seq + b, n - b < w ? n - b : w, &rng);
 	uint16_t *none = NULL;
 	if (!__atomic_compare_exchange_n(&c->random_seq, &none, seq, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		meta_free(seq);

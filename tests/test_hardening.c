@@ -423,6 +423,24 @@ Test(freelist, fresh_slabs_in_random_order)
 	cr_assert_lt(same, 16, "two slabs share %d of 64 positions", same);
 }
 
+/* ...but objects allocated one after another stay near each other, so
+ * that a program walking them in allocation order keeps its locality:
+ * the shuffle windows of 64-byte objects are 512 bytes, so consecutive
+ * allocations are less than 1 KiB apart except where the chain wraps to
+ * its chunk's start or moves to the next chunk (twice per 64 objects).
+ * A shuffle of whole 4 KiB chunks puts more than half of them further. */
+Test(freelist, fresh_slabs_keep_allocation_order_local)
+{
+	struct slab_cache *c = mk("fl-local", 64, 0);
+	uintptr_t p[512];
+	for (int i = 0; i < 512; i++)
+		p[i] = (uintptr_t)get(c);
+	int far = 0;
+	for (int i = 1; i < 512; i++)
+		far += (p[i] > p[i - 1] ? p[i] - p[i - 1] : p[i - 1] - p[i]) >= 1024;
+	cr_assert_lt(far, 40, "%d of 511 consecutive allocations 1 KiB or more apart", far);
+}
+
 /* The freelist word of a handed-out object is cleared: no allocator data
  * leaks into new objects (and nothing to recover the key from). */
 Test(freelist, handed_out_objects_hold_no_link)
