@@ -16,7 +16,8 @@
  * for N bytes under a cap of M succeeds whenever N, what it holds and a
  * page fit under M); the rest of its mapping is room to grow in place. Freed mappings are kept for reuse
  * (LARGE_CACHE entries, each for at most LARGE_CACHE_AGE_NS, in all at
- * most half the bytes of the live large objects, between 1 and 64 MiB,
+ * most LARGE_CACHE_LIVE_FACTOR times the bytes of the live large objects,
+ * between 4 and 64 MiB,
  * oldest evicted first). A request takes the smallest cached mapping of
  * its class or up to half again its size, whole: pieces split off a
  * mapping would never join again, and a cache of splinters misses every
@@ -46,6 +47,11 @@
 #define LARGE_CACHE_BYTES     (64UL << 20)
 #define LARGE_CACHE_MAX       (32UL << 20)     /* a bigger mapping is not kept */
 #define LARGE_CACHE_AGE_NS    (1000 * 1000 * 1000ULL)
+/* Cached bytes, at most this many times the live large bytes: at 1x,
+ * bigbuf's buffer churn evicted a mapping every 50 requests and faulted
+ * 300 MB of pages back in (2.7x mimalloc's time; at 4x 1.25x, for 4 MiB
+ * more peak RSS, docs/benchmarks.md). */
+#define LARGE_CACHE_LIVE_FACTOR 4
 #define TOMBSTONE             ((struct slab *)1)
 
 struct slab_cache *sn_large_cache;
@@ -199,7 +205,7 @@ static bool table_add(struct slab *d)
 
 static size_t cache_limit_locked(void)
 {
-	size_t lim = L.live_bytes;
+	size_t lim = L.live_bytes * LARGE_CACHE_LIVE_FACTOR;
 	return lim < LARGE_CACHE_MIN_BYTES ? LARGE_CACHE_MIN_BYTES : lim > LARGE_CACHE_BYTES ? LARGE_CACHE_BYTES : lim;
 }
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define KiB ((size_t)1024)
 
@@ -218,6 +219,45 @@ Test(large, reuse_takes_a_mapping_up_to_twice_whole_and_realloc_stays_in_it)
 	cr_assert_eq(r, b, "the mapping holds 500 KiB: nothing moves");
 	cr_assert_eq(r[299 * KiB], 2);
 	slab_free(r);
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* The cache keeps up to four times the live large bytes: a server that
+ * holds 8 MiB of buffers and replaces 12 MiB of them gets every freed
+ * mapping back, with its pages still backed (at the live bytes, bigbuf
+ * faulted 300 MB of pages back in: 2.7x mimalloc's time). */
+Test(large, cache_keeps_four_times_the_live_bytes)
+{
+	enum { HELD = 16, TEMP = 12 };
+	void *held[HELD], *temp[TEMP], *again[TEMP];
+	for (int i = 0; i < HELD; i++)
+		cr_assert_not_null(held[i] = slab_malloc(512 * KiB, 0));
+	for (int i = 0; i < TEMP; i++) {
+		cr_assert_not_null(temp[i] = slab_malloc(1024 * KiB, 0));
+		memset(temp[i], 1, 1024 * KiB);
+	}
+	for (int i = 0; i < TEMP; i++)
+		slab_free(temp[i]);
+	/* Kept mappings are backed: writing them faults nothing in. (The
+	 * addresses say nothing: the kernel hands an unmapped range out
+	 * again.) */
+	long before = minor_faults();
+	for (int i = 0; i < TEMP; i++) {
+		cr_assert_not_null(again[i] = slab_malloc(1024 * KiB, 0));
+		memset(again[i], 2, 1024 * KiB);
+	}
+	long faults = minor_faults() - before;
+	cr_assert_lt(faults, TEMP * 256 / 8, "%ld page faults writing %d reused MiB", faults, TEMP);
+	for (int i = 0; i < TEMP; i++)
+		slab_free(again[i]);
+	for (int i = 0; i < HELD; i++)
+		slab_free(held[i]);
 }
 
 /* An exact peak, also for one large allocation followed by nothing. */
