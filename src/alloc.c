@@ -188,20 +188,27 @@ static SN_COLD SN_NOINLINE void cache_free_mismatch(struct slab_cache *h, const 
 {
 	struct slab *s = slab_of(obj);
 	struct slab_cache *owner = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
+	struct slab_cache *c = cache_of_handle(h);
+	const char *owner_name = NULL;
 	if (!owner && sn_guard_owns(obj)) {  /* sampled by SLAB_GUARD: src/debug/guard.c */
-		sn_guard_free("slab_cache_free", (void *)obj);
-		return;
+		const struct slab_cache *guarded_by = NULL;
+		owner_name = sn_guard_live_owner(obj, &guarded_by);
+		if (!owner_name || (guarded_by && guarded_by == c)) {
+			sn_guard_free("slab_cache_free", (void *)obj);   /* or its report */
+			return;
+		}
 	}
 	if (!owner && large_find(obj))
 		owner = sn_large_cache;
-	struct slab_cache *c = cache_of_handle(h);
-	if (!owner)
+	if (owner)
+		owner_name = owner->name;
+	if (!owner_name)
 		sn_bad_free("slab_cache_free", obj, c, c ? "invalid pointer" : "invalid pointer and cache handle");
 	if (!c)
 		sn_fatal("slabnotify: slab_cache_free(): invalid cache handle %p for an object of cache %s: "
-			 "pointer %p", (void *)h, owner->name, obj);
+			 "pointer %p", (void *)h, owner_name, obj);
 	sn_fatal("slabnotify: slab_cache_free(): object of cache %s given to cache %s: pointer %p",
-		 owner->name, c->name, obj);
+		 owner_name, c->name, obj);
 }
 
 static SN_NOINLINE void slab_cache_free_miss(struct slab_cache *h, void *obj)

@@ -573,6 +573,7 @@ SN_HIDDEN struct slab_cache *sn_debug_cache_create(const char *name, size_t size
 						    slab_flags_t flags, void (*ctor)(void *));
 SN_HIDDEN bool sn_guard_owns(const void *p);
 SN_HIDDEN void sn_guard_free(const char *fn, void *p);
+SN_HIDDEN const char *sn_guard_live_owner(const void *p, const struct slab_cache **owner);
 /* A SLAB_GUARD cache's allocation, once its countdown runs out: a guarded
  * object, or NULL (not this time, or none free). */
 SN_HIDDEN void *sn_guard_cache_sample(struct slab_cache *c, slab_gfp_t gfp);

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define ALL_DEBUG (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
 
@@ -320,6 +321,55 @@ Test(debug_cache, guard_destroy_with_guarded_objects_live)
 	memset(p, 1, 64);
 	slab_cache_free(c, p);
 	cr_assert_eq(slab_cache_destroy(c), 0);
+}
+
+/* A guarded object given to another cache is refused as any object is:
+ * one line naming both caches, then abort (it was freed, silently, into
+ * the guard pool under the wrong cache's name). */
+static void guard_free_to_wrong_cache(void *arg)
+{
+	(void)arg;
+	struct slab_cache *a = guard_cache("grd-wrong-a", 32, 8);
+	struct slab_cache *b = slab_cache_create("grd-wrong-b", 32, 0, 0, NULL);
+	cr_assert_not_null(b);
+	char *p = slab_cache_alloc(a, 0);
+	bool end;
+	cr_assert(guarded_at(p, 32, &end));
+	cr_assert_eq(write(STDOUT_FILENO, &p, sizeof(p)), (ssize_t)sizeof(p));
+	slab_cache_free(b, p);
+}
+
+Test(debug_cache, guard_object_freed_to_wrong_cache)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	dup2(fds[1], STDOUT_FILENO);
+	struct outcome o;
+	run_in_child(guard_free_to_wrong_cache, NULL, &o);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fds[1]);
+	void *p = NULL;
+	cr_assert_eq(read(fds[0], &p, sizeof(p)), (ssize_t)sizeof(p), "the child allocated nothing");
+	close(fds[0]);
+	check_message(&o, "slab_cache_free", p, "grd-wrong-a");
+	cr_assert_not_null(strstr(o.text, "given to cache grd-wrong-b"), "%s", o.text);
+}
+
+static void guard_free_to_wrong_cache_direct(void)
+{
+	struct slab_cache *a = guard_cache("grd-wrong-c", 32, 8);
+	struct slab_cache *b = slab_cache_create("grd-wrong-d", 32, 0, 0, NULL);
+	cr_assert_not_null(b);
+	char *p = slab_cache_alloc(a, 0);
+	slab_cache_free(b, p);
+}
+
+Test(debug_cache, guard_wrong_cache_aborts, .signal = SIGABRT)
+{
+	guard_free_to_wrong_cache_direct();
 }
 
 Test(debug_cache, guard_with_constructor_refused)

@@ -223,6 +223,19 @@ static void guard_bug(const struct guard_slot *s, const char *what, const char *
 	sn_quiet_end();
 }
 
+/* The cache name of the live guarded object that starts at @p, and in
+ * *@owner its SLAB_GUARD cache (NULL for malloc's); NULL when @p is not
+ * one (sn_guard_free() then reports what it is). */
+const char *sn_guard_live_owner(const void *p, const struct slab_cache **owner)
+{
+	unsigned i;
+	struct guard_slot *s = slot_of_ptr(p, &i);
+	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != G_LIVE || (const char *)p != s->obj)
+		return NULL;
+	*owner = s->owner;
+	return s->cache;
+}
+
 void sn_guard_free(const char *fn, void *p)
 {
 	unsigned i;
