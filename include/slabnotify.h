@@ -156,7 +156,8 @@ void slab_cache_free(struct slab_cache *c, void *obj);
 /*
  * Give the cache's empty slabs back to the OS; returns the bytes
  * released. The calling thread's own active slab is flushed first;
- * other threads keep theirs (there is no IPI in userspace).
+ * other threads keep theirs (there is no IPI in userspace). For
+ * kmalloc-large: the freed mappings it keeps for reuse.
  */
 long slab_cache_shrink(struct slab_cache *c);
 

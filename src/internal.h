@@ -525,6 +525,7 @@ SN_HIDDEN struct slab *large_find(const void *p);
 SN_HIDDEN size_t large_usable_size(const char *fn, const void *p);
 SN_HIDDEN void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp);
 SN_HIDDEN void large_release(struct slab *s);
+SN_HIDDEN long large_cache_flush(void);
 SN_HIDDEN bool large_owns(const void *p);
 SN_HIDDEN bool sn_size_possible(size_t size);
 SN_HIDDEN void large_fork_prepare(void);

@@ -254,6 +254,27 @@ static void unmap_all(const struct cached_map *drop, int nd)
 		os_unmap(drop[nd].base, drop[nd].bytes);
 }
 
+/* Every cached mapping back to the OS (slab_cache_shrink of kmalloc-large,
+ * and so malloc_trim): the bytes given back. */
+long large_cache_flush(void)
+{
+	struct cached_map drop[LARGE_CACHE];
+	int nd = 0;
+	long bytes = 0;
+	sn_lock(&L.lock);
+	for (int i = 0; i < LARGE_CACHE; i++) {
+		if (!L.cache[i].base)
+			continue;
+		bytes += (long)L.cache[i].bytes;
+		drop[nd++] = L.cache[i];
+		L.cache[i].base = NULL;
+	}
+	L.cached_bytes = 0;
+	sn_unlock(&L.lock);
+	unmap_all(drop, nd);
+	return bytes;
+}
+
 /* The cached mapping closest to @bytes: the smallest that holds them,
  * else the largest that does not; whole (its size in *@got). */
 static char *cache_take_locked(size_t bytes, size_t *got)

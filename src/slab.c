@@ -1355,10 +1355,12 @@ static long list_bytes(const struct slab_cache *c, const struct slab *s)
 long slab_cache_shrink(struct slab_cache *h)
 {
 	struct slab_cache *c = cache_of_handle(h);
-	if (!c || (c->kind & CACHE_LARGE)) {
+	if (!c) {
 		errno = EINVAL;
 		return -EINVAL;
 	}
+	if (c->kind & CACHE_LARGE)      /* its "empty slabs": the cached mappings */
+		return large_cache_flush();
 	/* Other threads give up their idle slabs at their next slow path. */
 	atomic_fetch_add(&c->shrink_seq, 1);
 	struct slab *release = NULL;

@@ -260,6 +260,34 @@ Test(large, cache_keeps_four_times_the_live_bytes)
 		slab_free(held[i]);
 }
 
+static void find_large_cache(struct slab_cache *c, void *arg)
+{
+	if (strcmp(slab_cache_name(c), "kmalloc-large") == 0)
+		*(struct slab_cache **)arg = c;
+}
+
+/* What the mapping cache keeps goes back to the OS on a shrink of
+ * kmalloc-large (malloc_trim shrinks every cache): the next large
+ * block is fresh memory again. */
+Test(large, shrink_gives_the_cached_mappings_back)
+{
+	char *p = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(p);
+	memset(p, 1, 1024 * KiB);
+	slab_free(p);
+	struct slab_cache *large = NULL;
+	slab_cache_for_each(find_large_cache, &large);
+	cr_assert_not_null(large, "no kmalloc-large cache");
+	cr_assert_geq(slab_cache_shrink(large), 1024 * KiB);
+	cr_assert_eq(slab_cache_shrink(large), 0, "nothing left to give");
+	long before = minor_faults();
+	char *q = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(q);
+	memset(q, 2, 1024 * KiB);
+	cr_assert_geq(minor_faults() - before, 128, "the new block is not fresh memory");
+	slab_free(q);
+}
+
 /* An exact peak, also for one large allocation followed by nothing. */
 Test(large, peak_counts_a_single_large_allocation)
 {
