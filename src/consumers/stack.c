@@ -453,6 +453,17 @@ static bool capture_ready(void)
 	return atomic_load_explicit(&ready, memory_order_acquire);
 }
 
+/* A dlopen'ed libunwind's thread-local data is allocated on the thread's
+ * first access, by __tls_get_addr calling malloc: touched here, at the
+ * thread's start, rather than inside the first allocation it records. */
+void sn_stack_thread_start(void)
+{
+	if (!atomic_load_explicit(&ready, memory_order_acquire))
+		return;
+	void *pc[4];
+	(void)raw_capture(pc, 4);
+}
+
 int sn_stack_raw(void **pc, int max)
 {
 	return capture_ready() ? raw_capture(pc, max) : 0;

@@ -45,6 +45,9 @@ SN_CONSUMER_API bool sn_stack_pc_is_self(uintptr_t pc);
  * libunwind and libdw, stack_lib.h): the unwinder warmed up,
  * slabnotify's address ranges found. */
 SN_CONSUMER_API void sn_stack_init(void);
+/* In a new thread, before its code: the unwinder's per-thread data made
+ * there, not inside the first capture (the drop-in's pthread_create). */
+SN_CONSUMER_API void sn_stack_thread_start(void);
 /* The raw return addresses, innermost first, slabnotify's frames kept
  * (failstack.c); 0 when capture is not set up (see sn_stack_init). */
 SN_CONSUMER_API int sn_stack_raw(void **pc, int max);
