@@ -39,7 +39,9 @@ LD_PRELOAD=$PRELOAD $T cat /proc/self/maps >"$TMP/plain.maps"
 check "LD_PRELOAD alone: no libunwind, libdw, libelf... mapped" no_stack_libs "$TMP/plain.maps"
 check "LD_PRELOAD alone: the drop-in is mapped" grep -q libslabnotify-malloc "$TMP/plain.maps"
 maps_of options --max 64M --high 32M --stats --fail-probability 0 --debug=FZP
+check "--max --high --stats --debug=FZP: cat ran under the drop-in" grep -q libslabnotify-malloc "$TMP/options.maps"
 check "--max --high --stats --debug=FZP: no stack library mapped" no_stack_libs "$TMP/options.maps"
+check "--max --high --stats --debug=FZP: the report was written" grep -q 'slabnotify report' "$TMP/options.report"
 
 for opt in --leaks --profile --debug --guard "--fail-stack=no_such_function"; do
 	name=${opt%%=*}
