@@ -4,14 +4,14 @@
  * when a function on its stack has a name matching PATTERN, a shell glob
  * (fnmatch(3)): failslab's require-start/require-end of Linux, by name.
  *
- * Each eligible allocation captures its return addresses (libunwind's
- * unw_backtrace; glibc's backtrace() without libunwind). Whether the
+ * Each eligible allocation captures its return addresses (stack.c's
+ * raw capture: libunwind, or glibc's backtrace() when it is not loaded). Whether the
  * function at an address matches is decided once per address and
  * pattern, and cached: a lock-free table of words (the address, the
  * pattern's epoch, the answer), so that a call site seen before costs
  * the stack capture and a few loads. Deciding names the function with
  * elfutils' libdwfl (the ELF symbol table: static functions too) or,
- * without it or where it finds nothing, dladdr(); slabnotify's own frames
+ * without it (stack_lib.h) or where it finds nothing, dladdr(); slabnotify's own frames
  * never match (the drop-in's malloc would match "malloc" for every
  * allocation): those of its shared object, or, linked statically into
  * the program, the functions named slab_* and sn_* (its other internal
@@ -24,6 +24,8 @@
  */
 #define _GNU_SOURCE
 #include "consumer.h"
+#include "stack.h"
+#include "stack_lib.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -34,14 +36,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
-
-#ifdef SLABNOTIFY_HAVE_UNWIND
-#define UNW_LOCAL_ONLY
-#include <elfutils/libdwfl.h>
-#include <libunwind.h>
-#else
-#include <execinfo.h>
-#endif
 
 #define DEPTH 48
 #define SLOTS 8192                     /* power of two */
@@ -115,22 +109,18 @@ static bool ours(uintptr_t pc, const char *name)
  * (a library loaded since). */
 static Dwfl_Module *module_of(uintptr_t pc)
 {
-	static const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-	};
 	if (!dwfl && !dwfl_tried) {
 		dwfl_tried = true;
-		dwfl = dwfl_begin(&cb);
+		dwfl = sn_dwfl_begin();
 	}
 	if (!dwfl)
 		return NULL;
-	Dwfl_Module *m = dwfl_addrmodule(dwfl, pc);
+	Dwfl_Module *m = sn_lib.dwfl_addrmodule(dwfl, pc);
 	if (!m) {
-		dwfl_report_begin(dwfl);
-		dwfl_linux_proc_report(dwfl, getpid());
-		dwfl_report_end(dwfl, NULL, NULL);
-		m = dwfl_addrmodule(dwfl, pc);
+		sn_lib.dwfl_report_begin(dwfl);
+		sn_lib.dwfl_linux_proc_report(dwfl, getpid());
+		sn_lib.dwfl_report_end(dwfl, NULL, NULL);
+		m = sn_lib.dwfl_addrmodule(dwfl, pc);
 	}
 	return m;
 }
@@ -140,8 +130,8 @@ static Dwfl_Module *module_of(uintptr_t pc)
 static const char *function_at(uintptr_t pc)
 {
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	Dwfl_Module *m = module_of(pc);
-	const char *name = m ? dwfl_module_addrname(m, pc) : NULL;
+	Dwfl_Module *m = sn_stack_lib_ready() ? module_of(pc) : NULL;
+	const char *name = m ? sn_lib.dwfl_module_addrname(m, pc) : NULL;
 	if (name)
 		return name;
 #endif
@@ -203,23 +193,14 @@ static bool frame_matches(uintptr_t pc, uint32_t e)
 	return match;
 }
 
-static int capture(void **pc)
-{
-#ifdef SLABNOTIFY_HAVE_UNWIND
-	return unw_backtrace(pc, DEPTH);
-#else
-	return backtrace(pc, DEPTH);
-#endif
-}
-
 bool sn_fail_stack_match(void)
 {
 	uint32_t e = atomic_load_explicit(&epoch, memory_order_acquire);
 	if (!e)
 		return true;
 	void *pc[DEPTH];
-	int n = capture(pc);
-	for (int i = 1; i < n; i++)                /* 0 is this function */
+	int n = sn_stack_raw(pc, DEPTH);
+	for (int i = 1; i < n; i++)                /* 0 is the capture's */
 		if (frame_matches((uintptr_t)pc[i], e))
 			return true;
 	return false;

@@ -1,8 +1,9 @@
 /*
  * stack.c - stack capture and the stack depot (stack.h).
  *
- * Capture. libunwind's unw_backtrace() (glibc's backtrace() without
- * libunwind) takes the raw return addresses; the leading frames that lie
+ * Capture. libunwind's unw_backtrace() (glibc's backtrace() when
+ * libunwind could not be loaded: stack_lib.h) takes the raw return
+ * addresses; the leading frames that lie
  * in slabnotify's own code (the capture, the handler, the hook, the slow
  * path, the drop-in's malloc) are cut at once, by address, so that the
  * depot holds the caller's frames only and stacks that differ only
@@ -37,9 +38,11 @@
  */
 #define _GNU_SOURCE
 #include "stack.h"
+#include "stack_lib.h"
 #include "lock.h"
 
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,16 +50,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#ifdef SLABNOTIFY_HAVE_UNWIND
-#define UNW_LOCAL_ONLY
-#include <dwarf.h>
-#include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
-#include <libunwind.h>
-#else
-#include <execinfo.h>
-#endif
 
 #define RAW_FRAMES    64          /* taken: ours and the caller's */
 #define KEPT_FRAMES   32          /* kept: the caller's */
@@ -168,12 +161,12 @@ static int phdr_visit(struct dl_phdr_info *info, size_t size, void *arg)
 /* A compilation unit's source path, made absolute with its directory. */
 static void cu_path(Dwarf_Die *cu, char *out, size_t cap)
 {
-	const char *name = dwarf_diename(cu);
+	const char *name = sn_lib.dwarf_diename(cu);
 	out[0] = '\0';
 	if (!name)
 		return;
 	Dwarf_Attribute attr;
-	const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+	const char *dir = sn_lib.dwarf_formstring(sn_lib.dwarf_attr(cu, DW_AT_comp_dir, &attr));
 	if (name[0] != '/' && dir)
 		snprintf(out, cap, "%s/%s", dir, name);
 	else
@@ -184,18 +177,14 @@ static void cu_path(Dwarf_Die *cu, char *out, size_t cap)
  * source tree (this file is TREE/consumers/stack.c). */
 static void ranges_from_dwarf(void)
 {
-	static const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-	};
-	Dwfl *dwfl = dwfl_begin(&cb);
+	Dwfl *dwfl = sn_dwfl_begin();
 	if (!dwfl)
 		return;
-	if (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0)
+	if (sn_lib.dwfl_linux_proc_report(dwfl, getpid()) != 0 || sn_lib.dwfl_report_end(dwfl, NULL, NULL) != 0)
 		goto out;
 	Dwarf_Addr here = (Dwarf_Addr)(uintptr_t)&sn_stack_capture, bias = 0;
-	Dwfl_Module *m = dwfl_addrmodule(dwfl, here);
-	Dwarf_Die *cu = m ? dwfl_module_addrdie(m, here, &bias) : NULL;
+	Dwfl_Module *m = sn_lib.dwfl_addrmodule(dwfl, here);
+	Dwarf_Die *cu = m ? sn_lib.dwfl_module_addrdie(m, here, &bias) : NULL;
 	if (!cu)
 		goto out;
 	char root[4096], path[4096];
@@ -205,17 +194,17 @@ static void ranges_from_dwarf(void)
 		goto out;
 	tail[1] = '\0';    /* ".../src/" */
 	size_t rootlen = strlen(root);
-	for (cu = NULL; (cu = dwfl_module_nextcu(m, cu, &bias));) {
+	for (cu = NULL; (cu = sn_lib.dwfl_module_nextcu(m, cu, &bias));) {
 		cu_path(cu, path, sizeof(path));
 		if (strncmp(path, root, rootlen) != 0)
 			continue;
 		Dwarf_Addr base, lo, hi;
 		ptrdiff_t off = 0;
-		while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0)
+		while ((off = sn_lib.dwarf_ranges(cu, off, &base, &lo, &hi)) > 0)
 			range_add((uintptr_t)(lo + bias), (uintptr_t)(hi + bias));
 	}
 out:
-	dwfl_end(dwfl);
+	sn_lib.dwfl_end(dwfl);
 }
 #endif
 
@@ -224,7 +213,7 @@ static void find_self(void)
 	struct phdr_search s = { .addr = (uintptr_t)&sn_stack_capture };
 	dl_iterate_phdr(phdr_visit, &s);
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	if (s.found && s.is_program)
+	if (s.found && s.is_program && sn_stack_lib_ready())
 		ranges_from_dwarf();
 #endif
 }
@@ -248,32 +237,39 @@ bool sn_stack_pc_is_self(uintptr_t pc)
  * cache is freed by a thread-specific-data destructor that runs after
  * TSan has finished the thread, and its mutex call then crashes.
  */
-static int raw_capture(void **pc, int max)
+static int unwind_capture(void **pc, int max)
 {
 	unw_context_t ctx;
 	unw_cursor_t cur;
 	int n = 0;
-	if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+	if (sn_lib.getcontext(&ctx) != 0 || sn_lib.init_local(&cur, &ctx) != 0)
 		return 0;
 	do {
 		unw_word_t ip = 0;
-		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+		if (sn_lib.get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
 			break;
 		pc[n++] = (void *)(uintptr_t)ip;
-	} while (n < max && unw_step(&cur) > 0);
+	} while (n < max && sn_lib.step(&cur) > 0);
 	return n;
 }
-#else
-static int raw_capture(void **pc, int max)
+#elif defined(SLABNOTIFY_HAVE_UNWIND)
+static int unwind_capture(void **pc, int max)
 {
-#ifdef SLABNOTIFY_HAVE_UNWIND
-	int n = unw_backtrace(pc, max);
-#else
-	int n = backtrace(pc, max);
-#endif
-	return n > 0 ? n : 0;
+	return sn_lib.backtrace(pc, max);
 }
 #endif
+
+static int raw_capture(void **pc, int max)
+{
+	int n;
+#ifdef SLABNOTIFY_HAVE_UNWIND
+	if (sn_stack_lib_ready())
+		n = unwind_capture(pc, max);
+	else
+#endif
+		n = backtrace(pc, max);
+	return n > 0 ? n : 0;
+}
 
 /* Index of the caller's first frame: past the first run of ours (and
  * what comes before it: the unwinder's). 0 if none of ours is seen. */
@@ -438,19 +434,44 @@ static void stack_setup(void)
 	atomic_store_explicit(&ready, true, memory_order_release);
 }
 
+/* The libraries first: stack_setup() warms up the unwinder it will use. */
 void sn_stack_init(void)
 {
+	sn_stack_lib_load();
 	pthread_once(&init_once, stack_setup);
+}
+
+/* Set up on first use where that may load libraries (stack_lib.h): not
+ * in the drop-in, whose constructor did it when an option wanted stacks. */
+static bool capture_ready(void)
+{
+	if (atomic_load_explicit(&ready, memory_order_acquire))
+		return true;
+	if (!sn_stack_lib_lazy_allowed())
+		return false;
+	sn_stack_init();
+	return atomic_load_explicit(&ready, memory_order_acquire);
+}
+
+/* A dlopen'ed libunwind's thread-local data is allocated on the thread's
+ * first access, by __tls_get_addr calling malloc: touched here, at the
+ * thread's start, rather than inside the first allocation it records. */
+void sn_stack_thread_start(void)
+{
+	if (!atomic_load_explicit(&ready, memory_order_acquire))
+		return;
+	void *pc[4];
+	(void)raw_capture(pc, 4);
+}
+
+int sn_stack_raw(void **pc, int max)
+{
+	return capture_ready() ? raw_capture(pc, max) : 0;
 }
 
 sn_stack_id sn_stack_capture(void)
 {
-	if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-		sn_stack_init();
-		if (!atomic_load_explicit(&ready, memory_order_acquire))
-			return 0;
-	}
-	if (tl_forking)
+	if (!capture_ready() || tl_forking)
 		return 0;
 	void *pc[RAW_FRAMES];
 	sn_witness_acquire(SN_RANK_CAPTURE);

@@ -7,6 +7,7 @@
  *                slabnotify's own frames by address, the depot, fork
  *   symbolize.c  pc -> function, file:line, module (libdwfl, or dladdr),
  *                C++ names demangled, cached until exit
+ *   stack_lib.c  libunwind and libdw, loaded by sn_stack_init()
  */
 #ifndef SLABNOTIFY_STACK_H
 #define SLABNOTIFY_STACK_H
@@ -40,9 +41,16 @@ SN_CONSUMER_API void sn_stack_print(FILE *f, sn_stack_id id, const char *indent)
 SN_CONSUMER_API uint32_t sn_stack_count(void);
 /* Does @pc (a return address) lie in slabnotify's own code? */
 SN_CONSUMER_API bool sn_stack_pc_is_self(uintptr_t pc);
-/* Set up capture now (outside any handler): the unwinder warmed up,
+/* Set up capture now (outside malloc and any handler: it may load
+ * libunwind and libdw, stack_lib.h): the unwinder warmed up,
  * slabnotify's address ranges found. */
 SN_CONSUMER_API void sn_stack_init(void);
+/* In a new thread, before its code: the unwinder's per-thread data made
+ * there, not inside the first capture (the drop-in's pthread_create). */
+SN_CONSUMER_API void sn_stack_thread_start(void);
+/* The raw return addresses, innermost first, slabnotify's frames kept
+ * (failstack.c); 0 when capture is not set up (see sn_stack_init). */
+SN_CONSUMER_API int sn_stack_raw(void **pc, int max);
 /* fork(): called by the core's fork handlers only (lock.h's order). */
 SN_CONSUMER_API void sn_stack_fork_prepare(void);
 SN_CONSUMER_API void sn_stack_fork_parent(void);

@@ -4,8 +4,9 @@
  * prints, each pc once per process.
  *
  * elfutils' libdwfl gives the function from the symbol tables and
- * file:line from DWARF; without libunwind/libdw, dladdr() gives what the
- * dynamic symbol tables know. The session is made on first use and told
+ * file:line from DWARF; when libdw is not loaded (stack_lib.h: never
+ * loaded from here, a report may run in a signal handler), dladdr()
+ * gives what the dynamic symbol tables know. The session is made on first use and told
  * about the modules again when an address falls in none it knows (a
  * library loaded since). C++ names are demangled with libstdc++'s
  * __cxa_demangle when the program has it loaded (found with dlsym: C
@@ -18,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "stack.h"
+#include "stack_lib.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -25,10 +27,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#ifdef SLABNOTIFY_HAVE_UNWIND
-#include <elfutils/libdwfl.h>
-#endif
 
 #define CACHE_SLOTS  (1u << 16)   /* pcs; past that, frames are resolved uncached */
 #define INTERN_SLOTS (1u << 15)
@@ -147,15 +145,11 @@ static const char *function_name(const char *raw)
 #ifdef SLABNOTIFY_HAVE_UNWIND
 static bool dwfl_report_all(void)
 {
-	static const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-	};
-	if (!dwfl && !(dwfl = dwfl_begin(&cb)))
+	if (!dwfl && !(dwfl = sn_dwfl_begin()))
 		return false;
-	dwfl_report_begin(dwfl);
-	if (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0) {
-		dwfl_end(dwfl);
+	sn_lib.dwfl_report_begin(dwfl);
+	if (sn_lib.dwfl_linux_proc_report(dwfl, getpid()) != 0 || sn_lib.dwfl_report_end(dwfl, NULL, NULL) != 0) {
+		sn_lib.dwfl_end(dwfl);
 		dwfl = NULL;
 		return false;
 	}
@@ -177,39 +171,45 @@ static bool system_module(const char *path)
 	return false;
 }
 
-static void resolve_uncached(uintptr_t at, struct sn_frame *out)
+/* false: no libdwfl session could be made (then dladdr). */
+static bool resolve_dwfl(uintptr_t at, struct sn_frame *out)
 {
 	if (!dwfl && !dwfl_report_all())
-		return;
-	Dwfl_Module *m = dwfl_addrmodule(dwfl, at);
+		return false;
+	Dwfl_Module *m = sn_lib.dwfl_addrmodule(dwfl, at);
 	if (!m && dwfl_report_all())
-		m = dwfl_addrmodule(dwfl, at);
+		m = sn_lib.dwfl_addrmodule(dwfl, at);
 	if (!m)
-		return;
-	out->module = intern(dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL));
+		return true;
+	out->module = intern(sn_lib.dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL));
 	GElf_Off off = 0;
 	GElf_Sym sym;
-	out->function = function_name(dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL));
+	out->function = function_name(sn_lib.dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL));
 	if (system_module(out->module))
-		return;
-	Dwfl_Line *line = dwfl_module_getsrc(m, at);
+		return true;
+	Dwfl_Line *line = sn_lib.dwfl_module_getsrc(m, at);
 	int lineno = 0;
-	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+	const char *file = line ? sn_lib.dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
 	if (file && lineno > 0) {
 		out->file = intern(file);
 		out->line = (unsigned)lineno;
 	}
+	return true;
 }
-#else
+#endif
+
 static void resolve_uncached(uintptr_t at, struct sn_frame *out)
 {
+#ifdef SLABNOTIFY_HAVE_UNWIND
+	if (sn_stack_lib_ready() && resolve_dwfl(at, out))
+		return;
+#endif
 	Dl_info info;
 	if (!dladdr((void *)at, &info))
 		return;
 	out->module = intern(info.dli_fname);
 	out->function = function_name(info.dli_sname);
 }
-#endif
 
 void sn_frame_resolve(uintptr_t pc, struct sn_frame *out)
 {

@@ -6,6 +6,8 @@
  */
 #include "dropin.h"
 #include "options.h"
+#include "consumers/stack.h"
+#include "consumers/stack_lib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,6 +128,55 @@ static void configure_failslab(void)
 	}
 }
 
+/* The first option given that records stacks, or NULL: --debug only with
+ * U (user tracking), the letters' default. */
+static const char *stack_option(void)
+{
+	const char *v;
+	unsigned letters;
+	if ((v = getenv(SN_ENV_PROFILE)) && *v && strcmp(v, "0"))
+		return "--profile (" SN_ENV_PROFILE ")";
+	if ((v = getenv(SN_ENV_LEAKS)) && *v && strcmp(v, "0"))
+		return "--leaks (" SN_ENV_LEAKS ")";
+	if ((v = getenv(SN_ENV_DEBUG)) && strcmp(v, "0") && sn_parse_debug_letters(v, &letters) &&
+	    (letters & SN_DEBUG_U))
+		return "--debug (" SN_ENV_DEBUG ")";
+	if ((v = getenv(SN_ENV_GUARD)) && *v && strcmp(v, "0"))
+		return "--guard (" SN_ENV_GUARD ")";
+	if ((v = getenv(SN_ENV_FAIL_STACK)) && *v)
+		return "--fail-stack (" SN_ENV_FAIL_STACK ")";
+	return NULL;
+}
+
+/*
+ * libunwind and libdw are loaded here, when an option wants stacks, and
+ * nowhere else in the drop-in: dlopen allocates (through our malloc,
+ * served plainly: no limit, debug cache or tracker is on yet, so that a
+ * small --max cannot fail it and the loader's blocks are no leaks) and
+ * must not run inside malloc or a signal handler. Without them the run
+ * goes on with glibc's backtrace() and dladdr(): the exported names of
+ * functions, no file:line (slabnotify(1), README).
+ */
+static void configure_stacks(void)
+{
+	sn_stack_lib_forbid_lazy();
+	const char *opt = stack_option();
+	if (!opt)
+		return;
+	sn_stack_init();
+	if (sn_stack_lib_ready())
+		return;
+	char buf[768];
+	int n = snprintf(buf, sizeof(buf),
+			 "slabnotify: %s: cannot load libunwind and libdw (%s): stacks without file:line, "
+			 "functions by their exported names only\n",
+			 opt, sn_stack_lib_error());
+	if (n > 0) {
+		ssize_t r = write(STDERR_FILENO, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		(void)r;
+	}
+}
+
 /* The command line from /proc/self/cmdline, words joined by spaces. */
 static void read_cmdline(void)
 {
@@ -190,6 +241,7 @@ __attribute__((constructor(101))) static void sn_malloc_configure(void)
 	configure_launcher();
 	sn_thread_ordinal_set(0);     /* the main thread runs constructors */
 	read_cmdline();
+	configure_stacks();     /* first: before any limit, debug cache or tracker */
 	configure_memcg();
 	sn_dropin_debug_configure();     /* debug.c: after the limit, before the leaks */
 	configure_failslab();

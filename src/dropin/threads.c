@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "dropin.h"
+#include "consumers/stack.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -31,6 +32,7 @@ static void *thread_trampoline(void *p)
 	struct thread_start st = *(struct thread_start *)p;
 	sn_quiet_begin();
 	free(p);
+	sn_stack_thread_start();
 	sn_quiet_end();
 	sn_thread_ordinal_set(st.ordinal);
 	return st.fn(st.arg);
