@@ -82,14 +82,27 @@ static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n, slab_gfp_t extr
 }
 
 /* Every exit is a tail call, so that --guard's every allocation passes
- * through here with no stack frame (the sampled call is kept apart). */
-static SN_NOINLINE void *alloc_out_of_line(const char *fn, size_t n, slab_gfp_t extra)
+ * through here with no stack frame (the sampled call is kept apart). A
+ * class size comes here only under --guard; a large block is never
+ * guarded, so it does not count down. */
+static SN_ALWAYS_INLINE void *alloc_outside(const char *fn, size_t n, slab_gfp_t extra)
 {
-	if (sn_malloc_inline_end == 0 && unlikely(--guard_tick < 0))
-		return alloc_sampled(fn, n, extra);
 	if (n > SLAB_KMALLOC_MAX)
 		return alloc_large(fn, n, extra);
+	if (unlikely(--guard_tick < 0))
+		return alloc_sampled(fn, n, extra);
 	return sn_alloc_small(fn, n);
+}
+
+static SN_NOINLINE void *alloc_out_of_line(const char *fn, size_t n, slab_gfp_t extra)
+{
+	return alloc_outside(fn, n, extra);
+}
+
+/* malloc's own: no name or flags to pass (--guard's cost per malloc). */
+static SN_NOINLINE void *malloc_out_of_line(size_t n)
+{
+	return alloc_outside("malloc", n, 0);
 }
 
 static SN_ALWAYS_INLINE void *sn_alloc(const char *fn, size_t n, slab_gfp_t extra)
@@ -115,7 +128,9 @@ static void *sn_alloc_aligned(const char *fn, size_t align, size_t n)
 
 SN_EXPORT void *malloc(size_t n)
 {
-	return sn_alloc("malloc", n, 0);
+	if (unlikely(n >= sn_malloc_inline_end))
+		return malloc_out_of_line(n);
+	return sn_alloc_small("malloc", n);
 }
 
 SN_EXPORT void free(void *p)
