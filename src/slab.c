@@ -770,6 +770,88 @@ static uint32_t slab_take_locked(struct slab_cache *c, struct slab *s, struct sl
 }
 
 /*
+ * Purged slabs
+ * ------------
+ * A remote free that would bring an owned FULL slab's count to the
+ * object count finds every object free: the owner holds none (FULL) and
+ * the stack holds all the others. Under the cache lock it takes the
+ * stack (head and count to 0, PURGED set) and gives the pages back, so
+ * that an owner that stopped allocating (larson's main thread) keeps no
+ * memory for slabs others emptied. The owner, at its next scan of its
+ * full list, waits on the lock for the zap to finish and makes the slab
+ * anew, as slab_new does: nothing chained (fresh 0), its chunks chained
+ * as it needs them. Giving a purged slab up makes it an unowned empty
+ * slab with nothing chained. A free into a purged slab is a double free:
+ * every object already was free. Its link word was zeroed, so the fast
+ * path's test does not see it, but the free reaches a slow path (the
+ * slab is FULL: not the owner's fast case; remote: the stack's CAS),
+ * which checks PURGED; after the owner made it anew, a free above fresh
+ * is refused as for a new slab.
+ * Not purged: caches whose free objects keep contents (a constructor's
+ * state, an RCU reader's view: HOOK_LINK_AFTER), debug caches (their
+ * poison and records), slabnotify's own (freed under other locks).
+ */
+static bool slab_purgeable(const struct slab_cache *c)
+{
+	return !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_LINK_AFTER | HOOK_DEBUG)) &&
+	       !(c->kind & CACHE_META);
+}
+
+/* The objects' pages, given back. */
+static void slab_zap(struct slab_cache *c, struct slab *s)
+{
+	size_t used = ((size_t)c->objects * c->size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
+	os_decommit(s->base, used);
+}
+
+/* A purged slab starts again with nothing chained (its owner, or the
+ * cache lock holder giving it up). */
+static void slab_unchain_purged(struct slab_cache *c, struct slab *s)
+{
+	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
+	s->head = 0;
+	s->inuse = 0;
+	s->nr_local = c->objects;
+}
+
+/*
+ * The free of @idx would make the FULL slab @s wholly free: purge it.
+ * False when the state moved meanwhile (the caller pushes as usual).
+ */
+static SN_NOINLINE bool slab_purge(const char *fn, struct slab_cache *c, struct slab *s, uint32_t idx)
+{
+	bool done = false;
+	sn_lock(&c->lock);
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	while ((w & (ST_OWNED | ST_FULL | ST_PURGED)) == (ST_OWNED | ST_FULL) && st_count(w) + 1 == c->objects) {
+		if (unlikely(st_head(w) == idx + 1))
+			sn_bad_free(fn, slab_obj(c, s->base, idx), c, "double free");
+		uint64_t nw = (w & ST_FLAGS_MASK) | ST_PURGED;
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
+							  memory_order_acquire)) {
+			slab_zap(c, s);
+			done = true;
+			break;
+		}
+	}
+	sn_unlock(&c->lock);
+	return done;
+}
+
+/* The owner takes back a purged slab of its full list: its first chunk. */
+static uint32_t take_purged(struct slab_cache *c, struct slab *s, struct slab_thread *t)
+{
+	sn_lock(&c->lock);      /* the purger zaps under it: wait until it is done */
+	sn_unlock(&c->lock);
+	/* fresh 0 before PURGED goes: a late double free is refused as one
+	 * into a new slab. */
+	slab_unchain_purged(c, s);
+	s->nr_local = 0;
+	atomic_fetch_and_explicit(&s->state, ~(ST_FULL | ST_PURGED), memory_order_acq_rel);
+	return slab_extend_chain(c, s, t);
+}
+
+/*
  * The owner gives @s up (it is on none of its lists, not current): its
  * chain becomes the lock-side chain, its state counts the objects in
  * use. Returns the slab to release, or NULL. Takes the cache lock.
@@ -779,8 +861,10 @@ static struct slab *slab_give_up(struct slab_cache *c, struct slab *s)
 	sn_lock(&c->lock);
 	s->nr_local = c->objects - s->inuse;
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
+	if (w & ST_PURGED)      /* settled under this lock: it cannot change now */
+		slab_unchain_purged(c, s);
 	do {
-		uint32_t in_use = s->inuse - st_count(w);
+		uint32_t in_use = (w & ST_PURGED) ? 0 : s->inuse - st_count(w);
 		nw = st_make(st_head(w), in_use, w & ST_PENDING);
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_acquire));
@@ -852,6 +936,19 @@ static void idle_clear(struct slab_cache *c, struct slab_thread *t, struct slab 
 		atomic_fetch_sub_explicit(&t->idle_bytes, slab_bytes_of(c), memory_order_relaxed);
 		atomic_fetch_sub_explicit(&c->nr_idle, 1, memory_order_relaxed);
 	}
+}
+
+/* The current slab ran dry: mark it FULL in the CAS that finds its
+ * remote stack empty, so that the remote count alone says when it is
+ * wholly free; or take the frees that came meanwhile. */
+static uint32_t retire_full(struct slab *s)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
+	do
+		nw = st_head(w) ? w & (ST_OWNED | ST_PENDING) : w | ST_FULL;
+	while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
+						       memory_order_acquire));
+	return st_head(w);
 }
 
 /* Take the remote stack of an owned slab: its head, count in *n. */
@@ -965,13 +1062,17 @@ static void cpu_trim_idle(struct slab_cache *c, struct slab_thread *t, struct sl
 /* ------------------------------------------------------------------ */
 
 /* A full slab that has received remote frees, among the oldest few. */
-static struct slab *scan_full(struct slab_cpu *cpu, uint32_t *head)
+static struct slab *scan_full(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu, uint32_t *head)
 {
 	for (int i = 0; i < SN_FULL_SCAN && cpu->full; i++) {
 		struct slab *s = cpu->full;
 		uint32_t n;
-		uint32_t h = take_remote(s, &n);
 		own_unlink(cpu, s);
+		if (atomic_load_explicit(&s->state, memory_order_acquire) & ST_PURGED) {
+			*head = take_purged(c, s, t);
+			return s;
+		}
+		uint32_t h = take_remote(s, &n);
 		if (h) {
 			s->inuse -= n;
 			*head = h;
@@ -989,7 +1090,8 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
 	while ((s = c->partial)) {
 		partial_del(c, s);
 		uint32_t head = slab_take_locked(c, s, t);
-		if (head || atomic_load_explicit(&s->fresh, memory_order_relaxed) < c->objects) {
+		if (head || atomic_load_explicit(&s->fresh, memory_order_relaxed) < c->objects ||
+		    (head = retire_full(s))) {
 			sn_unlock(&c->lock);
 			make_current(c, t, cpu, s, head);
 			return true;
@@ -1010,7 +1112,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	struct slab *s = cpu->slab;
 	uint32_t head, n;
 	if (s) {
-		if ((head = take_remote(s, &n)) || (head = slab_extend_chain(c, s, t))) {
+		if ((head = take_remote(s, &n)) || (head = slab_extend_chain(c, s, t)) || (head = retire_full(s))) {
 			cpu->head = head;
 			return true;
 		}
@@ -1024,7 +1126,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 		make_current(c, t, cpu, s, s->head);
 		return true;
 	}
-	if ((s = scan_full(cpu, &head))) {
+	if ((s = scan_full(c, t, cpu, &head))) {
 		make_current(c, t, cpu, s, head);
 		return true;
 	}
@@ -1103,15 +1205,22 @@ static void slab_push_unowned(const char *fn, struct slab_cache *c, struct slab 
 
 /* Push onto the slab's remote stack. An owned slab's (the common case)
  * is a leaf with one compare-and-swap: head and count change, the flags
- * stay; an unowned slab's free may settle it. */
+ * stay; the free that makes a FULL slab wholly free purges it instead;
+ * an unowned slab's free may settle it. */
 static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
 					     uint32_t idx)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed);
 	while (likely(w & ST_OWNED)) {
-		if (unlikely(st_head(w) == idx + 1)) {
+		if (unlikely(st_head(w) == idx + 1 || (w & ST_PURGED))) {
 			remote_double_free(fn, c, obj);
 			return;
+		}
+		if (unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects) && slab_purgeable(c)) {
+			if (slab_purge(fn, c, s, idx))
+				return;
+			w = atomic_load_explicit(&s->state, memory_order_relaxed);
+			continue;
 		}
 		link_set(c, obj, st_head(w));
 		uint64_t nw = ((w & ~ST_FIELD_MASK) + (1ULL << ST_COUNT_SHIFT)) | (idx + 1);
@@ -1133,12 +1242,12 @@ static SN_NOINLINE void slab_push_unowned(const char *fn, struct slab_cache *c, 
 		claim = false;
 		if (unlikely(st_head(w) == idx + 1))
 			sn_bad_free(fn, obj, c, "double free");
-		link_set(c, obj, st_head(w));
-		uint64_t flags = w & (ST_OWNED | ST_LISTED | ST_PENDING);
-		if (w & ST_OWNED) {
-			nw = st_make(idx + 1, st_count(w) + 1, flags);
-			continue;
+		if (w & ST_OWNED) {     /* taken meanwhile: an owned slab's push */
+			slab_push_remote(fn, c, s, obj, idx);
+			return;
 		}
+		link_set(c, obj, st_head(w));
+		uint64_t flags = w & (ST_LISTED | ST_PENDING);
 		if (unlikely(st_count(w) == 0))
 			sn_bad_free(fn, obj, c, "double free or free of an object never allocated");
 		uint32_t in_use = st_count(w) - 1;
@@ -1203,7 +1312,11 @@ static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *
 		thread_touch(t, c->index);
 		STAT_INC(cpu->free_slow);
 		if (owner == ((uintptr_t)t | SLAB_OWNER_FULL)) {
-			/* Our own full slab: back on our partial list. */
+			/* Our own full slab: back on our partial list. Every
+			 * object of a purged one was free already. */
+			if (atomic_load_explicit(&s->state, memory_order_acquire) & ST_PURGED)
+				sn_bad_free(fn, obj, c, "double free");
+			atomic_fetch_and_explicit(&s->state, ~ST_FULL, memory_order_relaxed);
 			own_unlink(cpu, s);
 			atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
 			own_partial_add(cpu, s, false);
