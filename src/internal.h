@@ -165,7 +165,12 @@ struct slab {
 	uint8_t idle;               /* owner: empty, counted in the thread's idle bytes */
 	uint8_t large_fresh;        /* large: memory never used (reads as zero) */
 	uint16_t _pad;
-	size_t large_size;          /* large: usable bytes */
+	union {
+		size_t large_size;  /* large: usable bytes */
+		unsigned long owner_mark; /* FULL: the owner's alloc_slow count when
+				     * half the objects had come back remotely
+				     * (atomic access; slab.c, "Purged slabs") */
+	};
 	size_t map_size;            /* large: bytes mapped; pools: when freed (ns) */
 	struct rcu_head rcu;        /* SLAB_TYPESAFE_BY_RCU deferral */
 	_Atomic(uint32_t *) stamps; /* per object: the notifier generation of its

@@ -794,7 +794,7 @@ static uint32_t slab_take_locked(struct slab_cache *c, struct slab *s, struct sl
 static bool slab_purgeable(const struct slab_cache *c)
 {
 	return !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_LINK_AFTER | HOOK_DEBUG)) &&
-	       !(c->kind & CACHE_META);
+	       !(c->kind & CACHE_META) && c->objects >= 2;
 }
 
 /* The objects' pages, given back. */
@@ -814,15 +814,37 @@ static void slab_unchain_purged(struct slab_cache *c, struct slab *s)
 	s->nr_local = c->objects;
 }
 
+/* The owner's count of allocation slow paths in @c. Its structure is
+ * never unmapped (thread.c keeps exited ones for reuse): a stale owner
+ * reads as some count, which only affects the idleness guess. */
+static unsigned long owner_alloc_slow(const struct slab_cache *c, const struct slab *s)
+{
+	uintptr_t o = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~SLAB_OWNER_FULL;
+	return o ? __atomic_load_n(&cpu_of((struct slab_thread *)o, c)->alloc_slow, __ATOMIC_RELAXED) : 0;
+}
+
+/* Half the FULL slab's objects came back remotely: note how busy its
+ * owner is, to tell at the last free whether it allocated since. */
+static SN_NOINLINE void slab_mark_owner(struct slab_cache *c, struct slab *s)
+{
+	__atomic_store_n(&s->owner_mark, owner_alloc_slow(c, s), __ATOMIC_RELAXED);
+}
+
 /*
- * The free of @idx would make the FULL slab @s wholly free: purge it.
- * False when the state moved meanwhile (the caller pushes as usual).
+ * The free of @idx would make the FULL slab @s wholly free: purge it if
+ * its owner made no allocation slow path in the cache since half the
+ * slab came back (an owner that allocates takes the slab back soon, and
+ * would only fault its pages in again: prodcons' producer). False when
+ * not purged (the caller pushes as usual).
  */
 static SN_NOINLINE bool slab_purge(const char *fn, struct slab_cache *c, struct slab *s, uint32_t idx)
 {
 	bool done = false;
 	sn_lock(&c->lock);
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	/* Owned under the lock: the owner's structure is its own still. */
+	if (owner_alloc_slow(c, s) != __atomic_load_n(&s->owner_mark, __ATOMIC_RELAXED))
+		w = 0;
 	while ((w & (ST_OWNED | ST_FULL | ST_PURGED)) == (ST_OWNED | ST_FULL) && st_count(w) + 1 == c->objects) {
 		if (unlikely(st_head(w) == idx + 1))
 			sn_bad_free(fn, slab_obj(c, s->base, idx), c, "double free");
@@ -1216,17 +1238,17 @@ static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache 
 			remote_double_free(fn, c, obj);
 			return;
 		}
-		if (unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects) && slab_purgeable(c)) {
-			if (slab_purge(fn, c, s, idx))
-				return;
-			w = atomic_load_explicit(&s->state, memory_order_relaxed);
-			continue;
-		}
+		if (unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects) && slab_purgeable(c) &&
+		    slab_purge(fn, c, s, idx))
+			return;
 		link_set(c, obj, st_head(w));
 		uint64_t nw = ((w & ~ST_FIELD_MASK) + (1ULL << ST_COUNT_SHIFT)) | (idx + 1);
 		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
-							  memory_order_relaxed))
+							  memory_order_relaxed)) {
+			if (unlikely((nw & ST_FULL) && st_count(nw) == c->objects / 2))
+				slab_mark_owner(c, s);
 			return;
+		}
 	}
 	slab_push_unowned(fn, c, s, obj, idx);
 }
