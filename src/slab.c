@@ -5,9 +5,14 @@
  * ------------------
  *   new (page.c) ----------------------------> OWNED, current
  *   OWNED, current, chain ran dry:  remote frees waiting? take them;
- *                                   else -> OWNED, FULL (owner's full list)
+ *                                   else -> OWNED, FULL (owner's full list,
+ *                                   ST_FULL in the state word)
  *   OWNED, FULL, the owner frees into it ----> OWNED, partial (owner's list)
  *   OWNED, FULL, remote frees, seen by the owner's scan -> OWNED, current
+ *   OWNED, FULL, the last object freed remotely while the owner does not
+ *   allocate from the cache ----------------> OWNED, FULL, PURGED: pages
+ *                                   given back (see "Purged slabs")
+ *   OWNED, PURGED, seen by the owner's scan -> OWNED, current, as new
  *   OWNED, partial -------------------------> OWNED, current (when needed)
  *   OWNED, not current, every object free --> idle (kept, within the
  *                                   thread's SN_THREAD_IDLE_MAX bytes), or
@@ -19,8 +24,8 @@
  *   UNOWNED, on the partial list, taken by an allocating thread -> OWNED
  * A thread's allocation slow path prefers, in order: its current slab's
  * remote frees, its own partial slabs, its full slabs that received
- * remote frees (the oldest SN_FULL_SCAN), the cache's partial list, a new
- * slab.
+ * remote frees or were purged (the oldest SN_FULL_SCAN), the cache's
+ * partial list, a new slab.
  *
  * Who may touch what
  * ------------------
@@ -30,6 +35,8 @@
  * | an owned slab's head, inuse, next/prev, list, idle | its owner                |
  * | an unowned slab's head, nr_local, next/prev, on_partial, counted_empty; the cache's partial list | the cache lock holder |
  * | slab->state                                   | anyone, by compare-and-swap |
+ * | a PURGED slab's pages, while being zapped     | the purger, under the cache lock |
+ * | slab->owner_mark (FULL slabs)                 | the remote free that brings the count to half (atomic) |
  * | slab->owner                                   | written by the owner (taking, giving up: under the cache lock); read by anyone |
  * | segment pools                                 | the pool's lock            |
  * A thread that exits, a fork child reaping a vanished thread, and
@@ -44,7 +51,11 @@
  * an unowned one it also counts the object free, and a free that takes
  * an unowned full slab to partial, or a listed one to empty, claims
  * PENDING and settles the slab under the cache lock. Only the PENDING
- * claimant may release a slab with PENDING set.
+ * claimant may release a slab with PENDING set. The remote free that
+ * would make an owned FULL slab wholly free (count + 1 == objects: the
+ * owner holds none of its objects, see ST_FULL in internal.h) purges it
+ * instead, under the cache lock, when the owner has not allocated from
+ * the cache since half the slab came back.
  *
  * Locks
  * -----
@@ -772,24 +783,39 @@ static uint32_t slab_take_locked(struct slab_cache *c, struct slab *s, struct sl
 /*
  * Purged slabs
  * ------------
- * A remote free that would bring an owned FULL slab's count to the
- * object count finds every object free: the owner holds none (FULL) and
- * the stack holds all the others. Under the cache lock it takes the
- * stack (head and count to 0, PURGED set) and gives the pages back, so
- * that an owner that stopped allocating (larson's main thread) keeps no
- * memory for slabs others emptied. The owner, at its next scan of its
- * full list, waits on the lock for the zap to finish and makes the slab
- * anew, as slab_new does: nothing chained (fresh 0), its chunks chained
- * as it needs them. Giving a purged slab up makes it an unowned empty
- * slab with nothing chained. A free into a purged slab is a double free:
- * every object already was free. Its link word was zeroed, so the fast
- * path's test does not see it, but the free reaches a slow path (the
- * slab is FULL: not the owner's fast case; remote: the stack's CAS),
- * which checks PURGED; after the owner made it anew, a free above fresh
- * is refused as for a new slab.
+ * Only an owner takes its remote frees back, so a thread that filled
+ * slabs and stopped allocating (larson's main thread) kept every page of
+ * them while others freed their objects. The invariant that lets anyone
+ * else know such a slab is wholly free:
+ *   while an owned slab has ST_FULL, its owner holds none of its free
+ *   objects (no chain: it was retired with an empty one) and all of them
+ *   were chained (fresh == objects); so each object is in use or on the
+ *   remote stack, and the remote count reaches the object count exactly
+ *   when every object is free.
+ * ST_FULL is set by the CAS that finds the stack empty when the owner
+ * retires its current slab (retire_full), and cleared by the CAS that
+ * takes the stack (scan_full) or by the owner's own free into the slab,
+ * before it pushes (that free holds an object in use, so no remote free
+ * can complete the slab meanwhile).
+ * The remote free that would complete it takes the cache lock, takes the
+ * stack (head and count 0, ST_PURGED) and gives the pages back, all
+ * under the lock, when the owner is idle: its count of allocation slow
+ * paths in the cache is what it was when half the slab had come back
+ * (slab_mark_owner); a busy owner takes the slab back soon and would only
+ * fault its pages in again. The owner's scan waits on the lock for the
+ * zap, then makes the slab anew as slab_new does (nothing chained,
+ * chunks chained as needed); giving it up makes it an unowned empty slab
+ * with nothing chained. Thread exit, shrink, destroy and fork take the
+ * same lock, so none meets a zap half done.
+ * Double frees: every object of a purged slab is free. Its link words
+ * are zero, which the fast path takes for live, but the free reaches a
+ * slow path (FULL: not the owner's fast case; another thread: the
+ * stack's CAS), which sees ST_PURGED and aborts. Once the owner made the
+ * slab anew (fresh 0 first), a free is checked as in a new slab; as for
+ * any object, a double free that races with the reuse is not caught.
  * Not purged: caches whose free objects keep contents (a constructor's
- * state, an RCU reader's view: HOOK_LINK_AFTER), debug caches (their
- * poison and records), slabnotify's own (freed under other locks).
+ * state, an RCU reader's view: HOOK_LINK_AFTER), debug caches (poison,
+ * records), slabnotify's own (freed under other locks), one-object slabs.
  */
 static bool slab_purgeable(const struct slab_cache *c)
 {
