@@ -66,6 +66,7 @@
 #include "fastpath.h"
 #include "probes.h"
 #include "consumers/stack.h"
+#include "test_hooks.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -823,11 +824,15 @@ static bool slab_purgeable(const struct slab_cache *c)
 	       !(c->kind & CACHE_META) && c->objects >= 2;
 }
 
+void (*sn_test_hook_slab_zapped)(void *base);
+
 /* The objects' pages, given back. */
 static void slab_zap(struct slab_cache *c, struct slab *s)
 {
 	size_t used = ((size_t)c->objects * c->size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
 	os_decommit(s->base, used);
+	if (unlikely(sn_test_hook_slab_zapped != NULL))
+		sn_test_hook_slab_zapped(s->base);
 }
 
 /* A purged slab starts again with nothing chained (its owner, or the

@@ -23,6 +23,8 @@
 #include <criterion/criterion.h>
 #include <slabnotify.h>
 
+#include "test_hooks.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -360,8 +362,37 @@ struct owner_args {
 	bool shrink;    /* call slab_cache_shrink now and then */
 };
 
+/* Purges seen; each zap waits a little now and then, under the cache
+ * lock, so that owners meet zaps in progress. */
+static atomic_long zaps;
+
+static void on_zap(void *base)
+{
+	(void)base;
+	if (atomic_fetch_add(&zaps, 1) % 8 == 0)
+		sched_yield();
+}
+
+/* Idle until the freers have caught up: the owner's full slabs empty
+ * while it does not allocate, and are purged. */
+static void wait_drained(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		pthread_mutex_lock(&q.lock);
+		unsigned len = q.len;
+		pthread_mutex_unlock(&q.lock);
+		if (!len)
+			break;
+		sched_yield();
+	}
+	usleep(200);    /* the frees of the last objects taken */
+}
+
 /* Fill whole slabs, hand most objects to the freers, free the rest
- * locally (a few at once, a few held a round longer). */
+ * locally: most at once (into the current slab), one in 1024 held for a
+ * while (its later free takes a full slab back to the partial list: such
+ * a slab is not purged); every other round stop allocating until the
+ * freers caught up. */
 static void *owner(void *arg)
 {
 	struct owner_args *a = arg;
@@ -369,15 +400,17 @@ static void *owner(void *arg)
 	void *held[HOLD] = { 0 };
 	uint64_t rng = (uintptr_t)&held | 1;
 	for (int r = 0; r < a->rounds && !atomic_load(&failed); r++) {
+		if (r % 2)
+			wait_drained();
 		for (int i = 0; i < BATCH; i++) {
 			void *p = obj_new(a->c);
 			if (!p)
 				break;
 			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-			unsigned pick = (unsigned)(rng >> 60);
-			if (pick < 12) {
+			unsigned pick = (unsigned)(rng >> 54);   /* 0..1023 */
+			if (pick < 832) {
 				q_put(p);
-			} else if (pick < 14) {
+			} else if (pick < 1023) {
 				obj_free(a->c, p);
 			} else {
 				unsigned k = (unsigned)(rng >> 32) % HOLD;
@@ -399,6 +432,7 @@ static void *owner(void *arg)
 static void stress_setup(void)
 {
 	atomic_store(&failed, false);
+	sn_test_hook_slab_zapped = on_zap;
 	for (int i = 0; i < SHARDS; i++)
 		pthread_mutex_init(&live[i].lock, NULL);
 }
@@ -406,6 +440,8 @@ static void stress_setup(void)
 static void finish(struct slab_cache *c)
 {
 	cr_assert(!atomic_load(&failed), "%s", fail_msg);
+	cr_assert_gt(atomic_load(&zaps), 0, "no slab was purged: the test tests nothing");
+	cr_log_info("%ld slabs purged", atomic_load(&zaps));
 	struct slab_cache_info info;
 	slab_cache_info(c, &info);
 	cr_assert_eq(info.active_objs, 0, "%lu objects lost", info.active_objs);
@@ -442,12 +478,14 @@ Test(purge_stress, owner_allocates_and_frees_while_others_free_remotely, .init =
 }
 
 /* Generations of owners that exit while the freers still free into
- * their slabs (which the exit gave up to the cache). */
+ * their slabs (which the exit gave up to the cache), some of them
+ * purged (owners idle every other round), some purged while the exit
+ * gives them up. */
 Test(purge_stress, owners_exit_while_others_free, .init = stress_setup)
 {
 	struct slab_cache *c = slab_cache_create("purge-exit", OBJ, 0, 0, NULL);
 	for (int g = 0; g < 60 / SCALE; g++)
-		run_owners_and_freers(c, 2, 12, false, NULL);
+		run_owners_and_freers(c, 2, 4 + g % 8, false, NULL);
 	finish(c);
 }
 
