@@ -873,7 +873,8 @@ static SN_NOINLINE bool slab_purge(const char *fn, struct slab_cache *c, struct 
 	bool done = false;
 	sn_lock(&c->lock);
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-	/* Owned under the lock: the owner's structure is its own still. */
+	/* Idle? A guess, read before the state is checked (harmless: see
+	 * owner_alloc_slow); the state decides whether the slab is free. */
 	if (owner_alloc_slow(c, s) != __atomic_load_n(&s->owner_mark, __ATOMIC_RELAXED))
 		w = 0;
 	while ((w & (ST_OWNED | ST_FULL | ST_PURGED)) == (ST_OWNED | ST_FULL) && st_count(w) + 1 == c->objects) {
