@@ -1256,13 +1256,16 @@ static SN_NOINLINE void remote_double_free(const char *fn, struct slab_cache *c,
 }
 
 static void slab_push_unowned(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+static void slab_push_last(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
 
 /* Push onto the slab's remote stack. An owned slab's (the common case)
  * is a leaf with one compare-and-swap: head and count change, the flags
- * stay; the free that makes a FULL slab wholly free purges it instead;
- * an unowned slab's free may settle it. */
+ * stay; every other way out is a tail call (no stack frame here): the
+ * free that would make a FULL slab wholly free (@may_purge: it may purge
+ * it), the one that brings it to half (its owner's mark), an unowned
+ * slab's free (it may settle the slab). */
 static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
-					     uint32_t idx)
+					     uint32_t idx, bool may_purge)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed);
 	while (likely(w & ST_OWNED)) {
@@ -1270,9 +1273,10 @@ static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache 
 			remote_double_free(fn, c, obj);
 			return;
 		}
-		if (unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects) && slab_purgeable(c) &&
-		    slab_purge(fn, c, s, idx))
+		if (may_purge && unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects)) {
+			slab_push_last(fn, c, s, obj, idx);
 			return;
+		}
 		link_set(c, obj, st_head(w));
 		uint64_t nw = ((w & ~ST_FIELD_MASK) + (1ULL << ST_COUNT_SHIFT)) | (idx + 1);
 		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
@@ -1283,6 +1287,16 @@ static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache 
 		}
 	}
 	slab_push_unowned(fn, c, s, obj, idx);
+}
+
+/* The free that would make a FULL slab wholly free: purge it, or push
+ * as any other (the owner is busy, or the state moved meanwhile). */
+static SN_NOINLINE void slab_push_last(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+				       uint32_t idx)
+{
+	if (slab_purgeable(c) && slab_purge(fn, c, s, idx))
+		return;
+	slab_push_remote(fn, c, s, obj, idx, false);
 }
 
 /* The same for an unowned slab: the count is of objects in use; a free
@@ -1297,7 +1311,7 @@ static SN_NOINLINE void slab_push_unowned(const char *fn, struct slab_cache *c, 
 		if (unlikely(st_head(w) == idx + 1))
 			sn_bad_free(fn, obj, c, "double free");
 		if (w & ST_OWNED) {     /* taken meanwhile: an owned slab's push */
-			slab_push_remote(fn, c, s, obj, idx);
+			slab_push_remote(fn, c, s, obj, idx, true);
 			return;
 		}
 		link_set(c, obj, st_head(w));
@@ -1349,7 +1363,7 @@ void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *
 		thread_touch(t, c->index);
 		STAT_INC(cpu->free_slow);      /* every slow free; of them, remote ones: */
 		STAT_INC(cpu->free_remote);
-		slab_push_remote(fn, c, s, obj, idx);
+		slab_push_remote(fn, c, s, obj, idx, true);
 		return;
 	}
 	slab_free_slow_other(fn, c, s, obj, idx, t, owner);
@@ -1396,7 +1410,7 @@ static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *
 		if (owner)
 			STAT_INC(cpu->free_remote);
 	}
-	slab_push_remote(fn, c, s, obj, idx);
+	slab_push_remote(fn, c, s, obj, idx, true);
 }
 
 /* The fast path's free of an object whose link word looks free: abort
