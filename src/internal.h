@@ -82,6 +82,16 @@
  *   LISTED  the slab is, or is about to be, on the cache's partial list
  *   PENDING a free claimed a list change; it settles the slab under the
  *           cache lock
+ *   FULL    (owned) the slab is on its owner's full list: the owner holds
+ *           none of its free objects and all were chained, so every
+ *           object is in use or on the remote stack, and a count of
+ *           `objects` means every object is free. Set by the owner when
+ *           it retires the slab (in the CAS that finds the stack empty),
+ *           cleared by the CAS that takes the stack or by the owner's
+ *           own free into it.
+ *   PURGED  (owned, FULL) the remote free that made the slab wholly free
+ *           took the stack and gave the pages back, under the cache
+ *           lock; the owner makes it anew (slab.c, "Purged slabs")
  * The remote stack is push-only plus take-all, so it has no ABA.
  */
 #define ST_FIELD_MASK  ((1ULL << 24) - 1)
@@ -89,6 +99,9 @@
 #define ST_OWNED       (1ULL << 48)
 #define ST_LISTED      (1ULL << 49)
 #define ST_PENDING     (1ULL << 50)
+#define ST_FULL        (1ULL << 51)
+#define ST_PURGED      (1ULL << 52)
+#define ST_FLAGS_MASK  (~((1ULL << 48) - 1))
 
 static inline uint32_t st_head(uint64_t w) { return (uint32_t)(w & ST_FIELD_MASK); }
 static inline uint32_t st_count(uint64_t w) { return (uint32_t)((w >> ST_COUNT_SHIFT) & ST_FIELD_MASK); }
@@ -159,7 +172,12 @@ struct slab {
 	uint8_t idle;               /* owner: empty, counted in the thread's idle bytes */
 	uint8_t large_fresh;        /* large: memory never used (reads as zero) */
 	uint16_t _pad;
-	size_t large_size;          /* large: usable bytes */
+	union {
+		size_t large_size;  /* large: usable bytes */
+		unsigned long owner_mark; /* FULL: the owner's alloc_slow count when
+				     * half the objects had come back remotely
+				     * (atomic access; slab.c, "Purged slabs") */
+	};
 	size_t map_size;            /* large: bytes mapped; pools: when freed (ns) */
 	struct rcu_head rcu;        /* SLAB_TYPESAFE_BY_RCU deferral */
 	_Atomic(uint32_t *) stamps; /* per object: the notifier generation of its

@@ -5,9 +5,14 @@
  * ------------------
  *   new (page.c) ----------------------------> OWNED, current
  *   OWNED, current, chain ran dry:  remote frees waiting? take them;
- *                                   else -> OWNED, FULL (owner's full list)
+ *                                   else -> OWNED, FULL (owner's full list,
+ *                                   ST_FULL in the state word)
  *   OWNED, FULL, the owner frees into it ----> OWNED, partial (owner's list)
  *   OWNED, FULL, remote frees, seen by the owner's scan -> OWNED, current
+ *   OWNED, FULL, the last object freed remotely while the owner does not
+ *   allocate from the cache ----------------> OWNED, FULL, PURGED: pages
+ *                                   given back (see "Purged slabs")
+ *   OWNED, PURGED, seen by the owner's scan -> OWNED, current, as new
  *   OWNED, partial -------------------------> OWNED, current (when needed)
  *   OWNED, not current, every object free --> idle (kept, within the
  *                                   thread's SN_THREAD_IDLE_MAX bytes), or
@@ -19,8 +24,8 @@
  *   UNOWNED, on the partial list, taken by an allocating thread -> OWNED
  * A thread's allocation slow path prefers, in order: its current slab's
  * remote frees, its own partial slabs, its full slabs that received
- * remote frees (the oldest SN_FULL_SCAN), the cache's partial list, a new
- * slab.
+ * remote frees or were purged (the oldest SN_FULL_SCAN), the cache's
+ * partial list, a new slab.
  *
  * Who may touch what
  * ------------------
@@ -30,6 +35,8 @@
  * | an owned slab's head, inuse, next/prev, list, idle | its owner                |
  * | an unowned slab's head, nr_local, next/prev, on_partial, counted_empty; the cache's partial list | the cache lock holder |
  * | slab->state                                   | anyone, by compare-and-swap |
+ * | a PURGED slab's pages, while being zapped     | the purger, under the cache lock |
+ * | slab->owner_mark (FULL slabs)                 | the remote free that brings the count to half (atomic) |
  * | slab->owner                                   | written by the owner (taking, giving up: under the cache lock); read by anyone |
  * | segment pools                                 | the pool's lock            |
  * A thread that exits, a fork child reaping a vanished thread, and
@@ -44,7 +51,11 @@
  * an unowned one it also counts the object free, and a free that takes
  * an unowned full slab to partial, or a listed one to empty, claims
  * PENDING and settles the slab under the cache lock. Only the PENDING
- * claimant may release a slab with PENDING set.
+ * claimant may release a slab with PENDING set. The remote free that
+ * would make an owned FULL slab wholly free (count + 1 == objects: the
+ * owner holds none of its objects, see ST_FULL in internal.h) purges it
+ * instead, under the cache lock, when the owner has not allocated from
+ * the cache since half the slab came back.
  *
  * Locks
  * -----
@@ -55,6 +66,7 @@
 #include "fastpath.h"
 #include "probes.h"
 #include "consumers/stack.h"
+#include "test_hooks.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -787,6 +799,130 @@ static uint32_t slab_take_locked(struct slab_cache *c, struct slab *s, struct sl
 }
 
 /*
+ * Purged slabs
+ * ------------
+ * Only an owner takes its remote frees back, so a thread that filled
+ * slabs and stopped allocating (larson's main thread) kept every page of
+ * them while others freed their objects. The invariant that lets anyone
+ * else know such a slab is wholly free:
+ *   while an owned slab has ST_FULL, its owner holds none of its free
+ *   objects (no chain: it was retired with an empty one) and all of them
+ *   were chained (fresh == objects); so each object is in use or on the
+ *   remote stack, and the remote count reaches the object count exactly
+ *   when every object is free.
+ * ST_FULL is set by the CAS that finds the stack empty when the owner
+ * retires its current slab (retire_full), and cleared by the CAS that
+ * takes the stack (scan_full) or by the owner's own free into the slab,
+ * before it pushes (that free holds an object in use, so no remote free
+ * can complete the slab meanwhile).
+ * The remote free that would complete it takes the cache lock, takes the
+ * stack (head and count 0, ST_PURGED) and gives the pages back, all
+ * under the lock, when the owner is idle: its count of allocation slow
+ * paths in the cache is what it was when half the slab had come back
+ * (slab_mark_owner); a busy owner takes the slab back soon and would only
+ * fault its pages in again. The owner's scan waits on the lock for the
+ * zap, then makes the slab anew as slab_new does (nothing chained,
+ * chunks chained as needed); giving it up makes it an unowned empty slab
+ * with nothing chained. Thread exit, shrink, destroy and fork take the
+ * same lock, so none meets a zap half done.
+ * Double frees: every object of a purged slab is free. Its link words
+ * are zero, which the fast path takes for live, but the free reaches a
+ * slow path (FULL: not the owner's fast case; another thread: the
+ * stack's CAS), which sees ST_PURGED and aborts. Once the owner made the
+ * slab anew (fresh 0 first), a free is checked as in a new slab; as for
+ * any object, a double free that races with the reuse is not caught.
+ * Not purged: caches whose free objects keep contents (a constructor's
+ * state, an RCU reader's view: HOOK_LINK_AFTER), debug caches (poison,
+ * records), slabnotify's own (freed under other locks), one-object slabs.
+ */
+static bool slab_purgeable(const struct slab_cache *c)
+{
+	return !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_LINK_AFTER | HOOK_DEBUG)) &&
+	       !(c->kind & CACHE_META) && c->objects >= 2;
+}
+
+void (*sn_test_hook_slab_zapped)(void *base);
+
+/* The objects' pages, given back. */
+static void slab_zap(struct slab_cache *c, struct slab *s)
+{
+	size_t used = ((size_t)c->objects * c->size + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1);
+	os_decommit(s->base, used);
+	if (unlikely(sn_test_hook_slab_zapped != NULL))
+		sn_test_hook_slab_zapped(s->base);
+}
+
+/* A purged slab starts again with nothing chained (its owner, or the
+ * cache lock holder giving it up). */
+static void slab_unchain_purged(struct slab_cache *c, struct slab *s)
+{
+	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
+	s->head = 0;
+	s->inuse = 0;
+	s->nr_local = c->objects;
+}
+
+/* The owner's count of allocation slow paths in @c. Its structure is
+ * never unmapped (thread.c keeps exited ones for reuse): a stale owner
+ * reads as some count, which only affects the idleness guess. */
+static unsigned long owner_alloc_slow(const struct slab_cache *c, const struct slab *s)
+{
+	uintptr_t o = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~SLAB_OWNER_FULL;
+	return o ? __atomic_load_n(&cpu_of((struct slab_thread *)o, c)->alloc_slow, __ATOMIC_RELAXED) : 0;
+}
+
+/* Half the FULL slab's objects came back remotely: note how busy its
+ * owner is, to tell at the last free whether it allocated since. */
+static SN_NOINLINE void slab_mark_owner(struct slab_cache *c, struct slab *s)
+{
+	__atomic_store_n(&s->owner_mark, owner_alloc_slow(c, s), __ATOMIC_RELAXED);
+}
+
+/*
+ * The free of @idx would make the FULL slab @s wholly free: purge it if
+ * its owner made no allocation slow path in the cache since half the
+ * slab came back (an owner that allocates takes the slab back soon, and
+ * would only fault its pages in again: prodcons' producer). False when
+ * not purged (the caller pushes as usual).
+ */
+static SN_NOINLINE bool slab_purge(const char *fn, struct slab_cache *c, struct slab *s, uint32_t idx)
+{
+	bool done = false;
+	sn_lock(&c->lock);
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	/* Idle? A guess, read before the state is checked (harmless: see
+	 * owner_alloc_slow); the state decides whether the slab is free. */
+	if (owner_alloc_slow(c, s) != __atomic_load_n(&s->owner_mark, __ATOMIC_RELAXED))
+		w = 0;
+	while ((w & (ST_OWNED | ST_FULL | ST_PURGED)) == (ST_OWNED | ST_FULL) && st_count(w) + 1 == c->objects) {
+		if (unlikely(st_head(w) == idx + 1))
+			sn_bad_free(fn, slab_obj(c, s->base, idx), c, "double free");
+		uint64_t nw = (w & ST_FLAGS_MASK) | ST_PURGED;
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
+							  memory_order_acquire)) {
+			slab_zap(c, s);
+			done = true;
+			break;
+		}
+	}
+	sn_unlock(&c->lock);
+	return done;
+}
+
+/* The owner takes back a purged slab of its full list: its first chunk. */
+static uint32_t take_purged(struct slab_cache *c, struct slab *s, struct slab_thread *t)
+{
+	sn_lock(&c->lock);      /* the purger zaps under it: wait until it is done */
+	sn_unlock(&c->lock);
+	/* fresh 0 before PURGED goes: a late double free is refused as one
+	 * into a new slab. */
+	slab_unchain_purged(c, s);
+	s->nr_local = 0;
+	atomic_fetch_and_explicit(&s->state, ~(ST_FULL | ST_PURGED), memory_order_acq_rel);
+	return slab_extend_chain(c, s, t);
+}
+
+/*
  * The owner gives @s up (it is on none of its lists, not current): its
  * chain becomes the lock-side chain, its state counts the objects in
  * use. Returns the slab to release, or NULL. Takes the cache lock.
@@ -796,8 +932,10 @@ static struct slab *slab_give_up(struct slab_cache *c, struct slab *s)
 	sn_lock(&c->lock);
 	s->nr_local = c->objects - s->inuse;
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
+	if (w & ST_PURGED)      /* settled under this lock: it cannot change now */
+		slab_unchain_purged(c, s);
 	do {
-		uint32_t in_use = s->inuse - st_count(w);
+		uint32_t in_use = (w & ST_PURGED) ? 0 : s->inuse - st_count(w);
 		nw = st_make(st_head(w), in_use, w & ST_PENDING);
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
 							 memory_order_acquire));
@@ -869,6 +1007,19 @@ static void idle_clear(struct slab_cache *c, struct slab_thread *t, struct slab 
 		atomic_fetch_sub_explicit(&t->idle_bytes, slab_bytes_of(c), memory_order_relaxed);
 		atomic_fetch_sub_explicit(&c->nr_idle, 1, memory_order_relaxed);
 	}
+}
+
+/* The current slab ran dry: mark it FULL in the CAS that finds its
+ * remote stack empty, so that the remote count alone says when it is
+ * wholly free; or take the frees that came meanwhile. */
+static uint32_t retire_full(struct slab *s)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), nw;
+	do
+		nw = st_head(w) ? w & (ST_OWNED | ST_PENDING) : w | ST_FULL;
+	while (!atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
+						       memory_order_acquire));
+	return st_head(w);
 }
 
 /* Take the remote stack of an owned slab: its head, count in *n. */
@@ -982,13 +1133,17 @@ static void cpu_trim_idle(struct slab_cache *c, struct slab_thread *t, struct sl
 /* ------------------------------------------------------------------ */
 
 /* A full slab that has received remote frees, among the oldest few. */
-static struct slab *scan_full(struct slab_cpu *cpu, uint32_t *head)
+static struct slab *scan_full(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu, uint32_t *head)
 {
 	for (int i = 0; i < SN_FULL_SCAN && cpu->full; i++) {
 		struct slab *s = cpu->full;
 		uint32_t n;
-		uint32_t h = take_remote(s, &n);
 		own_unlink(cpu, s);
+		if (atomic_load_explicit(&s->state, memory_order_acquire) & ST_PURGED) {
+			*head = take_purged(c, s, t);
+			return s;
+		}
+		uint32_t h = take_remote(s, &n);
 		if (h) {
 			s->inuse -= n;
 			*head = h;
@@ -1006,7 +1161,8 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
 	while ((s = c->partial)) {
 		partial_del(c, s);
 		uint32_t head = slab_take_locked(c, s, t);
-		if (head || atomic_load_explicit(&s->fresh, memory_order_relaxed) < c->objects) {
+		if (head || atomic_load_explicit(&s->fresh, memory_order_relaxed) < c->objects ||
+		    (head = retire_full(s))) {
 			sn_unlock(&c->lock);
 			make_current(c, t, cpu, s, head);
 			return true;
@@ -1027,7 +1183,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	struct slab *s = cpu->slab;
 	uint32_t head, n;
 	if (s) {
-		if ((head = take_remote(s, &n)) || (head = slab_extend_chain(c, s, t))) {
+		if ((head = take_remote(s, &n)) || (head = slab_extend_chain(c, s, t)) || (head = retire_full(s))) {
 			cpu->head = head;
 			return true;
 		}
@@ -1041,7 +1197,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 		make_current(c, t, cpu, s, s->head);
 		return true;
 	}
-	if ((s = scan_full(cpu, &head))) {
+	if ((s = scan_full(c, t, cpu, &head))) {
 		make_current(c, t, cpu, s, head);
 		return true;
 	}
@@ -1117,26 +1273,47 @@ static SN_NOINLINE void remote_double_free(const char *fn, struct slab_cache *c,
 }
 
 static void slab_push_unowned(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
+static void slab_push_last(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx);
 
 /* Push onto the slab's remote stack. An owned slab's (the common case)
  * is a leaf with one compare-and-swap: head and count change, the flags
- * stay; an unowned slab's free may settle it. */
+ * stay; every other way out is a tail call (no stack frame here): the
+ * free that would make a FULL slab wholly free (@may_purge: it may purge
+ * it), the one that brings it to half (its owner's mark), an unowned
+ * slab's free (it may settle the slab). */
 static SN_ALWAYS_INLINE void slab_push_remote(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
-					     uint32_t idx)
+					     uint32_t idx, bool may_purge)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed);
 	while (likely(w & ST_OWNED)) {
-		if (unlikely(st_head(w) == idx + 1)) {
+		if (unlikely(st_head(w) == idx + 1 || (w & ST_PURGED))) {
 			remote_double_free(fn, c, obj);
+			return;
+		}
+		if (may_purge && unlikely((w & ST_FULL) && st_count(w) + 1 == c->objects)) {
+			slab_push_last(fn, c, s, obj, idx);
 			return;
 		}
 		link_set(c, obj, st_head(w));
 		uint64_t nw = ((w & ~ST_FIELD_MASK) + (1ULL << ST_COUNT_SHIFT)) | (idx + 1);
 		if (atomic_compare_exchange_weak_explicit(&s->state, &w, nw, memory_order_acq_rel,
-							  memory_order_relaxed))
+							  memory_order_relaxed)) {
+			if (unlikely((nw & ST_FULL) && st_count(nw) == c->objects / 2))
+				slab_mark_owner(c, s);
 			return;
+		}
 	}
 	slab_push_unowned(fn, c, s, obj, idx);
+}
+
+/* The free that would make a FULL slab wholly free: purge it, or push
+ * as any other (the owner is busy, or the state moved meanwhile). */
+static SN_NOINLINE void slab_push_last(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+				       uint32_t idx)
+{
+	if (slab_purgeable(c) && slab_purge(fn, c, s, idx))
+		return;
+	slab_push_remote(fn, c, s, obj, idx, false);
 }
 
 /* The same for an unowned slab: the count is of objects in use; a free
@@ -1150,12 +1327,12 @@ static SN_NOINLINE void slab_push_unowned(const char *fn, struct slab_cache *c, 
 		claim = false;
 		if (unlikely(st_head(w) == idx + 1))
 			sn_bad_free(fn, obj, c, "double free");
-		link_set(c, obj, st_head(w));
-		uint64_t flags = w & (ST_OWNED | ST_LISTED | ST_PENDING);
-		if (w & ST_OWNED) {
-			nw = st_make(idx + 1, st_count(w) + 1, flags);
-			continue;
+		if (w & ST_OWNED) {     /* taken meanwhile: an owned slab's push */
+			slab_push_remote(fn, c, s, obj, idx, true);
+			return;
 		}
+		link_set(c, obj, st_head(w));
+		uint64_t flags = w & (ST_LISTED | ST_PENDING);
 		if (unlikely(st_count(w) == 0))
 			sn_bad_free(fn, obj, c, "double free or free of an object never allocated");
 		uint32_t in_use = st_count(w) - 1;
@@ -1203,7 +1380,7 @@ void slab_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *
 		thread_touch(t, c->index);
 		STAT_INC(cpu->free_slow);      /* every slow free; of them, remote ones: */
 		STAT_INC(cpu->free_remote);
-		slab_push_remote(fn, c, s, obj, idx);
+		slab_push_remote(fn, c, s, obj, idx, true);
 		return;
 	}
 	slab_free_slow_other(fn, c, s, obj, idx, t, owner);
@@ -1220,7 +1397,11 @@ static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *
 		thread_touch(t, c->index);
 		STAT_INC(cpu->free_slow);
 		if (owner == ((uintptr_t)t | SLAB_OWNER_FULL)) {
-			/* Our own full slab: back on our partial list. */
+			/* Our own full slab: back on our partial list. Every
+			 * object of a purged one was free already. */
+			if (atomic_load_explicit(&s->state, memory_order_acquire) & ST_PURGED)
+				sn_bad_free(fn, obj, c, "double free");
+			atomic_fetch_and_explicit(&s->state, ~ST_FULL, memory_order_relaxed);
 			own_unlink(cpu, s);
 			atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
 			own_partial_add(cpu, s, false);
@@ -1246,7 +1427,7 @@ static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *
 		if (owner)
 			STAT_INC(cpu->free_remote);
 	}
-	slab_push_remote(fn, c, s, obj, idx);
+	slab_push_remote(fn, c, s, obj, idx, true);
 }
 
 /* The fast path's free of an object whose link word looks free: abort

@@ -14,4 +14,8 @@
 /* large_remap: the pages of @old moved to @moved, not yet published. */
 SN_HIDDEN extern void (*sn_test_hook_large_moved)(void *old, void *moved);
 
+/* slab_zap: a purged slab's pages were just given back (the cache lock
+ * is held: the owner's scan and give-up wait on it meanwhile). */
+SN_HIDDEN extern void (*sn_test_hook_slab_zapped)(void *base);
+
 #endif

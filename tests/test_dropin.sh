@@ -52,6 +52,14 @@ check "posix_memalign(24) is EINVAL" grep -qx 'bad alignment: 22' "$TMP/out"
 timeout 60 "$TOOL" run -- "$PROG" impossible >"$TMP/out" 2>"$TMP/err"
 check "malloc(1 TiB) and calloc(1, 1 TiB) fail with ENOMEM" grep -qx 'malloc(1T)=NULL calloc(1T)=NULL errno=12' "$TMP/out"
 
+# Issue 9: an idle owner's slabs, emptied by another thread, give their
+# pages back (the 8 MiB stayed resident before).
+compile_fixture idle_owner -pthread || finish
+timeout 60 env LD_PRELOAD="$PRELOAD" "$TMP/idle_owner" >"$TMP/out" 2>"$TMP/err"
+grew=$(sed -n 's/^grew \(-\{0,1\}[0-9]*\) KiB$/\1/p' "$TMP/out")
+check "idle owner: 8 MiB freed by another thread leave at most 2 MiB resident (grew ${grew:-?} KiB)" \
+	test -n "$grew" -a "${grew:-99999}" -le 2048
+
 compile_fixture introspect -fno-builtin -Wno-deprecated-declarations || finish
 timeout 60 "$TOOL" run -- "$TMP/introspect" >"$TMP/out" 2>"$TMP/err"
 check "mallinfo2, mallinfo, malloc_trim, mallopt, malloc_info" grep -qx ok "$TMP/out"
