@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef SLABNOTIFY_SANITIZER
@@ -532,4 +533,125 @@ Test(purge, kmalloc_class_pages_given_back)
 	run_thread(free_all_kmalloc);
 	size_t pages, res = resident_pages(&pages);
 	cr_assert_leq(res, pages / 32, "%zu of %zu pages still resident", res, pages);
+}
+
+/* ------------------------------------------------------------------ */
+/* The owner's scan of its full list racing with the purging free      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The owner's scan_full() checks ST_PURGED, then take_remote() loads the
+ * state (stack non-empty), then CASes it to OWNED. If the last remote
+ * free purges the slab between that load and that CAS, the CAS fails,
+ * reloads PURGED|FULL (head 0, count 0) and then succeeds, clearing
+ * PURGED: the slab stays on the owner's full list, every object free but
+ * its inuse still the object count; nothing ever frees into it again, so
+ * its objects count as live for ever (slab_cache_destroy: EBUSY).
+ * Each round: the owner fills slab A (retired FULL) and slab B (current,
+ * dry); a freer frees all but one of A's objects (the owner idle, so the
+ * purge's test passes); then the owner's next allocation (retire B, scan
+ * A) races with the freer's free of A's last object.
+ */
+static struct {
+	struct slab_cache *c;
+	void *a[512];
+	unsigned n;
+	atomic_uint phase;      /* 1: free a[0..n-2]; 2: free a[n-1] after go */
+	atomic_uint done;
+	atomic_bool go;
+	atomic_bool quit;
+	unsigned delay;
+} sr;
+
+static void spin(unsigned n)
+{
+	for (volatile unsigned i = 0; i < n; i++)
+		;
+}
+
+static void *scan_race_freer(void *arg)
+{
+	(void)arg;
+	unsigned seen = 0;
+	for (;;) {
+		unsigned ph;
+		while ((ph = atomic_load(&sr.phase)) == seen)
+			if (atomic_load(&sr.quit))
+				return NULL;
+		seen = ph;
+		if (ph % 2) {
+			for (unsigned i = 0; i + 1 < sr.n; i++)
+				slab_cache_free(sr.c, sr.a[i]);
+		} else {
+			while (!atomic_load(&sr.go))
+				;
+			spin(sr.delay);
+			slab_cache_free(sr.c, sr.a[sr.n - 1]);
+		}
+		atomic_store(&sr.done, ph);
+	}
+}
+
+Test(purge, owner_scan_racing_with_the_purge_loses_no_slab, .timeout = 120)
+{
+	struct slab_cache *c = slab_cache_create("purge-scan-race", 2048, 0, 0, NULL);
+	cr_assert_not_null(c);
+	struct slab_cache_info info;
+	slab_cache_info(c, &info);
+	unsigned per = info.objs_per_slab;
+	uintptr_t mask = ~(uintptr_t)(info.slab_bytes - 1);
+	cr_assert(per >= 2 && per <= 512, "%u objects per slab", per);
+	sr.c = c;
+	sn_test_hook_slab_zapped = on_zap;
+	pthread_t f;
+	cr_assert_eq(pthread_create(&f, NULL, scan_race_freer, NULL), 0);
+	uint64_t rng = 88172645463325252ULL;
+	void *mine[1024];
+	unsigned ph = 0;
+	long rounds = 0, bad = 0;
+	time_t end = time(NULL) + 60 / SCALE;
+	while (time(NULL) < end && !bad) {
+		for (int k = 0; k < 256; k++, rounds++) {
+			/* Two whole slabs: A (retired FULL), B (current, dry). The
+			 * last round left A current with every object free and B
+			 * idle on the partial list (or, after a shrink, none). */
+			for (unsigned m = 0; m < 2 * per; m++)
+				cr_assert_not_null(mine[m] = slab_cache_alloc(c, 0));
+			uintptr_t a = (uintptr_t)mine[0] & mask;
+			cr_assert_eq((uintptr_t)mine[per - 1] & mask, a);
+			cr_assert_neq((uintptr_t)mine[per] & mask, a);
+			cr_assert_eq((uintptr_t)mine[2 * per - 1] & mask, (uintptr_t)mine[per] & mask);
+			sr.n = per;
+			memcpy(sr.a, mine, per * sizeof(void *));
+			atomic_store(&sr.go, false);
+			atomic_store(&sr.phase, ++ph);
+			while (atomic_load(&sr.done) != ph)
+				sched_yield();
+			rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+			sr.delay = (unsigned)(rng & 255);
+			unsigned mydelay = (unsigned)((rng >> 20) & 255);
+			atomic_store(&sr.phase, ++ph);
+			atomic_store(&sr.go, true);
+			spin(mydelay);
+			void *x = slab_cache_alloc(c, 0);   /* retire B, scan A */
+			cr_assert_not_null(x);
+			while (atomic_load(&sr.done) != ph)
+				sched_yield();
+			slab_cache_free(c, x);
+			for (unsigned i = per; i < 2 * per; i++)
+				slab_cache_free(c, mine[i]);
+		}
+		/* Every object is free: after the caller's slabs are given up,
+		 * no slab may stay (the freer never allocates). */
+		slab_cache_shrink(c);
+		slab_cache_info(c, &info);
+		if (info.num_slabs)
+			bad = (long)info.num_slabs;
+	}
+	atomic_store(&sr.quit, true);
+	pthread_join(f, NULL);
+	cr_log_info("%ld rounds, %ld purges", rounds, atomic_load(&zaps));
+	cr_assert_eq(bad, 0, "after %ld rounds: %ld slabs left with every object free (a purged slab lost: "
+		     "its objects count as in use for ever)", rounds, bad);
+	cr_assert_eq(slab_cache_destroy(c), 0);
 }
