@@ -1022,16 +1022,19 @@ static uint32_t retire_full(struct slab *s)
 	return st_head(w);
 }
 
-/* Take the remote stack of an owned slab: its head, count in *n. */
+/* Take the remote stack of an owned slab: its head, count in *n. A
+ * failed exchange looks again: the free that made the slab wholly free
+ * may have purged it meanwhile (its stack taken, ST_PURGED set), and
+ * that state must stay for the next scan to see (take_purged). */
 static uint32_t take_remote(struct slab *s, uint32_t *n)
 {
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
 	*n = 0;
-	if (!st_head(w))
-		return 0;
-	while (!atomic_compare_exchange_weak_explicit(&s->state, &w, w & (ST_OWNED | ST_PENDING),
-						       memory_order_acq_rel, memory_order_acquire))
-		;
+	do {
+		if (!st_head(w))
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&s->state, &w, w & (ST_OWNED | ST_PENDING),
+							 memory_order_acq_rel, memory_order_acquire));
 	*n = st_count(w);
 	return st_head(w);
 }

@@ -609,7 +609,7 @@ Test(purge, owner_scan_racing_with_the_purge_loses_no_slab, .timeout = 120)
 	void *mine[1024];
 	unsigned ph = 0;
 	long rounds = 0, bad = 0;
-	time_t end = time(NULL) + 60 / SCALE;
+	time_t end = time(NULL) + 20 / SCALE;
 	while (time(NULL) < end && !bad) {
 		for (int k = 0; k < 256; k++, rounds++) {
 			/* Two whole slabs: A (retired FULL), B (current, dry). The
