@@ -456,17 +456,31 @@ static bool capture_ready(void)
 /* A dlopen'ed libunwind's thread-local data is allocated on the thread's
  * first access, by __tls_get_addr calling malloc: touched here, at the
  * thread's start, rather than inside the first allocation it records. */
+/* Every walk holds capture_lock for reading, as the header says: a fork
+ * must not copy a walk in progress (libunwind has no fork handlers). */
+static int locked_raw_capture(void **pc, int max)
+{
+	if (tl_forking)
+		return 0;
+	sn_witness_acquire(SN_RANK_CAPTURE);
+	pthread_rwlock_rdlock(&capture_lock);
+	int n = raw_capture(pc, max);
+	pthread_rwlock_unlock(&capture_lock);
+	sn_witness_release(SN_RANK_CAPTURE);
+	return n;
+}
+
 void sn_stack_thread_start(void)
 {
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
 		return;
 	void *pc[4];
-	(void)raw_capture(pc, 4);
+	(void)locked_raw_capture(pc, 4);
 }
 
 int sn_stack_raw(void **pc, int max)
 {
-	return capture_ready() ? raw_capture(pc, max) : 0;
+	return capture_ready() ? locked_raw_capture(pc, max) : 0;
 }
 
 sn_stack_id sn_stack_capture(void)
