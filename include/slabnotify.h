@@ -245,7 +245,9 @@ int slab_cache_info(const struct slab_cache *c, struct slab_cache_info *out);
 void slab_info_print(FILE *f);
 
 /* Memory slabnotify has in use: slab pages given to caches plus the
- * mappings of live large objects, now and at its highest, in bytes. */
+ * mappings of live large objects, now and at its highest, in bytes. A
+ * slab whose pages went back while its owner thread was idle still
+ * counts until the owner uses or releases it (docs/design.md). */
 struct slab_mem_stat {
 	size_t in_use;
 	size_t peak;

@@ -18,14 +18,16 @@
  * (LARGE_CACHE entries, each for at most LARGE_CACHE_AGE_NS, in all at
  * most LARGE_CACHE_LIVE_FACTOR times the bytes of the live large objects,
  * between 4 and 64 MiB,
- * oldest evicted first). A request takes the smallest cached mapping of
- * its class or up to half again its size, whole: pieces split off a
- * mapping would never join again, and a cache of splinters misses every
- * large request (a 4.5x slowdown on bigbuf's 8-512 KiB buffers, every
- * request faulting its pages in). Reused memory is already backed: the
- * first bytes of such an object cost no page fault.
- * Growing realloc extends the mapping in place, or moves its pages with
- * mremap(2), never by copying.
+ * oldest evicted first). A request takes the smallest cached mapping
+ * that holds it, whole up to twice its size, split beyond that with the
+ * rest cached again; with none big enough, the largest smaller one,
+ * grown with mremap. Reused memory is already backed: the first bytes
+ * of such an object cost no page fault. Growing realloc stays in place
+ * while the mapping holds the new size, copies into a cached mapping of
+ * at most half again the size (cheaper than faulting fresh pages in),
+ * else moves its pages with mremap(2); a shrink below half unmaps the
+ * tail. slab_cache_shrink of this cache (so malloc_trim) unmaps the
+ * cache.
  *
  * Requests that no machine state could back (above RAM plus swap, or
  * above the commit limit when overcommit is strict) fail at once with
@@ -302,9 +304,9 @@ static char *cache_take_locked(size_t bytes, size_t *got)
 
 /*
  * A cached mapping of @got bytes made into one of @bytes, lock dropped:
- * a much bigger one gives back its tail (to the kernel: pieces kept
- * apart would never join again), a smaller one grows (its pages move
- * with mremap, only the new tail is fresh). NULL if it cannot grow.
+ * one more than twice as big is split, its tail cached again; a smaller
+ * one grows (its pages move with mremap, only the new tail is fresh).
+ * NULL if it cannot grow.
  */
 static char *cache_fit(char *base, size_t got, size_t bytes)
 {
