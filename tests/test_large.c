@@ -278,7 +278,7 @@ Test(large, shrink_gives_the_cached_mappings_back)
 	struct slab_cache *large = NULL;
 	slab_cache_for_each(find_large_cache, &large);
 	cr_assert_not_null(large, "no kmalloc-large cache");
-	cr_assert_geq(slab_cache_shrink(large), 1024 * KiB);
+	cr_assert_geq(slab_cache_shrink(large), (long)(1024 * KiB));
 	cr_assert_eq(slab_cache_shrink(large), 0, "nothing left to give");
 	long before = minor_faults();
 	char *q = slab_malloc(1024 * KiB, 0);
