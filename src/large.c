@@ -25,8 +25,10 @@
  * of such an object cost no page fault. Growing realloc stays in place
  * while the mapping holds the new size, copies into a cached mapping of
  * at most half again the size (cheaper than faulting fresh pages in),
- * else moves its pages with mremap(2); a shrink below half unmaps the
- * tail. slab_cache_shrink of this cache (so malloc_trim) unmaps the
+ * else moves its pages with mremap(2); a shrink below half copies what
+ * is kept into a smaller object and caches the old mapping whole (a
+ * mapping above LARGE_CACHE_MAX, which no cache keeps, unmaps its
+ * tail). slab_cache_shrink of this cache (so malloc_trim) unmaps the
  * cache.
  *
  * Requests that no machine state could back (above RAM plus swap, or
@@ -527,7 +529,8 @@ static void large_move_locked(struct slab *d, char *nb, size_t got, size_t copy)
 
 /*
  * Resize an unobserved large object: in place when its mapping still
- * fits (down to half of it), else by giving back its tail, by copying it
+ * fits (down to half of it), else by giving back its tail (a mapping no
+ * cache keeps; shrink_by_copy takes the others), by copying it
  * into a cached mapping, or by moving its pages with mremap. Returns the
  * (maybe new) address, or NULL with the object untouched.
  */
@@ -592,6 +595,15 @@ zero:
 	return nb;
 }
 
+/* A shrink below half of a cacheable mapping copies what is kept into a
+ * smaller object and caches the old mapping whole (backed, and reusable
+ * for the next big request), rather than unmapping its tail: pieces cut
+ * off that way are rarely reused and fault in again (docs/design.md). */
+static bool shrink_by_copy(const struct slab *d, size_t size)
+{
+	return size < d->map_size / 2 && d->map_size <= LARGE_CACHE_MAX;
+}
+
 void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 {
 	struct slab *d = large_find(p);
@@ -599,7 +611,7 @@ void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 		large_bad(fn, p);
 	struct slab_cache *c = d->cache;
 	bool observed = atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE);
-	if (size > SLAB_KMALLOC_MAX && !observed)
+	if (size > SLAB_KMALLOC_MAX && !observed && !shrink_by_copy(d, size))
 		return large_remap(d, size, gfp);
 	/* Observed, or small enough for a class: move by alloc + copy + free,
 	 * so that consumers see the FREE of the old and the ALLOC of the new

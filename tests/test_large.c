@@ -23,6 +23,15 @@ static void fill(unsigned char *p, size_t n, unsigned tag)
 	p[n - 1] = (unsigned char)tag;
 }
 
+/* The first @n bytes of a block filled for more: its page marks. */
+static bool head_intact(const unsigned char *p, size_t n, unsigned tag)
+{
+	for (size_t i = 0; i < n; i += 4096)
+		if (p[i] != (unsigned char)(tag + i / 4096))
+			return false;
+	return true;
+}
+
 static bool intact(const unsigned char *p, size_t n, unsigned tag)
 {
 	for (size_t i = 0; i < n; i += 4096)
@@ -258,6 +267,43 @@ Test(large, cache_keeps_four_times_the_live_bytes)
 		slab_free(again[i]);
 	for (int i = 0; i < HELD; i++)
 		slab_free(held[i]);
+}
+
+/* A shrink below half of its mapping copies what is kept and caches the
+ * old mapping whole: the next big request gets its pages backed (when
+ * the shrink unmapped the tail, realloc_grow's vectors faulted 119k
+ * pages where mimalloc faults 13k: 1.9x its time). */
+Test(large, shrink_below_half_keeps_the_mapping_for_the_next_request)
+{
+	unsigned char *p = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(p);
+	fill(p, 1024 * KiB, 7);
+	unsigned char *q = slab_realloc(p, 200 * KiB, 0);
+	cr_assert_not_null(q);
+	cr_assert_neq(q, p, "the kept bytes move out of the big mapping");
+	cr_assert(head_intact(q, 200 * KiB, 7), "the shrink lost the contents");
+	cr_assert_eq(slab_usable_size(q), 200 * KiB);
+	long before = minor_faults();
+	unsigned char *r = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(r);
+	memset(r, 2, 1024 * KiB);
+	long faults = minor_faults() - before;
+	cr_assert_lt(faults, 256 / 8, "%ld page faults writing the reused MiB", faults);
+	slab_free(r);
+	slab_free(q);
+}
+
+/* Within half of its mapping, a shrink stays in place. */
+Test(large, shrink_to_half_stays_in_place)
+{
+	unsigned char *p = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(p);
+	fill(p, 1024 * KiB, 9);
+	unsigned char *q = slab_realloc(p, 512 * KiB, 0);
+	cr_assert_eq(q, p);
+	cr_assert(head_intact(q, 512 * KiB, 9));
+	cr_assert_eq(slab_usable_size(q), 512 * KiB);
+	slab_free(q);
 }
 
 static void find_large_cache(struct slab_cache *c, void *arg)
