@@ -9,6 +9,11 @@
 #    100 runs with the machine loaded;
 #  - four threads under --fail-probability 1 --seed 8: the same failures
 #    in every thread on every run, 200 runs;
+#  - threads started while the main thread forks, under --guard=100 and
+#    under --leaks: 20 runs each (a new thread's first stack walk
+#    allocates the unwinder's thread-local data; that allocation, sampled
+#    for a guard page, walked again and waited on the stack lock behind
+#    the fork: 38 hangs in 40 runs);
 #  - --debug (every debug lock and the stack depot's taken by the core's
 #    fork handlers, in lock.h's order): both threaded programs, 10 runs
 #    each under --debug --max --leaks, and git, which forks and execs.
@@ -24,6 +29,7 @@ fi
 compile_fixture fork_from_thread -pthread || finish
 compile_fixture fail_threads -pthread || finish
 compile_fixture thread_fork -pthread || finish
+compile_fixture spawn_fork -pthread || finish
 # Linked with the library (not preloaded).
 ${CC:-cc} -O1 -g -Wall -I"$SRC/include" -o "$TMP/notifier_fork" "$PROGRAMS/notifier_fork.c" \
 	-L"$BUILD/src" -Wl,-rpath,"$BUILD/src" -lslabnotify || { bad "compile notifier_fork"; finish; }
@@ -59,6 +65,17 @@ done | sort | uniq -c >"$TMP/counts"
 check "4 threads, fault injection: one outcome in 200 runs ($(cat "$TMP/counts" | tr -s ' ' | head -3 | tr '\n' ';'))" \
 	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && [ "$(awk "{print \$1}" "$1")" -eq 200 ] && awk "{for (i = 2; i <= NF; i++) if (\$i == 0) exit 1}" "$1"' _ "$TMP/counts"
 
+for opt in --guard=100 --leaks; do
+	hangs=0 fails=0
+	for i in $(seq 1 20); do
+		timeout 30 "$TOOL" run "$opt" -- "$TMP/spawn_fork" >"$TMP/out" 2>"$TMP/err"
+		rc=$?
+		if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
+	done
+	check "threads started while forking, 20 runs under $opt: $hangs hangs, $fails failures" \
+		[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+	pgrep -f "$TMP/spawn_fork" >/dev/null && bad "children left behind" && pkill -9 -f "$TMP/spawn_fork"
+done
 # runs N TIMEOUT NAME CMD...: N runs of CMD under slabnotify run --debug
 # --max --leaks; counts hangs (timeouts) and failures.
 debug_runs() {

@@ -33,7 +33,9 @@
  * before the notifier chain) call sn_stack_fork_prepare(), which takes
  * it for writing and the depot lock. The forking thread captures
  * nothing between prepare and parent/child (other fork handlers may
- * allocate there). Every capture comes from an allocation or a handler,
+ * allocate there), and a walk captures nothing inside itself (the lock
+ * is not recursive: a nested read waits behind a waiting fork, which
+ * waits for the outer read). Every capture comes from an allocation or a handler,
  * after the core's initialisation registered those handlers.
  */
 #define _GNU_SOURCE
@@ -80,6 +82,11 @@ static size_t chunk_used, chunk_size;
 
 static pthread_rwlock_t capture_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static __thread bool tl_forking STACK_TLS;
+/* Inside a walk: an allocation the unwinder makes (a dlopen'ed
+ * libunwind's thread-local data, by __tls_get_addr) is recorded without
+ * a stack. Taking capture_lock again there would deadlock with a fork
+ * waiting for it: the lock prefers its writer, and is not recursive. */
+static __thread bool tl_walking STACK_TLS;
 
 struct range { uintptr_t lo, hi; };
 static struct range self_ranges[MAX_RANGES];
@@ -460,13 +467,15 @@ static bool capture_ready(void)
  * must not copy a walk in progress (libunwind has no fork handlers). */
 static int locked_raw_capture(void **pc, int max)
 {
-	if (tl_forking)
+	if (tl_forking || tl_walking)
 		return 0;
+	tl_walking = true;
 	sn_witness_acquire(SN_RANK_CAPTURE);
 	pthread_rwlock_rdlock(&capture_lock);
 	int n = raw_capture(pc, max);
 	pthread_rwlock_unlock(&capture_lock);
 	sn_witness_release(SN_RANK_CAPTURE);
+	tl_walking = false;
 	return n;
 }
 
@@ -485,14 +494,16 @@ int sn_stack_raw(void **pc, int max)
 
 sn_stack_id sn_stack_capture(void)
 {
-	if (!capture_ready() || tl_forking)
+	if (!capture_ready() || tl_forking || tl_walking)
 		return 0;
 	void *pc[RAW_FRAMES];
+	tl_walking = true;
 	sn_witness_acquire(SN_RANK_CAPTURE);
 	pthread_rwlock_rdlock(&capture_lock);
 	int first, n = capture_kept(pc, &first);
 	pthread_rwlock_unlock(&capture_lock);
 	sn_witness_release(SN_RANK_CAPTURE);
+	tl_walking = false;
 	int keep = n - first;
 	if (keep > KEPT_FRAMES)
 		keep = KEPT_FRAMES;
