@@ -40,11 +40,11 @@
 #define _GNU_SOURCE
 #include "profile.h"
 #include "profile_state.h"
+#include "sample_math.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -303,7 +303,7 @@ static void weights(uint64_t req, uint64_t *bytes, uint64_t *blocks)
 		*blocks = 1;
 		return;
 	}
-	double p = -expm1(-(double)(req ? req : 1) / (double)mean);
+	double p = sample_one_minus_exp_neg((double)(req ? req : 1) / (double)mean);
 	*bytes = (uint64_t)((double)req / p + 0.5);
 	*blocks = (uint64_t)(1.0 / p + 0.5);
 }
@@ -328,7 +328,7 @@ static uint64_t rng_next(void)
 static int64_t next_sample_gap(void)
 {
 	double u = ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0;   /* (0, 1) */
-	double gap = -log(u) * (double)sn_prof.cfg.sample_bytes;
+	double gap = -sample_ln(u) * (double)sn_prof.cfg.sample_bytes;
 	return gap < 1 ? 1 : gap > 9e18 ? INT64_MAX : (int64_t)gap;
 }
 
