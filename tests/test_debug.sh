@@ -55,6 +55,10 @@ planted underflow --debug $ABRT "BUG kmalloc-32: Left Redzone overwritten" \
 planted write-after-free --debug $ABRT "BUG kmalloc-224: Poison overwritten" \
 	"@offset=100\. First byte 0x58 instead of 0x6b" "Allocated by thread 0" "Freed by thread 0" \
 	"#1 write_after_free"
+# 40 calls deep: each stack keeps its innermost 16 frames, as SLUB's.
+planted deep-write-after-free --debug $ABRT "BUG kmalloc-224: Poison overwritten" \
+	"#1 write_after_free" "#15 descend"
+check "--debug keeps 16 frames of a deep stack, no more" bash -c '! grep -q "#16 " "$1"' _ "$TMP/deep-write-after-free.__debug.err"
 planted double-free --debug $ABRT "BUG kmalloc-48: Object already free" \
 	"INFO: Freed by thread" "INFO: Freed again by thread" "heap_bugs.c:74" "heap_bugs.c:77"
 # Only some letters: Z without P catches the overflow, not the poison.

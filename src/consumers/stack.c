@@ -295,15 +295,15 @@ static int first_caller_frame(void *const *pc, int n)
 /*
  * Walk no further than the frames kept: the frames of ours before the
  * caller's are as many as the last capture's on this thread (the same
- * path, mostly), so the walk stops that many past KEPT_FRAMES. When more
+ * path, mostly), so the walk stops that many past @kept. When more
  * of ours came this time and the walk was cut there, it is taken again
  * in full. Returns the frames taken, *first the caller's first.
  */
 static __thread int tl_ours STACK_TLS = 8;
 
-static int capture_kept(void **pc, int *first)
+static int capture_kept(void **pc, int kept, int *first)
 {
-	int max = tl_ours + KEPT_FRAMES;
+	int max = tl_ours + kept;
 	if (max > RAW_FRAMES)
 		max = RAW_FRAMES;
 	int n = raw_capture(pc, max);
@@ -492,20 +492,27 @@ int sn_stack_raw(void **pc, int max)
 	return capture_ready() ? locked_raw_capture(pc, max) : 0;
 }
 
-sn_stack_id sn_stack_capture(void)
+sn_stack_id sn_stack_capture_depth(int frames)
 {
 	if (!capture_ready() || tl_forking || tl_walking)
 		return 0;
+	if (frames > KEPT_FRAMES)
+		frames = KEPT_FRAMES;
 	void *pc[RAW_FRAMES];
 	tl_walking = true;
 	sn_witness_acquire(SN_RANK_CAPTURE);
 	pthread_rwlock_rdlock(&capture_lock);
-	int first, n = capture_kept(pc, &first);
+	int first, n = capture_kept(pc, frames, &first);
 	pthread_rwlock_unlock(&capture_lock);
 	sn_witness_release(SN_RANK_CAPTURE);
 	tl_walking = false;
 	int keep = n - first;
-	if (keep > KEPT_FRAMES)
-		keep = KEPT_FRAMES;
+	if (keep > frames)
+		keep = frames;
 	return keep > 0 ? depot_get(pc + first, (uint32_t)keep) : 0;
+}
+
+sn_stack_id sn_stack_capture(void)
+{
+	return sn_stack_capture_depth(KEPT_FRAMES);
 }

@@ -23,6 +23,9 @@ typedef uint32_t sn_stack_id;
  * deduplicated. Safe inside a notifier handler and in a quiet section;
  * returns 0 when the depot is full or the stack cannot be taken. */
 SN_CONSUMER_API sn_stack_id sn_stack_capture(void);
+/* The same, keeping at most @frames of the caller's (at most 32, what
+ * sn_stack_capture() keeps). */
+SN_CONSUMER_API sn_stack_id sn_stack_capture_depth(int frames);
 /* The frames of a stack, innermost first; returns their number. */
 SN_CONSUMER_API uint32_t sn_stack_frames(sn_stack_id id, void *const **pcs);
 /* One symbolised frame. Strings are owned by the symbolisation cache and

@@ -98,6 +98,21 @@ __attribute__((noinline)) static void read_overflow(void)
 	drop_block(p);
 }
 
+/* write_after_free, 40 calls deep: the stacks kept are the innermost 16. */
+__attribute__((noinline)) static int descend(int n)
+{
+	if (n == 0) {
+		write_after_free();
+		return 0;
+	}
+	return descend(n - 1) + 1;   /* not a tail call: every level a frame */
+}
+
+__attribute__((noinline)) static void deep_write_after_free(void)
+{
+	sink = (char)descend(40);
+}
+
 static sigjmp_buf env;
 
 static void own_handler(int sig)
@@ -149,7 +164,8 @@ int main(int argc, char **argv)
 	}
 	static const struct { const char *name; void (*fn)(void); } bugs[] = {
 		{ "overflow", overflow_one }, { "underflow", underflow_one },
-		{ "write-after-free", write_after_free }, { "double-free", double_free },
+		{ "write-after-free", write_after_free }, { "deep-write-after-free", deep_write_after_free },
+		{ "double-free", double_free },
 		{ "read-after-free", read_after_free }, { "read-overflow", read_overflow },
 		{ "own-segv", own_segv },
 	};
