@@ -620,8 +620,8 @@ void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 	if (size <= old && size > old / 2 && !observed)
 		return p;
 	void *n = slab_malloc(size, gfp & ~SLAB_GFP_ZERO);
-	if (!n)
-		return NULL;
+	if (!n)   /* a shrink by copy that found no memory gives its tail back */
+		return size > SLAB_KMALLOC_MAX && !observed ? large_remap(d, size, gfp) : NULL;
 	memcpy(n, p, size < old ? size : old);
 	if ((gfp & SLAB_GFP_ZERO) && size > old)
 		memset((char *)n + old, 0, size - old);

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -304,6 +305,40 @@ Test(large, shrink_below_half_keeps_the_mapping_for_the_next_request)
 	size_t backed = resident_pages(r, 1024 * KiB);
 	cr_assert_eq(backed, 256, "%zu of the 256 pages of the next MiB backed", backed);
 	slab_free(r);
+	slab_free(q);
+}
+
+/* The process's mapped bytes now (VmSize). */
+static size_t mapped_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	cr_assert_not_null(f);
+	char line[256];
+	size_t kb = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	cr_assert_gt(kb, 0);
+	return kb * 1024;
+}
+
+/* With no memory for the copy (here no address space), that shrink
+ * gives the tail back in place instead: a shrink does not fail. */
+Test(large, shrink_without_memory_for_the_copy_stays_in_place)
+{
+	unsigned char *p = slab_malloc(1024 * KiB, 0);
+	cr_assert_not_null(p);
+	fill(p, 1024 * KiB, 5);
+	struct rlimit old, none;
+	cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+	none = (struct rlimit){ mapped_bytes(), old.rlim_max };
+	cr_assert_eq(setrlimit(RLIMIT_AS, &none), 0);
+	unsigned char *q = slab_realloc(p, 200 * KiB, 0);
+	cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+	cr_assert_eq(q, p, "no copy could be made: shrunk in place");
+	cr_assert(head_intact(q, 200 * KiB, 5));
+	cr_assert_eq(slab_usable_size(q), 200 * KiB);
 	slab_free(q);
 }
 
