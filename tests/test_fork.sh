@@ -34,12 +34,29 @@ compile_fixture spawn_fork -pthread || finish
 ${CC:-cc} -O1 -g -Wall -I"$SRC/include" -o "$TMP/notifier_fork" "$PROGRAMS/notifier_fork.c" \
 	-L"$BUILD/src" -Wl,-rpath,"$BUILD/src" -lslabnotify || { bad "compile notifier_fork"; finish; }
 
+# tally STATUS: a run's exit status counted in hangs (a timeout) or fails.
+tally() {
+	if [ "$1" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$1" -ne 0 ]; then fails=$((fails + 1)); fi
+}
+# runs N TIMEOUT NAME CMD...: N runs of CMD, each under TIMEOUT seconds;
+# none may hang or fail.
+runs() {
+	local n=$1 limit=$2 name=$3 i
+	shift 3
+	hangs=0 fails=0
+	for i in $(seq 1 "$n"); do
+		timeout "$limit" "$@" >"$TMP/out" 2>"$TMP/err"
+		tally $?
+	done
+	check "$name, $n runs: $hangs hangs, $fails failures" [ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+	[ "$hangs" -eq 0 -a "$fails" -eq 0 ] || show "$TMP/err"
+}
+
 hangs=0 fails=0
 for i in $(seq 1 50); do
 	timeout 60 "$TOOL" run --max 256M --leaks --fail-probability 0.1 --seed "$i" -- \
 		"$TMP/fork_from_thread" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
+	tally $?
 done
 check "fork from a thread, 50 runs under --max --leaks --fail-probability: $hangs hangs, $fails failures" \
 	[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
@@ -49,15 +66,9 @@ pgrep -f "$TMP/fork_from_thread" >/dev/null && bad "children left behind" && pki
 busy() { while :; do :; done; }
 busy & b1=$!
 busy & b2=$!
-hangs=0 fails=0
-for i in $(seq 1 100); do
-	timeout 30 "$TMP/notifier_fork" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
-done
+runs 100 30 "notifier + fork on a loaded machine" "$TMP/notifier_fork"
 kill "$b1" "$b2" 2>/dev/null
 wait "$b1" "$b2" 2>/dev/null
-check "notifier + fork, 100 runs on a loaded machine: $hangs hangs, $fails failures" [ "$hangs" -eq 0 -a "$fails" -eq 0 ]
 
 for i in $(seq 1 200); do
 	timeout 60 "$TOOL" run --fail-probability 1 --seed 8 -- "$TMP/fail_threads" 2>/dev/null
@@ -66,29 +77,15 @@ check "4 threads, fault injection: one outcome in 200 runs ($(cat "$TMP/counts" 
 	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && [ "$(awk "{print \$1}" "$1")" -eq 200 ] && awk "{for (i = 2; i <= NF; i++) if (\$i == 0) exit 1}" "$1"' _ "$TMP/counts"
 
 for opt in --guard=100 --leaks; do
-	hangs=0 fails=0
-	for i in $(seq 1 20); do
-		timeout 30 "$TOOL" run "$opt" -- "$TMP/spawn_fork" >"$TMP/out" 2>"$TMP/err"
-		rc=$?
-		if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
-	done
-	check "threads started while forking, 20 runs under $opt: $hangs hangs, $fails failures" \
-		[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
+	runs 20 30 "threads started while forking, under $opt" "$TOOL" run "$opt" -- "$TMP/spawn_fork"
 	pgrep -f "$TMP/spawn_fork" >/dev/null && bad "children left behind" && pkill -9 -f "$TMP/spawn_fork"
 done
-# runs N TIMEOUT NAME CMD...: N runs of CMD under slabnotify run --debug
-# --max --leaks; counts hangs (timeouts) and failures.
+# debug_runs N TIMEOUT NAME CMD...: runs, under slabnotify run --debug
+# --max --leaks.
 debug_runs() {
-	local n=$1 limit=$2 name=$3 hangs=0 fails=0 rc i
+	local n=$1 limit=$2 name=$3
 	shift 3
-	for i in $(seq 1 "$n"); do
-		timeout "$limit" "$TOOL" run --debug --max 256M --leaks -- "$@" >"$TMP/out" 2>"$TMP/err"
-		rc=$?
-		if [ "$rc" -eq 124 ]; then hangs=$((hangs + 1)); elif [ "$rc" -ne 0 ]; then fails=$((fails + 1)); fi
-	done
-	check "$name, $n runs under --debug --max --leaks: $hangs hangs, $fails failures" \
-		[ "$hangs" -eq 0 -a "$fails" -eq 0 ]
-	[ "$hangs" -eq 0 -a "$fails" -eq 0 ] || show "$TMP/err"
+	runs "$n" "$limit" "$name, under --debug --max --leaks" "$TOOL" run --debug --max 256M --leaks -- "$@"
 }
 debug_runs 10 60 "main thread forks while 4 churn (thread_fork)" "$TMP/thread_fork"
 debug_runs 10 60 "a thread forks while 6 churn (fork_from_thread)" "$TMP/fork_from_thread"
