@@ -611,17 +611,19 @@ void *large_realloc(const char *fn, void *p, size_t size, slab_gfp_t gfp)
 		large_bad(fn, p);
 	struct slab_cache *c = d->cache;
 	bool observed = atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_ALLOC | HOOK_FREE);
-	if (size > SLAB_KMALLOC_MAX && !observed && !shrink_by_copy(d, size))
+	bool remappable = size > SLAB_KMALLOC_MAX && !observed;
+	if (remappable && !shrink_by_copy(d, size))
 		return large_remap(d, size, gfp);
-	/* Observed, or small enough for a class: move by alloc + copy + free,
-	 * so that consumers see the FREE of the old and the ALLOC of the new
-	 * (with its requested size: an observed block is never kept). */
+	/* Observed, small enough for a class, or a shrink by copy: move by
+	 * alloc + copy + free, so that consumers see the FREE of the old and
+	 * the ALLOC of the new (with its requested size: an observed block
+	 * is never kept). */
 	size_t old = d->large_size;
 	if (size <= old && size > old / 2 && !observed)
 		return p;
 	void *n = slab_malloc(size, gfp & ~SLAB_GFP_ZERO);
 	if (!n)   /* a shrink by copy that found no memory gives its tail back */
-		return size > SLAB_KMALLOC_MAX && !observed ? large_remap(d, size, gfp) : NULL;
+		return remappable ? large_remap(d, size, gfp) : NULL;
 	memcpy(n, p, size < old ? size : old);
 	if ((gfp & SLAB_GFP_ZERO) && size > old)
 		memset((char *)n + old, 0, size - old);

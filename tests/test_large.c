@@ -36,10 +36,7 @@ static bool head_intact(const unsigned char *p, size_t n, unsigned tag)
 
 static bool intact(const unsigned char *p, size_t n, unsigned tag)
 {
-	for (size_t i = 0; i < n; i += 4096)
-		if (p[i] != (unsigned char)(tag + i / 4096))
-			return false;
-	return p[n - 1] == (unsigned char)tag;
+	return head_intact(p, n, tag) && p[n - 1] == (unsigned char)tag;
 }
 
 /* Stress: threads allocating, moving by realloc and freeing blocks

@@ -460,25 +460,38 @@ static bool capture_ready(void)
 	return atomic_load_explicit(&ready, memory_order_acquire);
 }
 
-/* A dlopen'ed libunwind's thread-local data is allocated on the thread's
- * first access, by __tls_get_addr calling malloc: touched here, at the
- * thread's start, rather than inside the first allocation it records. */
 /* Every walk holds capture_lock for reading, as the header says: a fork
- * must not copy a walk in progress (libunwind has no fork handlers). */
-static int locked_raw_capture(void **pc, int max)
+ * must not copy a walk in progress (libunwind has no fork handlers).
+ * false, and no walk, while this thread forks or walks already. */
+static bool walk_begin(void)
 {
 	if (tl_forking || tl_walking)
-		return 0;
+		return false;
 	tl_walking = true;
 	sn_witness_acquire(SN_RANK_CAPTURE);
 	pthread_rwlock_rdlock(&capture_lock);
-	int n = raw_capture(pc, max);
+	return true;
+}
+
+static void walk_end(void)
+{
 	pthread_rwlock_unlock(&capture_lock);
 	sn_witness_release(SN_RANK_CAPTURE);
 	tl_walking = false;
+}
+
+static int locked_raw_capture(void **pc, int max)
+{
+	if (!walk_begin())
+		return 0;
+	int n = raw_capture(pc, max);
+	walk_end();
 	return n;
 }
 
+/* A dlopen'ed libunwind's thread-local data is allocated on the thread's
+ * first access, by __tls_get_addr calling malloc: touched here, at the
+ * thread's start, rather than inside the first allocation it records. */
 void sn_stack_thread_start(void)
 {
 	if (!atomic_load_explicit(&ready, memory_order_acquire))
@@ -494,18 +507,13 @@ int sn_stack_raw(void **pc, int max)
 
 sn_stack_id sn_stack_capture_depth(int frames)
 {
-	if (!capture_ready() || tl_forking || tl_walking)
+	if (!capture_ready() || !walk_begin())
 		return 0;
 	if (frames > KEPT_FRAMES)
 		frames = KEPT_FRAMES;
 	void *pc[RAW_FRAMES];
-	tl_walking = true;
-	sn_witness_acquire(SN_RANK_CAPTURE);
-	pthread_rwlock_rdlock(&capture_lock);
 	int first, n = capture_kept(pc, frames, &first);
-	pthread_rwlock_unlock(&capture_lock);
-	sn_witness_release(SN_RANK_CAPTURE);
-	tl_walking = false;
+	walk_end();
 	int keep = n - first;
 	if (keep > frames)
 		keep = frames;
