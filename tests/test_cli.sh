@@ -201,6 +201,22 @@ EOF
 	out=$($T "$TOOL" run --max 64M -- "$PYTHON" -c "$PY" 2>"$TMP/err"); rc=$?
 	if [ "$rc" -eq 0 ] && [ "$out" = "caught MemoryError" ]; then ok "--max 64M: python3 caught MemoryError"
 	else bad "--max 64M python3" "exit $rc, stdout '$out'"; show "$TMP/err"; fi
+	# Small objects: Python's own allocator, whose arenas it maps itself.
+	# The cap covers that memory too: MemoryError before 80 MiB of RSS
+	# (before --max charged the program's mappings: at 281 MB).
+	read -r -d '' PY <<'EOF'
+import resource
+try:
+    x = [str(i) for i in range(20_000_000)]
+    print("no MemoryError")
+except MemoryError:
+    x = None
+    print("MemoryError at", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MiB")
+EOF
+	out=$($T "$TOOL" run --max 64M -- "$PYTHON" -c "$PY" 2>"$TMP/err"); rc=$?
+	mib=$(echo "$out" | sed -n 's/^MemoryError at \([0-9]*\) MiB$/\1/p')
+	if [ "$rc" -eq 0 ] && [ -n "$mib" ] && [ "$mib" -lt 80 ]; then ok "--max 64M: pymalloc's arenas capped, MemoryError at $mib MiB of RSS"
+	else bad "--max 64M, pymalloc" "exit $rc, stdout '$out'"; show "$TMP/err"; fi
 	# --high only counts: 47 MiB past a 10 MiB soft limit, in 4 KiB
 	# blocks, takes as long as without it (it once slept 2 s a block).
 	start=$(date +%s)
@@ -210,6 +226,17 @@ EOF
 	else bad "--high 10M" "exit $rc, ${took}s, stdout '$out'"; show "$TMP/err"; fi
 else
 	skip "--max with python3: python3 not installed"
+fi
+# g++'s garbage-collected memory is its own mappings too: under the cap
+# a heavy file fails with g++'s own message (plainly it takes ~360 MB).
+if command -v g++ >/dev/null && [ -n "$PYTHON" ]; then
+	"$PYTHON" -c 'print("int a[] = {" + ",".join(map(str, range(1500000))) + "};")' >"$TMP/heavy.cc"
+	$T "$TOOL" run --max 64M -- g++ -c -o "$TMP/heavy.o" "$TMP/heavy.cc" >/dev/null 2>"$TMP/err"; rc=$?
+	if [ "$rc" -ne 0 ] && grep -Eq "virtual memory exhausted|out of memory" "$TMP/err"; then
+		ok "--max 64M: g++ fails with its own out-of-memory message"
+	else bad "--max 64M, g++" "exit $rc"; show "$TMP/err"; fi
+else
+	skip "--max with g++: g++ or python3 not installed"
 fi
 
 # The leak report names the function that leaked.
