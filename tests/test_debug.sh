@@ -95,6 +95,18 @@ place "" "in place"
 place "--guard=1000000000" "in place"
 place "--debug" "moved"
 
+# Blocks of no bytes: distinct, and freed without a report. Under
+# --guard=1 half of them sit at their page's end.
+"$HB" zero-size >"$TMP/zero.plain" 2>&1
+for opts in --guard=1 --debug; do
+	"$TOOL" run $opts -- "$HB" zero-size >"$TMP/zero.out" 2>"$TMP/zero.err"
+	st=$?
+	check "malloc(0) under $opts: exit 0, the plain output, no report" \
+		bash -c '[ "$1" -eq 0 ] && cmp -s "$2" "$3" && ! [ -s "$4" ] && grep -q "64 blocks, 0 the same" "$3"' \
+		_ "$st" "$TMP/zero.plain" "$TMP/zero.out" "$TMP/zero.err"
+	[ -s "$TMP/zero.err" ] && show "$TMP/zero.err"
+done
+
 # Bad letters are a usage error.
 "$TOOL" run --debug=FQ -- true 2>"$TMP/usage.err"
 check "--debug=FQ: exit 2" [ $? -eq 2 ]

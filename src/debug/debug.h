@@ -85,6 +85,7 @@ static inline struct dbg_track *dbg_track_of(const struct dbg_cache *d, void *sl
 SN_HIDDEN void dbg_release(const char *fn, struct slab_cache *c, void *slot);
 SN_HIDDEN bool dbg_check_freed(const char *fn, struct slab_cache *c, void *slot, bool link_clobbered);
 SN_HIDDEN uint64_t dbg_now_ns(void);
+SN_HIDDEN const uint8_t *dbg_first_not(const uint8_t *p, size_t n, uint8_t v, const uint8_t **last);
 /* Make the debug twins of the kmalloc classes (of kmalloc-cg-N when
  * @accounted) in consecutive cache slots from *@first_slot; false, with a
  * message, when they cannot be made so. */

@@ -169,7 +169,9 @@ void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner
 	char *page = slot_page(i);
 	if (!os_unguard(page, SN_PAGE_SIZE))
 		return NULL;      /* the slot is lost, not reused: cannot happen short of ENOMEM */
-	size_t rounded = (n + 15) & ~(size_t)15;
+	/* A block of no bytes takes 16 all the same: at the page's end it
+	 * would start on the guard page after it. */
+	size_t rounded = n ? (n + 15) & ~(size_t)15 : 16;
 	char *obj = at_end ? page + SN_PAGE_SIZE - rounded : page;
 	/* The bytes of the page past the object: checked at free. */
 	memset(page, RED_ACTIVE, SN_PAGE_SIZE);
@@ -252,12 +254,8 @@ void sn_guard_free(const char *fn, void *p)
 		return;
 	}
 	char *page = slot_page(i);
-	const uint8_t *last = NULL, *bad = NULL;
-	for (const uint8_t *b = (const uint8_t *)s->obj + s->size; b < (const uint8_t *)page + SN_PAGE_SIZE; b++)
-		if (*b != RED_ACTIVE) {
-			bad = bad ? bad : b;
-			last = b;
-		}
+	const uint8_t *last = NULL, *tail = (const uint8_t *)s->obj + s->size;
+	const uint8_t *bad = dbg_first_not(tail, (size_t)((const uint8_t *)page + SN_PAGE_SIZE - tail), RED_ACTIVE, &last);
 	if (bad) {
 		guard_bug(s, "heap-buffer-overflow", "found at free: a write", bad);
 		fprintf(stderr, "INFO: %p-%p First byte 0x%x instead of 0x%x\n", (const void *)bad, (const void *)last,

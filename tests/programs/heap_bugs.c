@@ -156,10 +156,37 @@ __attribute__((noinline)) static void realloc_place(void)
 	free(q);
 }
 
+/* Not a bug: blocks of no bytes are distinct and can be freed. A guarded
+ * one placed at its page's end once pointed at the guard page after it,
+ * and its free was refused as invalid (glibc's regcomp makes them). */
+__attribute__((noinline)) static void zero_size(void)
+{
+	enum { N = 64 };
+	char *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = i & 1 ? malloc(0) : calloc(0, 8);
+		if (!p[i]) {
+			perror("malloc(0)");
+			exit(1);
+		}
+	}
+	int same = 0;
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < i; j++)
+			same += p[i] == p[j];
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	printf("zero-size: %d blocks, %d the same\n", N, same);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "realloc-place")) {
 		realloc_place();
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "zero-size")) {
+		zero_size();
 		return 0;
 	}
 	static const struct { const char *name; void (*fn)(void); } bugs[] = {
