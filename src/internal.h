@@ -371,7 +371,10 @@ static inline struct slab_cache *cache_handle(const struct slab_cache *c)
 struct slab_cpu {
 	/* First line: fast paths. */
 	uint32_t head;              /* current slab's free chain */
-	uint32_t _pad;
+	/* A countdown kept for the layer above, which alone reads it: the
+	 * drop-in's --guard samples one malloc in N per thread and class
+	 * (dropin/malloc.c). Here it shares the line the fast path loads. */
+	int32_t sample_tick;
 	char *base_m1;              /* current slab's base minus one stride */
 	struct slab *slab;          /* current slab, or NULL */
 	unsigned long alloc_fast, free_fast;

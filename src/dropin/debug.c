@@ -108,16 +108,30 @@ void sn_dropin_debug_configure(void)
 /* What malloc.c hands over                                           */
 /* ------------------------------------------------------------------ */
 
-/* malloc.c's countdown ran out: a guarded block, if one is free. */
-void *sn_dropin_sampled(size_t n, int64_t *tick)
+/* The countdown has 31 bits: a rate above 2^30, whose draws reach past
+ * them, guards a block at least every 2^31 of a class. */
+static int32_t tick_of(int64_t t)
+{
+	return t > INT32_MAX ? INT32_MAX : (int32_t)t;
+}
+
+/* malloc.c's countdown in @cpu ran out: a guarded block, if one is free.
+ * A slot's first allocation finds the countdown at 0, never set: it is
+ * drawn then, with this allocation its first step. */
+void *sn_dropin_sampled(size_t n, struct slab_cpu *cpu)
 {
 	if (!guard_on) {
-		*tick = INT64_MAX;
+		cpu->sample_tick = INT32_MAX;
 		return NULL;
 	}
-	*tick = sn_guard_next_tick() - 1;
-	if (n > SLAB_KMALLOC_MAX)
-		return NULL;
+	if (!cpu->alloc_fast && !cpu->alloc_slow) {
+		int64_t t = sn_guard_next_tick();
+		if (t > 1) {
+			cpu->sample_tick = tick_of(t - 2);
+			return NULL;
+		}
+	}
+	cpu->sample_tick = tick_of(sn_guard_next_tick() - 1);
 	unsigned cls = size_class_by(sn_small_class16, n);
 	return sn_guard_alloc(n, sn_class_name(cls), NULL);
 }

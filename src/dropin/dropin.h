@@ -55,7 +55,7 @@ SN_HIDDEN void profile_report(FILE *f, bool json);
 SN_HIDDEN extern bool sn_dropin_checking;
 SN_HIDDEN void sn_dropin_debug_configure(void);
 SN_HIDDEN void sn_dropin_debug_exit(void);
-SN_HIDDEN void *sn_dropin_sampled(size_t n, int64_t *tick);
+SN_HIDDEN void *sn_dropin_sampled(size_t n, struct slab_cpu *cpu);
 SN_HIDDEN void *sn_dropin_realloc(const char *fn, void *p, size_t n);
 SN_HIDDEN size_t sn_dropin_usable_size(const char *fn, void *p);
 /* malloc.c: malloc's body, for debug.c. */

@@ -50,10 +50,20 @@ static SN_NOINLINE void *alloc_large(const char *fn, size_t n, slab_gfp_t extra)
  * SLAB_ACCOUNT charges without a flag, so the fast path passes none:
  * no flag to test, one load for the first slot.
  */
+static SN_ALWAYS_INLINE unsigned malloc_slot(size_t n)
+{
+	return sn_malloc_slot0 + size_class_by(sn_small_class16, n);
+}
+
+static SN_ALWAYS_INLINE void *alloc_in_slot(const char *fn, size_t n, unsigned slot, struct slab_cpu *cpu)
+{
+	return cache_alloc_cpu(fn, &sn_cache_table[slot], cpu, 0, true, n, true);
+}
+
 static SN_ALWAYS_INLINE void *sn_alloc_small(const char *fn, size_t n)
 {
-	unsigned slot = sn_malloc_slot0 + size_class_by(sn_small_class16, n);
-	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], 0, true, n, true);
+	unsigned slot = malloc_slot(n);
+	return alloc_in_slot(fn, n, slot, &sn_tls_thread->cpu[slot]);
 }
 
 /*
@@ -64,34 +74,26 @@ static SN_ALWAYS_INLINE void *sn_alloc_small(const char *fn, size_t n)
  */
 size_t sn_malloc_inline_end = SLAB_KMALLOC_MAX + 1;
 
-/* --guard's countdown: below zero, the allocation is offered to the guard
- * pool (debug.c). A new thread's starts at 0, so its first allocation
- * sets it. */
-static __thread int64_t guard_tick SN_TLS;
-
-/* The countdown ran out: a guarded block if the pool has one, else the
- * usual one. */
-static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n, slab_gfp_t extra)
+/* --guard's countdown ran out (below zero) in the thread's slot for @n:
+ * a guarded block if the pool has one, else the usual one. The slot is
+ * found again here, so that the fast path keeps nothing for this call. */
+static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n)
 {
-	void *p = sn_dropin_sampled(n, &guard_tick);
-	if (p)
-		return p;
-	if (n > SLAB_KMALLOC_MAX)
-		return alloc_large(fn, n, extra);
-	return sn_alloc_small(fn, n);
+	unsigned slot = malloc_slot(n);
+	struct slab_cpu *cpu = &sn_tls_thread->cpu[slot];
+	void *p = sn_dropin_sampled(n, cpu);
+	return p ? p : alloc_in_slot(fn, n, slot, cpu);
 }
 
-/* Every exit is a tail call, so that --guard's every allocation passes
- * through here with no stack frame (the sampled call is kept apart). A
- * class size comes here only under --guard; a large block is never
- * guarded, so it does not count down. */
 static SN_ALWAYS_INLINE void *alloc_outside(const char *fn, size_t n, slab_gfp_t extra)
 {
-	if (n > SLAB_KMALLOC_MAX)
+	if (unlikely(n > 1024) && n > SLAB_KMALLOC_MAX)
 		return alloc_large(fn, n, extra);
-	if (unlikely(--guard_tick < 0))
-		return alloc_sampled(fn, n, extra);
-	return sn_alloc_small(fn, n);
+	unsigned slot = malloc_slot(n);
+	struct slab_cpu *cpu = &sn_tls_thread->cpu[slot];
+	if (unlikely(--cpu->sample_tick < 0))
+		return alloc_sampled(fn, n);
+	return alloc_in_slot(fn, n, slot, cpu);
 }
 
 static SN_NOINLINE void *alloc_out_of_line(const char *fn, size_t n, slab_gfp_t extra)
