@@ -44,6 +44,7 @@
 #define SN_ENV_DEBUG_CONTINUE "SLABNOTIFY_DEBUG_CONTINUE" /* 1: report and go on */
 #define SN_ENV_GUARD      "SLABNOTIFY_GUARD"      /* N: guard 1 in N allocations */
 #define SN_ENV_GUARD_MAX  "SLABNOTIFY_GUARD_MAX"  /* guarded objects live at once */
+#define SN_ENV_GUARD_PER_SEC "SLABNOTIFY_GUARD_PER_SEC" /* guarded objects a second, 0: no budget */
 #define SN_ENV_LAUNCHER   "SLABNOTIFY_LAUNCHER"   /* "pid:fd": the launcher waits; the command says it reported */
 
 /* "4096", "64K", "64M", "1.5G", "2T", optional "B"/"iB" (binary units).

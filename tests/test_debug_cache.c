@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ALL_DEBUG (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
@@ -281,6 +282,50 @@ Test(debug_cache, guard_correct_program_is_silent)
 	run_in_child(guard_correct, NULL, &o);
 	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "status %#x: %s", o.status, o.text);
 	cr_assert_eq(o.len, 0, "printed: %s", o.text);
+}
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Allocate and free @n objects of @c at once; the number guarded. */
+static int guarded_of(struct slab_cache *c, int n)
+{
+	int guarded = 0;
+	bool end;
+	for (int i = 0; i < n; i++) {
+		char *p = slab_cache_alloc(c, 0);
+		cr_assert_not_null(p);
+		guarded += guarded_at(p, 32, &end);
+		slab_cache_free(c, p);
+	}
+	return guarded;
+}
+
+/* The budget by time: at rate 1 and 100 a second, a burst of 32 (33 with
+ * the one due now), then one per 10 ms; with no budget, every one. */
+Test(debug_cache, guard_budget_bounds_guarded_blocks_a_second)
+{
+	struct slab_cache *c = guard_cache("grd-budget", 32, 256);
+	cr_assert_eq(slab_guard_per_second(100), 500, "the default budget is 500 a second");
+	double t0 = seconds_now();
+	int first = guarded_of(c, 2000);
+	double took = seconds_now() - t0;
+	cr_assert_geq(first, 33, "the burst: %d guarded", first);
+	cr_assert_leq(first, 33 + (int)(took * 100) + 1, "%d guarded in %.3f s at 100 a second", first, took);
+	usleep(200 * 1000);
+	t0 = seconds_now();
+	int later = guarded_of(c, 2000);
+	took = seconds_now() - t0;
+	/* 200 ms of credit: 20 blocks. */
+	cr_assert_geq(later, 18, "after 200 ms: %d guarded", later);
+	cr_assert_leq(later, 33 + (int)(took * 100) + 1, "after 200 ms: %d guarded", later);
+	cr_assert_eq(slab_guard_per_second(0), 100);
+	cr_assert_eq(guarded_of(c, 500), 500, "no budget: every block guarded");
+	cr_assert_eq(slab_cache_destroy(c), 0);
 }
 
 Test(debug_cache, guard_beyond_max_live_from_the_slab)

@@ -90,6 +90,12 @@ static void configure_guard(void)
 		m = NULL;
 	}
 	slab_guard_config((unsigned long)rate, m ? (unsigned)live : 0);
+	long per_sec;
+	const char *b = getenv(SN_ENV_GUARD_PER_SEC);
+	if (b && !sn_parse_long(b, 0, LONG_MAX, &per_sec))
+		warn(SN_ENV_GUARD_PER_SEC, b, "not a number of guarded blocks a second (0: no budget)");
+	else if (b)
+		slab_guard_per_second((unsigned long)per_sec);
 	sn_guard_install_handler();
 	guard_on = sn_dropin_checking = true;
 	sn_malloc_inline_end = 0;   /* every malloc passes the countdown */
