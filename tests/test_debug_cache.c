@@ -160,10 +160,12 @@ Test(debug_cache, flags_with_constructor_refused)
 
 #define PAGE 4096u
 
-/* Every allocation guarded (rate 1), at most @max_live at a time. */
+/* Every allocation guarded (rate 1, and no budget by time), at most
+ * @max_live at a time. */
 static struct slab_cache *guard_cache(const char *name, size_t size, unsigned max_live)
 {
 	cr_assert_eq(slab_guard_config(1, max_live), 0);
+	slab_guard_per_second(0);
 	struct slab_cache *c = slab_cache_create(name, size, 0, SLAB_GUARD, NULL);
 	cr_assert_not_null(c, "slab_cache_create with SLAB_GUARD");
 	return c;
@@ -305,24 +307,30 @@ static int guarded_of(struct slab_cache *c, int n)
 	return guarded;
 }
 
-/* The budget by time: at rate 1 and 100 a second, a burst of 32 (33 with
+Test(debug_cache, guard_budget_default)
+{
+	cr_assert_eq(slab_guard_per_second(0), 100, "the default budget is 100 a second");
+}
+
+/* The budget by time: at rate 1 and 100 a second, a burst of 16 (17 with
  * the one due now), then one per 10 ms; with no budget, every one. */
 Test(debug_cache, guard_budget_bounds_guarded_blocks_a_second)
 {
 	struct slab_cache *c = guard_cache("grd-budget", 32, 256);
-	cr_assert_eq(slab_guard_per_second(100), 500, "the default budget is 500 a second");
+	cr_assert_eq(slab_guard_per_second(100), 0);
 	double t0 = seconds_now();
 	int first = guarded_of(c, 2000);
 	double took = seconds_now() - t0;
-	cr_assert_geq(first, 33, "the burst: %d guarded", first);
-	cr_assert_leq(first, 33 + (int)(took * 100) + 1, "%d guarded in %.3f s at 100 a second", first, took);
-	usleep(200 * 1000);
-	t0 = seconds_now();
+	cr_assert_geq(first, 17, "the burst: %d guarded", first);
+	cr_assert_leq(first, 17 + (int)(took * 100) + 1, "%d guarded in %.3f s at 100 a second", first, took);
+	double rested = seconds_now();
+	usleep(100 * 1000);
 	int later = guarded_of(c, 2000);
-	took = seconds_now() - t0;
-	/* 200 ms of credit: 20 blocks. */
-	cr_assert_geq(later, 18, "after 200 ms: %d guarded", later);
-	cr_assert_leq(later, 33 + (int)(took * 100) + 1, "after 200 ms: %d guarded", later);
+	rested = seconds_now() - rested;
+	/* 100 ms of credit or more, one block per 10 ms, at most a burst. */
+	int credit = (int)(rested * 100) + 2;
+	cr_assert_geq(later, 8, "after 100 ms: %d guarded", later);
+	cr_assert_leq(later, credit < 17 ? credit : 17, "after %.3f s: %d guarded", rested, later);
 	cr_assert_eq(slab_guard_per_second(0), 100);
 	cr_assert_eq(guarded_of(c, 500), 500, "no budget: every block guarded");
 	cr_assert_eq(slab_cache_destroy(c), 0);

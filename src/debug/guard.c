@@ -14,12 +14,13 @@
  * slot.
  *
  * Time: a guarded block costs two mprotect calls (each flushes the TLB,
- * and in a threaded process signals the other CPUs) and two stacks, some
- * 5-15 us, whatever the rate: a program making 70 million mallocs a
- * second would spend a fifth of its time on them at 1 in 5000. So the
- * guarded blocks also have a budget, by time: at most per_second of them
- * a second (default 500, a burst of 32 allowed), the others served
- * plainly. Its clock is read only when a countdown runs out.
+ * and in a threaded process interrupts the other CPUs) and two stacks:
+ * 5-15 us in one thread, up to some 150 us with threads on a VM,
+ * whatever the rate: bintree (70 million mallocs a second) spent 18%
+ * more time at 1 in 5000, larson 28%. So the guarded blocks also have a
+ * budget, by time: at most per_second of them a second (default 100, a
+ * burst of 16 allowed), the others served plainly. Its clock is read
+ * only when a countdown runs out.
  *
  * Faults: a SIGSEGV (SIGBUS) handler. A fault inside the pool is ours:
  * it prints heap-buffer-overflow or use-after-free with the address, the
@@ -42,8 +43,8 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
 #define GUARD_RATE_DEFAULT 5000
 #define GUARD_LIVE_DEFAULT 256
 #define GUARD_LIVE_MAX     65536
-#define GUARD_PER_SEC_DEFAULT 500
-#define GUARD_BURST        32
+#define GUARD_PER_SEC_DEFAULT 100
+#define GUARD_BURST        16
 
 enum { G_UNUSED, G_LIVE, G_FREED };
 
