@@ -85,6 +85,14 @@ static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n)
 	return p ? p : alloc_in_slot(fn, n, slot, cpu);
 }
 
+/*
+ * Every exit is a tail call, so that --guard's every allocation passes
+ * through here with no stack frame (the sampled call is kept apart). A
+ * class size comes here only under --guard, and counts down in the cpu
+ * slot its fast path loads anyway. Large blocks, never guarded, leave
+ * first; their test sits behind the one by which size_class_by picks its
+ * direct table (1024), so that a small size pays a single compare.
+ */
 static SN_ALWAYS_INLINE void *alloc_outside(const char *fn, size_t n, slab_gfp_t extra)
 {
 	if (unlikely(n > 1024) && n > SLAB_KMALLOC_MAX)
