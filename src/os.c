@@ -119,6 +119,22 @@ bool os_unguard(void *p, size_t size)
 	return syscall(SYS_mprotect, p, size, PROT_READ | PROT_WRITE) == 0;
 }
 
+/* Linux 6.13's values: Debian 12's headers predate them. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE  103
+#endif
+
+bool os_mark_guard(void *p, size_t size)
+{
+	return syscall(SYS_madvise, p, size, MADV_GUARD_INSTALL) == 0;
+}
+
+bool os_unmark_guard(void *p, size_t size)
+{
+	return syscall(SYS_madvise, p, size, MADV_GUARD_REMOVE) == 0;
+}
+
 void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *fixed_dst)
 {
 	long flags = 0;

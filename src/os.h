@@ -19,6 +19,11 @@
  *    as zero afterwards and cost no memory until touched.
  *  - os_guard(p, n): the pages become inaccessible (PROT_NONE);
  *    os_unguard(p, n) makes them readable and writable again.
+ *  - os_mark_guard(p, n): the pages become guard markers in their own
+ *    VMA (MADV_GUARD_INSTALL, Linux 6.13): they fault, their memory is
+ *    given back, and no VMA is split or merged; os_unmark_guard(p, n)
+ *    makes them zero-fill pages again. false where the kernel has no
+ *    markers or the VMA refuses them (mlock'ed): use os_guard then.
  *  - os_remap(p, old, new, fixed_dst): mremap(2); grows in place when
  *    fixed_dst is NULL and may_move false, or moves to fixed_dst.
  *  - os_addr_bits(): the user address width, read at start-up from
@@ -42,6 +47,8 @@ SN_HIDDEN void os_unmap(void *p, size_t size);
 SN_HIDDEN void os_decommit(void *p, size_t size);
 SN_HIDDEN bool os_guard(void *p, size_t size);
 SN_HIDDEN bool os_unguard(void *p, size_t size);
+SN_HIDDEN bool os_mark_guard(void *p, size_t size);
+SN_HIDDEN bool os_unmark_guard(void *p, size_t size);
 SN_HIDDEN void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *fixed_dst);
 SN_HIDDEN unsigned os_addr_bits(void);
 SN_HIDDEN size_t os_physical_bytes(void);

@@ -18,4 +18,9 @@ SN_HIDDEN extern void (*sn_test_hook_large_moved)(void *old, void *moved);
  * is held: the owner's scan and give-up wait on it meanwhile). */
 SN_HIDDEN extern void (*sn_test_hook_slab_zapped)(void *base);
 
+/* guard.c: true before the pool is made, and its pages are closed by
+ * mprotect even where the kernel has guard markers (the path of kernels
+ * before 6.13). */
+SN_HIDDEN extern bool sn_test_guard_no_markers;
+
 #endif

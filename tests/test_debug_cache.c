@@ -12,9 +12,11 @@
 #include <slabnotify.h>
 
 #include "common.h"
+#include "test_hooks.h"
 
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,13 +223,20 @@ static void guard_overflow(void *arg)
 	slab_cache_free(c, p);
 }
 
-Test(debug_cache, guard_overflow_by_one_byte)
+/* The same, with the pool's pages closed by mprotect: the path of
+ * kernels without guard markers (before 6.13, Debian 12's). */
+static void guard_overflow_by_mprotect(void *arg)
 {
-	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	sn_test_guard_no_markers = true;
+	guard_overflow(arg);
+}
+
+static void expect_overflow_reports(void (*child)(void *))
+{
 	for (int round = 0; round < 8; round++) {
 		struct outcome o;
 		bool end = false;
-		run_in_child(guard_overflow, &end, &o);
+		run_in_child(child, &end, &o);
 		cr_assert(strncmp(o.text, "BUG grd-over: heap-buffer-overflow (guard page)\n", 48) == 0,
 			  "first line: %.300s", o.text);
 		bool at_end = strstr(o.text, "at the page's end") != NULL;
@@ -240,25 +249,108 @@ Test(debug_cache, guard_overflow_by_one_byte)
 	}
 }
 
+Test(debug_cache, guard_overflow_by_one_byte)
+{
+	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	expect_overflow_reports(guard_overflow);
+}
+
+Test(debug_cache, guard_overflow_by_one_byte_pages_by_mprotect)
+{
+	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	expect_overflow_reports(guard_overflow_by_mprotect);
+}
+
+/* The slot is used twice, so that a page closed, opened again and closed
+ * again still faults. */
 static void guard_uaf(void *arg)
 {
 	(void)arg;
-	struct slab_cache *c = guard_cache("grd-uaf", 48, 8);
+	struct slab_cache *c = guard_cache("grd-uaf", 48, 1);
+	slab_cache_free(c, slab_cache_alloc(c, 0));
 	volatile char *p = slab_cache_alloc(c, 0);
 	slab_cache_free(c, (void *)p);
 	(void)p[5];
 }
 
-Test(debug_cache, guard_use_after_free_faults)
+static void guard_uaf_by_mprotect(void *arg)
 {
-	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	sn_test_guard_no_markers = true;
+	guard_uaf(arg);
+}
+
+static void expect_uaf_report(void (*child)(void *))
+{
 	struct outcome o;
-	run_in_child(guard_uaf, NULL, &o);
+	run_in_child(child, NULL, &o);
 	cr_assert(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGSEGV, "status %#x: %s", o.status, o.text);
 	cr_assert(strncmp(o.text, "BUG grd-uaf: use-after-free (guard page)\n", 41) == 0, "first line: %.300s",
 		  o.text);
 	cr_assert(strstr(o.text, "INFO: read at") && strstr(o.text, "@offset=5 of object"), "%s", o.text);
 	cr_assert(strstr(o.text, "INFO: Allocated by") && strstr(o.text, "INFO: Freed by"), "%s", o.text);
+}
+
+Test(debug_cache, guard_use_after_free_faults)
+{
+	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	expect_uaf_report(guard_uaf);
+}
+
+Test(debug_cache, guard_use_after_free_faults_pages_by_mprotect)
+{
+	SKIP_WHERE_A_SANITIZER_OWNS_SIGSEGV();
+	expect_uaf_report(guard_uaf_by_mprotect);
+}
+
+/* The mappings of /proc/self/maps that overlap [lo, hi), and how many of
+ * them are inaccessible. */
+static int maps_in(uintptr_t lo, uintptr_t hi, int *inaccessible)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	int n = 0;
+	*inaccessible = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char perm[5];
+		if (sscanf(line, "%lx-%lx %4s", &a, &b, perm) != 3 || b <= lo || a >= hi)
+			continue;
+		n++;
+		*inaccessible += perm[0] == '-' && perm[1] == '-';
+	}
+	fclose(f);
+	return n;
+}
+
+/* Where the kernel has guard markers, the pool stays one read-write
+ * mapping however many of its pages are open: no VMA is split. */
+Test(debug_cache, guard_pool_is_one_mapping_where_the_kernel_has_markers)
+{
+	void *probe = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(probe, MAP_FAILED);
+	bool markers = madvise(probe, PAGE, 102 /* MADV_GUARD_INSTALL */) == 0;
+	munmap(probe, PAGE);
+	if (!markers)
+		cr_skip_test("this kernel has no guard markers (Linux 6.13)");
+	struct slab_cache *c = guard_cache("grd-maps", 64, 16);
+	void *v[8];
+	for (int i = 0; i < 8; i++)
+		v[i] = slab_cache_alloc(c, 0);
+	for (int i = 0; i < 8; i += 2)
+		slab_cache_free(c, v[i]);
+	uintptr_t lo = (uintptr_t)v[1] & ~(uintptr_t)(PAGE - 1), hi = lo + PAGE;
+	for (int i = 1; i < 8; i += 2) {
+		uintptr_t pg = (uintptr_t)v[i] & ~(uintptr_t)(PAGE - 1);
+		lo = pg < lo ? pg : lo;
+		hi = pg + PAGE > hi ? pg + PAGE : hi;
+	}
+	int none, n = maps_in(lo - PAGE, hi + PAGE, &none);
+	cr_assert_eq(n, 1, "the pool's open pages are in %d mappings", n);
+	cr_assert_eq(none, 0, "an inaccessible mapping: the pages were closed by mprotect");
+	for (int i = 1; i < 8; i += 2)
+		slab_cache_free(c, v[i]);
+	cr_assert_eq(slab_cache_destroy(c), 0);
 }
 
 static void guard_correct(void *arg)

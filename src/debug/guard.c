@@ -9,14 +9,23 @@
  *
  * Memory: the pool is mapped once, 2 * max_live + 1 pages of address
  * space (2 MiB for the default 256), of which at most max_live pages
- * (1 MiB) are ever backed, plus 64 bytes of record per slot. Sampling
+ * (1 MiB) are backed (with markers, only the live blocks' pages), plus
+ * 64 bytes of record per slot. Sampling
  * costs the drop-in's malloc a decrement and branch in its class's cpu
  * slot.
  *
- * Time: a guarded block costs two mprotect calls (each flushes the TLB,
- * and in a threaded process interrupts the other CPUs) and two stacks:
- * 5-15 us in one thread, up to some 150 us with threads on a VM,
- * whatever the rate: bintree (70 million mallocs a second) spent 18%
+ * Pages: where the kernel has guard markers (MADV_GUARD_INSTALL, Linux
+ * 6.13), the pool is one read-write mapping whose closed pages are
+ * markers: opening or closing a slot's page changes its page table entry
+ * only, and a closed page's memory is given back. Elsewhere (Debian 12's
+ * 6.1), or for a slot whose close the kernel refuses (an mlock'ed pool),
+ * mprotect, which splits the pool's VMA at each open page and merges it
+ * again at its close: that VMA work was most of a block's system time.
+ *
+ * Time: a guarded block costs two system calls (the close flushes the
+ * TLB, and in a threaded process interrupts the other CPUs) and two
+ * stacks: 5-50 us in one thread, up to some 150 us with threads on a
+ * VM, whatever the rate: bintree (70 million mallocs a second) spent 18%
  * more time at 1 in 5000, larson 28%. So the guarded blocks also have a
  * budget, by time: at most per_second of them a second (default 100, a
  * burst of 16 allowed), the others served plainly. Its clock is read
@@ -31,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include "debug.h"
+#include "test_hooks.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +66,7 @@ struct guard_slot {
 	const char *cache;
 	const struct slab_cache *owner; /* a SLAB_GUARD cache's, or NULL (malloc) */
 	bool at_end;                /* at the page's end (else at its start) */
+	bool by_mprotect;           /* its page closed by mprotect, not a marker */
 };
 
 static struct {
@@ -71,11 +82,13 @@ static struct {
 	unsigned max_live;
 	struct sigaction prev[2];   /* the program's SIGSEGV, SIGBUS actions */
 	bool handler_on;
+	bool markers;               /* the pool's closed pages are guard markers */
 	_Atomic bool reported;
 } g = { .lock = SN_MUTEX_INIT(SN_RANK_GUARD), .rate = GUARD_RATE_DEFAULT,
      .per_second = GUARD_PER_SEC_DEFAULT, .max_live = GUARD_LIVE_DEFAULT };
 
 static _Atomic(char *) pool_base, pool_end;
+bool sn_test_guard_no_markers;
 
 bool sn_guard_owns(const void *p)
 {
@@ -159,7 +172,10 @@ static bool pool_make(void)
 	size_t meta = n * sizeof(struct guard_slot) + n * sizeof(uint32_t);
 	char *base = os_map(bytes);
 	char *m = os_map((meta + SN_PAGE_SIZE - 1) & ~(SN_PAGE_SIZE - 1));
-	if (!base || !m || !os_guard(base, bytes))
+	if (!base || !m)
+		return false;
+	g.markers = !sn_test_guard_no_markers && os_mark_guard(base, bytes);
+	if (!g.markers && !os_guard(base, bytes))
 		return false;
 	g.slots = (struct guard_slot *)m;
 	g.fifo = (uint32_t *)(m + n * sizeof(struct guard_slot));
@@ -173,6 +189,21 @@ static bool pool_make(void)
 	atomic_store(&pool_end, g.end);
 	atomic_store(&pool_base, base);
 	return true;
+}
+
+/* A slot's page opened for a block, and closed at its free. */
+static bool page_open(struct guard_slot *s, char *page)
+{
+	if (!g.markers || s->by_mprotect)
+		return os_unguard(page, SN_PAGE_SIZE);
+	return os_unmark_guard(page, SN_PAGE_SIZE);
+}
+
+static void page_close(struct guard_slot *s, char *page)
+{
+	s->by_mprotect = !g.markers || !os_mark_guard(page, SN_PAGE_SIZE);
+	if (s->by_mprotect)
+		os_guard(page, SN_PAGE_SIZE);
 }
 
 /* splitmix64's step over the state *@x. */
@@ -221,7 +252,8 @@ void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner
 	bool at_end = g_random() & 1;
 	g_unlock();
 	char *page = slot_page(i);
-	if (!os_unguard(page, SN_PAGE_SIZE))
+	struct guard_slot *s = &g.slots[i];
+	if (!page_open(s, page))
 		return NULL;      /* the slot is lost, not reused: cannot happen short of ENOMEM */
 	/* A block of no bytes takes 16 all the same: at the page's end it
 	 * would start on the guard page after it. */
@@ -229,7 +261,6 @@ void *sn_guard_alloc(size_t n, const char *cache, const struct slab_cache *owner
 	char *obj = at_end ? page + SN_PAGE_SIZE - rounded : page;
 	/* The bytes of the page past the object: checked at free. */
 	memset(page, RED_ACTIVE, SN_PAGE_SIZE);
-	struct guard_slot *s = &g.slots[i];
 	s->obj = obj;
 	s->size = (uint32_t)n;
 	s->at_end = at_end;
@@ -320,7 +351,7 @@ void sn_guard_free(const char *fn, void *p)
 	s->free_tid = sn_thread_ordinal();
 	s->free_ns = dbg_now_ns();
 	__atomic_store_n(&s->state, G_FREED, __ATOMIC_RELEASE);
-	os_guard(page, SN_PAGE_SIZE);
+	page_close(s, page);
 	g_lock();
 	g.fifo[(g.head + g.count) % g.nslots] = i;
 	g.count++;
