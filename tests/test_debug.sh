@@ -95,6 +95,15 @@ place "" "in place"
 place "--guard=1000000000" "in place"
 place "--debug" "moved"
 
+# The classes the drop-in's start-up used before --guard was on (the
+# stack libraries' loading) had no countdown: each guarded its next
+# block, in every process. At 1 in 10^9 none is guarded; at 1 with no
+# budget, all are.
+got=$("$TOOL" run --guard=1000000000 -- "$HB" count-guarded 2>&1)
+check "--guard=1000000000: no block guarded ($got)" [ "$got" = "count-guarded: 0 of 20" ]
+got=$(SLABNOTIFY_GUARD_PER_SEC=0 "$TOOL" run --guard=1 -- "$HB" count-guarded 2>&1)
+check "--guard=1 without a budget: every block guarded ($got)" [ "$got" = "count-guarded: 20 of 20" ]
+
 # Blocks of no bytes: distinct, and freed without a report. Under
 # --guard=1 half of them sit at their page's end.
 "$HB" zero-size >"$TMP/zero.plain" 2>&1

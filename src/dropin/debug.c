@@ -71,6 +71,30 @@ static void configure_debug(void)
 	debug_on = sn_dropin_checking = true;
 }
 
+/* The countdown has 31 bits: a rate above 2^30, whose draws reach past
+ * them, guards a block at least every 2^31 of a class. */
+static int32_t tick_of(int64_t t)
+{
+	return t > INT32_MAX ? INT32_MAX : (int32_t)t;
+}
+
+/*
+ * The slots this thread used before --guard was on (the start-up's own
+ * blocks, the stack libraries' loading) have counts but no countdown:
+ * drawn here, or each would guard its next block, in every process, as
+ * if its countdown had run out. The constructor runs before the
+ * program's threads; any other slot is drawn at its first allocation.
+ */
+static void draw_used_slots(void)
+{
+	struct slab_thread *t = sn_tls_thread;
+	for (unsigned i = 0; t && i < SN_NR_SLOTS; i++) {
+		struct slab_cpu *cpu = &t->cpu[i];
+		if (cpu->alloc_fast || cpu->alloc_slow)
+			cpu->sample_tick = tick_of(sn_guard_next_tick() - 1);
+	}
+}
+
 static void configure_guard(void)
 {
 	const char *v = getenv(SN_ENV_GUARD);
@@ -97,6 +121,7 @@ static void configure_guard(void)
 	else if (b)
 		slab_guard_per_second((unsigned long)per_sec);
 	sn_guard_install_handler();
+	draw_used_slots();
 	guard_on = sn_dropin_checking = true;
 	sn_malloc_inline_end = 0;   /* every malloc passes the countdown */
 }
@@ -114,12 +139,6 @@ void sn_dropin_debug_configure(void)
 /* What malloc.c hands over                                           */
 /* ------------------------------------------------------------------ */
 
-/* The countdown has 31 bits: a rate above 2^30, whose draws reach past
- * them, guards a block at least every 2^31 of a class. */
-static int32_t tick_of(int64_t t)
-{
-	return t > INT32_MAX ? INT32_MAX : (int32_t)t;
-}
 
 /* malloc.c's countdown in @cpu ran out: a guarded block, if one is free.
  * A slot's first allocation finds the countdown at 0, never set: it is
