@@ -238,13 +238,39 @@ bool sn_stack_pc_is_self(uintptr_t pc)
 /* Capture                                                            */
 /* ------------------------------------------------------------------ */
 
-#if defined(SLABNOTIFY_HAVE_UNWIND) && defined(__SANITIZE_THREAD__)
+#ifdef SLABNOTIFY_HAVE_UNWIND
 /*
- * Under TSan, walk with unw_step(): unw_backtrace()'s per-thread trace
- * cache is freed by a thread-specific-data destructor that runs after
- * TSan has finished the thread, and its mutex call then crashes.
+ * Two walks. unw_backtrace() keeps a per-thread trace cache, which makes
+ * a capture on every allocation affordable, but its first use maps and
+ * fills 256 KiB per thread (about 80 us). A consumer that captures
+ * rarely (--guard, at most some hundred stacks a second) walks with
+ * unw_step() instead, which has no per-thread data. So does TSan's
+ * build: the trace cache is freed by a thread-specific-data destructor
+ * that runs after TSan has finished the thread, and its mutex call then
+ * crashes.
  */
-static int unwind_capture(void **pc, int max)
+static _Atomic bool rare_captures;
+
+void sn_stack_capture_rarely(void)
+{
+	atomic_store_explicit(&rare_captures, true, memory_order_relaxed);
+}
+
+static bool captures_are_rare(void)
+{
+	return atomic_load_explicit(&rare_captures, memory_order_relaxed);
+}
+
+static bool walks_by_steps(void)
+{
+#ifdef __SANITIZE_THREAD__
+	return true;
+#else
+	return captures_are_rare();
+#endif
+}
+
+static int step_capture(void **pc, int max)
 {
 	unw_context_t ctx;
 	unw_cursor_t cur;
@@ -259,10 +285,21 @@ static int unwind_capture(void **pc, int max)
 	} while (n < max && sn_lib.step(&cur) > 0);
 	return n;
 }
-#elif defined(SLABNOTIFY_HAVE_UNWIND)
+
 static int unwind_capture(void **pc, int max)
 {
+	if (walks_by_steps())
+		return step_capture(pc, max);
 	return sn_lib.backtrace(pc, max);
+}
+#else
+void sn_stack_capture_rarely(void)
+{
+}
+
+static bool captures_are_rare(void)
+{
+	return false;
 }
 #endif
 
@@ -489,12 +526,13 @@ static int locked_raw_capture(void **pc, int max)
 	return n;
 }
 
-/* A dlopen'ed libunwind's thread-local data is allocated on the thread's
- * first access, by __tls_get_addr calling malloc: touched here, at the
- * thread's start, rather than inside the first allocation it records. */
+/* A dlopen'ed libunwind's thread-local data (the trace cache's) is
+ * allocated on the thread's first access, by __tls_get_addr calling
+ * malloc: touched here, at the thread's start, rather than inside the
+ * first allocation it records. The walk by steps has none. */
 void sn_stack_thread_start(void)
 {
-	if (!atomic_load_explicit(&ready, memory_order_acquire))
+	if (!atomic_load_explicit(&ready, memory_order_acquire) || captures_are_rare())
 		return;
 	void *pc[4];
 	(void)locked_raw_capture(pc, 4);

@@ -48,6 +48,11 @@ SN_CONSUMER_API bool sn_stack_pc_is_self(uintptr_t pc);
  * libunwind and libdw, stack_lib.h): the unwinder warmed up,
  * slabnotify's address ranges found. */
 SN_CONSUMER_API void sn_stack_init(void);
+/* Before sn_stack_init(), by a caller whose captures are rare (at most
+ * some hundred a second: --guard alone): walk frame by frame, without
+ * libunwind's per-thread trace cache (256 KiB and some 80 us per thread
+ * at its first capture). */
+SN_CONSUMER_API void sn_stack_capture_rarely(void);
 /* In a new thread, before its code: the unwinder's per-thread data made
  * there, not inside the first capture (the drop-in's pthread_create). */
 SN_CONSUMER_API void sn_stack_thread_start(void);

@@ -148,6 +148,14 @@ static const char *stack_option(void)
 	return NULL;
 }
 
+/* --guard takes two stacks per guarded block, a few hundred a second at
+ * most; every other option with stacks takes them per allocation. */
+static bool guard_is_the_only_stack_option(const char *opt)
+{
+	const char *v = getenv(SN_ENV_FAIL_STACK);
+	return !strncmp(opt, "--guard ", 8) && !(v && *v);
+}
+
 /*
  * libunwind and libdw are loaded here, when an option wants stacks, and
  * nowhere else in the drop-in: dlopen allocates (through our malloc,
@@ -163,6 +171,8 @@ static void configure_stacks(void)
 	const char *opt = stack_option();
 	if (!opt)
 		return;
+	if (guard_is_the_only_stack_option(opt))
+		sn_stack_capture_rarely();
 	sn_stack_init();
 	if (sn_stack_lib_ready())
 		return;
