@@ -610,11 +610,11 @@ unsigned long slab_debug_flush(void);
  * 0 keeps the current value. The defaults: 5000 and 256. */
 int slab_guard_config(unsigned long rate, unsigned max_live);
 /* The guarded blocks' budget by time: at most @n a second (a burst of
- * 16 allowed), so that sampling costs a program a bounded share of its
- * time however fast it allocates (a guarded block costs two mprotect
+ * 8 allowed), so that sampling costs a program a bounded share of its
+ * time however fast it allocates (a guarded block costs two system
  * calls and two stacks, 5-150 us); a sampled allocation past the budget
- * is served plainly. 0: no budget. The default is 100. Returns
- * the previous value. */
+ * is served plainly. 0: no budget. The default is 50. Returns the
+ * previous value. */
 unsigned long slab_guard_per_second(unsigned long n);
 
 #ifdef __cplusplus

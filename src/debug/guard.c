@@ -27,9 +27,10 @@
  * stacks: 5-50 us in one thread, up to some 150 us with threads on a
  * VM, whatever the rate: bintree (70 million mallocs a second) spent 18%
  * more time at 1 in 5000, larson 28%. So the guarded blocks also have a
- * budget, by time: at most per_second of them a second (default 100, a
- * burst of 16 allowed), the others served plainly. Its clock is read
- * only when a countdown runs out.
+ * budget, by time: at most per_second of them a second (default 50, a
+ * burst of 8 allowed: at 150 us a block, at most 0.75% of a CPU), the
+ * others served plainly. Its clock is read only when a countdown runs
+ * out.
  *
  * Faults: a SIGSEGV (SIGBUS) handler. A fault inside the pool is ours:
  * it prints heap-buffer-overflow or use-after-free with the address, the
@@ -53,8 +54,8 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
 #define GUARD_RATE_DEFAULT 5000
 #define GUARD_LIVE_DEFAULT 256
 #define GUARD_LIVE_MAX     65536
-#define GUARD_PER_SEC_DEFAULT 100
-#define GUARD_BURST        16
+#define GUARD_PER_SEC_DEFAULT 50
+#define GUARD_BURST        8
 
 enum { G_UNUSED, G_LIVE, G_FREED };
 
