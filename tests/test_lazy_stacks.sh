@@ -2,9 +2,11 @@
 # test_lazy_stacks.sh BUILD SRC - libunwind and libdw are loaded only when
 # an option records stacks (src/consumers/stack_lib.c): a program under the
 # drop-in without one does not map them (their ~448 KiB of RSS), one with
-# --leaks, --profile, --debug (U), --guard or --fail-stack does and its
-# stacks have function (file:line). When they cannot be loaded, one line
-# names the option and the run goes on with names from dladdr(). Nor is
+# --leaks, --profile, --debug (U) or --fail-stack does and its stacks have
+# function (file:line). --guard alone maps libunwind only: libdw waits for
+# its first report. When they cannot be loaded, one line names the option
+# (or, for --guard, the report) and the run goes on with names from
+# dladdr(). Nor is
 # libm loaded by the drop-in, ever (its ~300 KiB of RSS in a program that
 # does not link it; the sampling's math is in consumers/sample_math.h).
 set -u
@@ -47,7 +49,11 @@ check "--max --high --stats --debug=FZP: cat ran under the drop-in" grep -q libs
 check "--max --high --stats --debug=FZP: no stack library mapped" no_stack_libs "$TMP/options.maps"
 check "--max --high --stats --debug=FZP: the report was written" grep -q 'slabnotify report' "$TMP/options.report"
 
-for opt in --leaks --profile --debug --guard "--fail-stack=no_such_function"; do
+maps_of guard --guard
+check "--guard: libunwind mapped" grep -q '/libunwind\.so' "$TMP/guard.maps"
+check "--guard: libdw not mapped before a report" bash -c '! grep -Eq "/lib(dw|elf|bz2)[-.]" "$1"' _ "$TMP/guard.maps"
+check "--guard: nothing on stderr" test ! -s "$TMP/guard.err"
+for opt in --leaks --profile --debug "--fail-stack=no_such_function"; do
 	name=${opt%%=*}
 	name=${name#--}
 	maps_of "$name" "$opt"
@@ -84,9 +90,19 @@ if ${CC:-cc} -shared -fPIC -Wl,-soname,libdw.so.1 -o "$TMP/fakelib/libdw.so.1" "
 		"$TMP/nolib.err" || show "$TMP/nolib.err"
 	check "no libdw: the leak is still reported, with a stack" \
 		grep -Eq '^  #[0-9]+ .*leak\)$' "$TMP/nolib.txt" || show "$TMP/nolib.txt"
-	LD_LIBRARY_PATH=$TMP/fakelib $T "$TOOL" run --guard -- cat /proc/self/maps >"$TMP/nolib.maps" 2>"$TMP/nolib2.err"
-	check "no libdw: --guard is named" grep -q '^slabnotify: --guard (SLABNOTIFY_GUARD): cannot load' "$TMP/nolib2.err"
-	check "no libdw: neither library stays mapped" bash -c '! grep -Eq "/libunwind\.so|/libdw-" "$1"' _ "$TMP/nolib.maps"
+	LD_LIBRARY_PATH=$TMP/fakelib $T "$TOOL" run --debug -- cat /proc/self/maps >"$TMP/nolib.maps" 2>"$TMP/nolib2.err"
+	check "no libdw: --debug is named" grep -q '^slabnotify: --debug (SLABNOTIFY_DEBUG): cannot load' "$TMP/nolib2.err"
+	check "no libdw: no libdw stays mapped (libunwind, which loaded, still captures)" \
+		bash -c '! grep -Eq "/libdw[-.]" "$1"' _ "$TMP/nolib.maps"
+	# --guard: its report says it once and names the frames by dladdr.
+	compile_fixture heap_bugs || finish
+	LD_LIBRARY_PATH=$TMP/fakelib $T "$TOOL" run --guard=1 -- "$TMP/heap_bugs" read-after-free \
+		>/dev/null 2>"$TMP/nolib3.err"
+	check "no libdw: --guard's report says so once" \
+		test "$(grep -c '^slabnotify: cannot load libdw (libdw.so.1 has no dwfl_begin): stacks without file:line' "$TMP/nolib3.err")" -eq 1 ||
+		show "$TMP/nolib3.err"
+	check "no libdw: --guard's report still has its stacks" grep -Eq '^    #[0-9]+ .*heap_bugs\)$' "$TMP/nolib3.err" ||
+		show "$TMP/nolib3.err"
 else
 	bad "compile the stand-in libdw.so.1"
 fi

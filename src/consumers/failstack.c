@@ -130,7 +130,7 @@ static Dwfl_Module *module_of(uintptr_t pc)
 static const char *function_at(uintptr_t pc)
 {
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	Dwfl_Module *m = sn_stack_lib_ready() ? module_of(pc) : NULL;
+	Dwfl_Module *m = sn_symbolizer_ready() ? module_of(pc) : NULL;
 	const char *name = m ? sn_lib.dwfl_module_addrname(m, pc) : NULL;
 	if (name)
 		return name;

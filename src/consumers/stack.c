@@ -220,7 +220,7 @@ static void find_self(void)
 	struct phdr_search s = { .addr = (uintptr_t)&sn_stack_capture };
 	dl_iterate_phdr(phdr_visit, &s);
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	if (s.found && s.is_program && sn_stack_lib_ready())
+	if (s.found && s.is_program && sn_symbolizer_ready())
 		ranges_from_dwarf();
 #endif
 }
@@ -307,7 +307,7 @@ static int raw_capture(void **pc, int max)
 {
 	int n;
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	if (sn_stack_lib_ready())
+	if (sn_unwinder_ready())
 		n = unwind_capture(pc, max);
 	else
 #endif
@@ -478,11 +478,20 @@ static void stack_setup(void)
 	atomic_store_explicit(&ready, true, memory_order_release);
 }
 
-/* The libraries first: stack_setup() warms up the unwinder it will use. */
+/* The libraries first: stack_setup() warms up the unwinder it will use.
+ * Rare captures defer libdw to the first report (sn_stack_print). */
 void sn_stack_init(void)
 {
-	sn_stack_lib_load();
+	if (captures_are_rare())
+		sn_stack_lib_load_unwinder();
+	else
+		sn_stack_lib_load();
 	pthread_once(&init_once, stack_setup);
+}
+
+bool sn_stack_symbols_deferred(void)
+{
+	return captures_are_rare() && !sn_symbolizer_ready();
 }
 
 /* Set up on first use where that may load libraries (stack_lib.h): not

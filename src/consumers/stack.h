@@ -51,8 +51,11 @@ SN_CONSUMER_API void sn_stack_init(void);
 /* Before sn_stack_init(), by a caller whose captures are rare (at most
  * some hundred a second: --guard alone): walk frame by frame, without
  * libunwind's per-thread trace cache (256 KiB and some 80 us per thread
- * at its first capture). */
+ * at its first capture), and load libdw only when a report first prints
+ * a stack (its six libraries cost some 0.2 ms per process). */
 SN_CONSUMER_API void sn_stack_capture_rarely(void);
+/* Is libdw's loading left to the first report that prints a stack? */
+SN_CONSUMER_API bool sn_stack_symbols_deferred(void);
 /* In a new thread, before its code: the unwinder's per-thread data made
  * there, not inside the first capture (the drop-in's pthread_create). */
 SN_CONSUMER_API void sn_stack_thread_start(void);

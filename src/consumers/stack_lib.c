@@ -3,8 +3,10 @@
  * the table of stack_lib.h: the one place that knows their symbols.
  *
  * RTLD_LOCAL: their symbols are ours only (libunwind's weak backtrace
- * does not replace glibc's for the program). All or nothing: a table
- * with one library and not the other would make two fallbacks to test.
+ * does not replace glibc's for the program). Each library is loaded
+ * whole or not at all, libunwind (capture) before libdw (symbols):
+ * without libunwind, capture falls back to backtrace(); without libdw,
+ * symbols to dladdr().
  * What dlopen allocates (the loader's data, the libraries' constructors)
  * is allocated in a quiet section: the leak tracker, when it is already
  * on (slab_leak_enable through the API), does not report it at exit.
@@ -21,14 +23,24 @@
 #define UNWIND_SONAME "libunwind.so.8"
 #define DW_SONAME     "libdw.so.1"
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static _Atomic bool loaded;
+static pthread_once_t unwinder_once = PTHREAD_ONCE_INIT, symbolizer_once = PTHREAD_ONCE_INIT;
+static _Atomic bool unwinder_loaded, symbolizer_loaded;
 static _Atomic bool lazy_forbidden;
 static char load_error[512] = "not loaded";
 
 bool sn_stack_lib_ready(void)
 {
-	return atomic_load_explicit(&loaded, memory_order_acquire);
+	return sn_unwinder_ready() && sn_symbolizer_ready();
+}
+
+bool sn_unwinder_ready(void)
+{
+	return atomic_load_explicit(&unwinder_loaded, memory_order_acquire);
+}
+
+bool sn_symbolizer_ready(void)
+{
+	return atomic_load_explicit(&symbolizer_loaded, memory_order_acquire);
 }
 
 const char *sn_stack_lib_error(void)
@@ -80,52 +92,83 @@ static void *open_lib(const char *soname)
 	return h;
 }
 
-static bool resolve_all(void *unw, void *dw)
+/* The symbols of one library (libdw's, else libunwind's) into the table;
+ * on failure its slots are cleared again. */
+static bool resolve_from(void *h, bool in_dw, const char *soname)
 {
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		*syms[i].slot = dlsym(syms[i].in_dw ? dw : unw, syms[i].name);
-		if (!*syms[i].slot) {
-			snprintf(load_error, sizeof(load_error), "%s has no %s",
-				 syms[i].in_dw ? DW_SONAME : UNWIND_SONAME, syms[i].name);
+	size_t n = sizeof(syms) / sizeof(syms[0]);
+	for (size_t i = 0; i < n; i++) {
+		if (syms[i].in_dw != in_dw)
+			continue;
+		if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
+			snprintf(load_error, sizeof(load_error), "%s has no %s", soname, syms[i].name);
+			for (size_t j = 0; j < n; j++)
+				if (syms[j].in_dw == in_dw)
+					*syms[j].slot = NULL;
 			return false;
 		}
 	}
 	return true;
 }
 
-static void load(void)
+static bool load_one(const char *soname, bool in_dw)
 {
 	sn_quiet_begin();
-	void *unw = open_lib(UNWIND_SONAME);
-	void *dw = unw ? open_lib(DW_SONAME) : NULL;
-	bool ok = dw && resolve_all(unw, dw);
+	void *h = open_lib(soname);
+	bool ok = h && resolve_from(h, in_dw, soname);
+	if (h && !ok)
+		dlclose(h);
+	sn_quiet_end();
+	return ok;
+}
+
+static void load_unwinder(void)
+{
+	atomic_store_explicit(&unwinder_loaded, load_one(UNWIND_SONAME, false), memory_order_release);
+}
+
+static void load_symbolizer(void)
+{
+	bool ok = load_one(DW_SONAME, true);
 	if (ok) {
 		proc_callbacks.find_elf = sn_lib.dwfl_linux_proc_find_elf;
 		proc_callbacks.find_debuginfo = sn_lib.dwfl_standard_find_debuginfo;
-	} else {
-		memset(&sn_lib, 0, sizeof(sn_lib));
-		if (dw)
-			dlclose(dw);
-		if (unw)
-			dlclose(unw);
 	}
-	sn_quiet_end();
-	atomic_store_explicit(&loaded, ok, memory_order_release);
+	atomic_store_explicit(&symbolizer_loaded, ok, memory_order_release);
 }
 
 Dwfl *sn_dwfl_begin(void)
 {
-	return sn_stack_lib_ready() ? sn_lib.dwfl_begin(&proc_callbacks) : NULL;
+	return sn_symbolizer_ready() ? sn_lib.dwfl_begin(&proc_callbacks) : NULL;
 }
 #else
-static void load(void)
+static void load_unwinder(void)
 {
 	snprintf(load_error, sizeof(load_error), "built without libunwind and libdw");
 }
+
+static void load_symbolizer(void)
+{
+	load_unwinder();
+}
 #endif
 
+bool sn_stack_lib_load_unwinder(void)
+{
+	pthread_once(&unwinder_once, load_unwinder);
+	return sn_unwinder_ready();
+}
+
+bool sn_stack_lib_load_symbolizer(void)
+{
+	pthread_once(&symbolizer_once, load_symbolizer);
+	return sn_symbolizer_ready();
+}
+
+/* libunwind first: libdw alone is no use to capture. */
 bool sn_stack_lib_load(void)
 {
-	pthread_once(&load_once, load);
+	if (sn_stack_lib_load_unwinder())
+		sn_stack_lib_load_symbolizer();
 	return sn_stack_lib_ready();
 }

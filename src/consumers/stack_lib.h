@@ -7,9 +7,14 @@
  * only the options with stacks use them. Loading calls dlopen, which
  * allocates and takes the loader's lock: only from a safe point (the
  * drop-in's constructor, an API call such as slab_leak_enable, never
- * malloc or a signal handler). Everything else only asks whether the
- * table is there, and without it falls back to glibc's backtrace() and
- * dladdr() (stack.c, symbolize.c, failstack.c).
+ * malloc or a signal handler). One exception: where captures are rare
+ * (--guard alone), libdw waits for the first report that prints a stack,
+ * which may be in free() or a fault's signal handler. That report
+ * already allocates and ends the program (or, continuing, is rare), no
+ * lock of slabnotify's is held there, and the loader's own lock is
+ * recursive for a fault inside a library's constructor. Everything else
+ * only asks whether the table is there, and without it falls back to
+ * glibc's backtrace() and dladdr() (stack.c, symbolize.c, failstack.c).
  */
 #ifndef SLABNOTIFY_STACK_LIB_H
 #define SLABNOTIFY_STACK_LIB_H
@@ -66,11 +71,20 @@ SN_CONSUMER_API extern struct sn_stack_lib sn_lib;
 SN_CONSUMER_API Dwfl *sn_dwfl_begin(void);
 #endif
 
-/* Load both libraries and fill the table, once; true if it is there.
+/* Load both libraries and fill the table, once; true if both are there.
  * Only outside the allocator and signal handlers: see the top. */
 SN_CONSUMER_API bool sn_stack_lib_load(void);
-/* Is the table there? Any context: no loading. */
+/* Each alone, once: libunwind (capture), libdw (symbols). A consumer
+ * that captures rarely loads libdw only when a report first prints a
+ * stack (stack.c): the same rules, but a report is the end of the run
+ * or of a faulting program, where the loader's cost is paid once. */
+SN_CONSUMER_API bool sn_stack_lib_load_unwinder(void);
+SN_CONSUMER_API bool sn_stack_lib_load_symbolizer(void);
+/* Is the table there, both halves? Any context: no loading. */
 SN_CONSUMER_API bool sn_stack_lib_ready(void);
+/* Is libunwind's half there (capture)? libdw's (symbols)? */
+SN_CONSUMER_API bool sn_unwinder_ready(void);
+SN_CONSUMER_API bool sn_symbolizer_ready(void);
 /* Why loading failed (dlerror's text, or "built without them"). */
 SN_CONSUMER_API const char *sn_stack_lib_error(void);
 /* The malloc drop-in says so in its constructor: from then on, stacks are

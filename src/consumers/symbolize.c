@@ -23,6 +23,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -201,7 +202,7 @@ static bool resolve_dwfl(uintptr_t at, struct sn_frame *out)
 static void resolve_uncached(uintptr_t at, struct sn_frame *out)
 {
 #ifdef SLABNOTIFY_HAVE_UNWIND
-	if (sn_stack_lib_ready() && resolve_dwfl(at, out))
+	if (sn_symbolizer_ready() && resolve_dwfl(at, out))
 		return;
 #endif
 	Dl_info info;
@@ -246,8 +247,21 @@ done:
 	sn_quiet_end();
 }
 
+/* A report of a run whose captures are rare loads libdw now, at its
+ * first stack: in a fault's signal handler too, where the report already
+ * allocates (stack_lib.h). Without it, names by dladdr(). */
+static void symbols_for_report(FILE *f)
+{
+	if (!sn_stack_symbols_deferred() || sn_stack_lib_load_symbolizer())
+		return;
+	static _Atomic bool said;
+	if (!atomic_exchange(&said, true))
+		fprintf(f, "slabnotify: cannot load libdw (%s): stacks without file:line\n", sn_stack_lib_error());
+}
+
 void sn_stack_print(FILE *f, sn_stack_id id, const char *indent)
 {
+	symbols_for_report(f);
 	void *const *pcs;
 	uint32_t n = sn_stack_frames(id, &pcs);
 	for (uint32_t i = 0; i < n; i++) {

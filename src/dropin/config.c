@@ -171,10 +171,11 @@ static void configure_stacks(void)
 	const char *opt = stack_option();
 	if (!opt)
 		return;
-	if (guard_is_the_only_stack_option(opt))
+	bool rare = guard_is_the_only_stack_option(opt);
+	if (rare)
 		sn_stack_capture_rarely();
 	sn_stack_init();
-	if (sn_stack_lib_ready())
+	if (rare ? sn_unwinder_ready() : sn_stack_lib_ready())
 		return;
 	char buf[768];
 	int n = snprintf(buf, sizeof(buf),
