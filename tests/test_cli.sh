@@ -14,6 +14,18 @@ SRC=$(cd "${2:?usage: test_cli.sh BUILD SRC}" && pwd)
 [ -x "$TOOL" ] || { echo "FAIL: no $TOOL"; exit 1; }
 T="timeout 300"
 
+# `slabnotify run` starts once per command it runs: it loads neither
+# ncurses nor libmicrohttpd (GnuTLS and a dozen more, ~1.5 ms a start),
+# which only `top` and `exporter` use, as programs of their own.
+if command -v objdump >/dev/null; then
+	check "slabnotify has no DT_NEEDED on libmicrohttpd, GnuTLS or ncurses" \
+		bash -c '! objdump -p "$1" | grep NEEDED | grep -Eq "microhttpd|gnutls|ncurses|tinfo"' _ "$TOOL"
+else
+	skip "no objdump: DT_NEEDED not checked"
+fi
+check "slabnotify top and exporter are their own programs, next to slabnotify" \
+	test -x "$BUILD/tools/slabnotify-top" -a -x "$BUILD/tools/slabnotify-exporter"
+
 # ------------------------------------------------------------------
 # Usage errors: exit 2 with a message, and CMD never started.
 

@@ -190,3 +190,14 @@ int cmd_exporter(int argc, char **argv)
 	MHD_stop_daemon(d);
 	return 0;
 }
+
+/* slabnotify-exporter, exec'd by `slabnotify exporter` with its argv
+ * (tools/CMakeLists.txt): the command's arguments follow "exporter". */
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "exporter") != 0) {
+		fprintf(stderr, "slabnotify-exporter: run as slabnotify exporter\n");
+		return EXIT_USAGE;
+	}
+	return cmd_exporter(argc - 1, argv + 1);
+}

@@ -1,6 +1,7 @@
 /*
- * slabnotify-tool.h - what the launcher (slabnotify.c) and the bundled
- * demo workload (demo_workload.c) share.
+ * slabnotify-tool.h - what the command's files share: the launcher
+ * (slabnotify.c), the bundled demo workload (demo_workload.c) and the
+ * commands on running processes.
  */
 #ifndef SLABNOTIFY_TOOL_H
 #define SLABNOTIFY_TOOL_H
@@ -37,7 +38,8 @@ int tool_run_and_wait(char *const *cmd, bool report_wanted);
 bool tool_is_static_executable(const char *cmd);
 
 /* The commands on running processes (stat.c, set.c, top.c, exporter.c):
- * argv[0] is the command's name. Each returns the exit status. */
+ * argv[0] is the command's name. Each returns the exit status. top and
+ * exporter are the mains of slabnotify-top and slabnotify-exporter. */
 int cmd_stat(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_top(int argc, char **argv);

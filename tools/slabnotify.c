@@ -577,6 +577,28 @@ static int cmd_demo(int argc, char **argv)
 	return launch(&s);
 }
 
+/* `slabnotify top` and `slabnotify exporter`: slabnotify-top and
+ * slabnotify-exporter, next to this program (tools/CMakeLists.txt says
+ * why), given the same argv, so that ps and pgrep still show
+ * "slabnotify top PID". */
+static int exec_helper(const char *name, char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "%s %s: cannot find this program's directory: %s\n", progname, name, strerror(errno));
+		return EXIT_LAUNCH;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/slabnotify-%s", self, name);
+	execv(path, argv);
+	int err = errno;
+	fprintf(stderr, "%s %s: cannot run %s: %s\n", progname, name, path, strerror(err));
+	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -591,10 +613,8 @@ int main(int argc, char **argv)
 		return cmd_stat(argc - 1, argv + 1);
 	if (strcmp(cmd, "set") == 0)
 		return cmd_set(argc - 1, argv + 1);
-	if (strcmp(cmd, "top") == 0)
-		return cmd_top(argc - 1, argv + 1);
-	if (strcmp(cmd, "exporter") == 0)
-		return cmd_exporter(argc - 1, argv + 1);
+	if (strcmp(cmd, "top") == 0 || strcmp(cmd, "exporter") == 0)
+		return exec_helper(cmd, argv);
 	if (strcmp(cmd, DEMO_WORKLOAD_CMD) == 0)
 		return demo_workload();
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

@@ -333,3 +333,14 @@ int cmd_top(int argc, char **argv)
 	restore_terminal();
 	return got_signal ? 128 + got_signal : 0;
 }
+
+/* slabnotify-top, exec'd by `slabnotify top` with its argv
+ * (tools/CMakeLists.txt): the command's arguments follow "top". */
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "top") != 0) {
+		fprintf(stderr, "slabnotify-top: run as slabnotify top\n");
+		return EXIT_USAGE;
+	}
+	return cmd_top(argc - 1, argv + 1);
+}
