@@ -23,7 +23,7 @@ prog=${0##*/}
 ALL_WORKLOADS=(ht_churn bintree prodcons larson realloc_grow bigbuf python py_chunks perl sqlite sqlite_blob gcc git)
 # The default columns, then the opt-in report tools (--tools).
 ALL_ALLOCS=(glibc jemalloc mimalloc tcmalloc slabnotify sn+max sn+leaks sn+leaks64
-	sn+profile sn+profile512k sn+guard sn+debug sn+stats sn+nopage)
+	sn+run sn+profile sn+profile512k sn+guard sn+debug sn+stats sn+nopage)
 TOOL_ALLOCS=(heaptrack memcheck lsan)
 PEERS=(glibc jemalloc mimalloc tcmalloc)
 
@@ -144,7 +144,7 @@ fi
 # Slow columns run in fewer repetitions (the tools with a timeout of their own).
 is_leak_col() { case $1 in sn+leaks | sn+leaks64 | sn+profile | sn+profile512k | sn+guard | sn+debug) return 0 ;; esac; return 1; }
 is_tool_col() { case $1 in heaptrack | memcheck | lsan) return 0 ;; esac; return 1; }
-is_launcher_col() { case $1 in sn+profile | sn+profile512k | sn+guard | sn+debug) return 0 ;; esac; return 1; }
+is_launcher_col() { case $1 in sn+run | sn+profile | sn+profile512k | sn+guard | sn+debug) return 0 ;; esac; return 1; }
 max_reps=$reps
 for a in "${allocs[@]}"; do
 	if is_tool_col "$a" && ((tool_reps > max_reps)); then max_reps=$tool_reps; fi
@@ -236,7 +236,7 @@ for a in slabnotify sn+max sn+leaks sn+leaks64 sn+stats sn+nopage; do LIB[$a]=$s
 # The launcher puts the drop-in's real path (symbolic links resolved) in LD_PRELOAD.
 launcher=$build_dir/tools/slabnotify
 sn_real=$(realpath "$sn_lib")
-for a in sn+profile sn+profile512k sn+guard sn+debug; do LIB[$a]=$sn_real; done
+for a in sn+run sn+profile sn+profile512k sn+guard sn+debug; do LIB[$a]=$sn_real; done
 HEAPTRACK=$(command -v heaptrack || true)
 VALGRIND=$(command -v valgrind || true)
 # What the probe looks for in /proc/self/maps of a process run under the tool.
@@ -246,6 +246,7 @@ for a in "${allocs[@]}"; do
 	if [[ $a == lsan ]]; then build_lsan; fi
 done
 declare -A PREFIX_TEXT=(
+	[sn+run]="slabnotify run -- CMD (the launcher alone: what the option columns below share)"
 	[sn+profile]="slabnotify run --profile --report /dev/null -- CMD"
 	[sn+profile512k]="slabnotify run --profile=512K --report /dev/null -- CMD"
 	[sn+guard]="slabnotify run --guard -- CMD"
@@ -267,6 +268,7 @@ alloc_env() {
 	sn+leaks64) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_LEAKS=64) ;;
 	sn+stats) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_STATPAGE=1) ;;
 	sn+nopage) ENVARGS=(-e "LD_PRELOAD=${LIB[$1]}" -e SLABNOTIFY_STATPAGE=0) ;;
+	sn+run) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --) ;;
 	sn+profile) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --profile --report /dev/null --) ;;
 	sn+profile512k) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --profile=512K --report /dev/null --) ;;
 	sn+guard) ENVARGS=(-u LD_PRELOAD); PREFIX=("$launcher" run --guard --) ;;
@@ -610,7 +612,7 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/
 			sn+leaks64) echo "A $a slabnotify, SLABNOTIFY_LEAKS=64 (sampling 1 in 64)" ;;
 			sn+stats) echo "A $a slabnotify, SLABNOTIFY_STATPAGE=1 (the live statistics page)" ;;
 			sn+nopage) echo "A $a slabnotify, SLABNOTIFY_STATPAGE=0 (no live statistics page; the drop-in's default publishes one)" ;;
-			sn+profile | sn+profile512k | sn+guard | sn+debug)
+			sn+run | sn+profile | sn+profile512k | sn+guard | sn+debug)
 				echo "A $a ${PREFIX_TEXT[$a]}" ;;
 			heaptrack) echo "A $a heaptrack -o FILE CMD ($("$HEAPTRACK" --version 2>/dev/null | head -1))" ;;
 			memcheck) echo "A $a valgrind --tool=memcheck --leak-check=full CMD ($("$VALGRIND" --version 2>/dev/null))" ;;
