@@ -129,11 +129,16 @@ static void configure_failslab(void)
 }
 
 /* The first option given that records stacks, or NULL: --debug only with
- * U (user tracking), the letters' default. */
-static const char *stack_option(void)
+ * U (user tracking), the letters' default. *@rare: --guard is the only
+ * one, which takes two stacks per guarded block, a few hundred a second
+ * at most; every other takes them per allocation. */
+static const char *stack_option(bool *rare)
 {
 	const char *v;
 	unsigned letters;
+	const char *fail_stack = getenv(SN_ENV_FAIL_STACK);
+	bool fail_stack_on = fail_stack && *fail_stack;
+	*rare = false;
 	if ((v = getenv(SN_ENV_PROFILE)) && *v && strcmp(v, "0"))
 		return "--profile (" SN_ENV_PROFILE ")";
 	if ((v = getenv(SN_ENV_LEAKS)) && *v && strcmp(v, "0"))
@@ -141,19 +146,13 @@ static const char *stack_option(void)
 	if ((v = getenv(SN_ENV_DEBUG)) && strcmp(v, "0") && sn_parse_debug_letters(v, &letters) &&
 	    (letters & SN_DEBUG_U))
 		return "--debug (" SN_ENV_DEBUG ")";
-	if ((v = getenv(SN_ENV_GUARD)) && *v && strcmp(v, "0"))
+	if ((v = getenv(SN_ENV_GUARD)) && *v && strcmp(v, "0")) {
+		*rare = !fail_stack_on;
 		return "--guard (" SN_ENV_GUARD ")";
-	if ((v = getenv(SN_ENV_FAIL_STACK)) && *v)
+	}
+	if (fail_stack_on)
 		return "--fail-stack (" SN_ENV_FAIL_STACK ")";
 	return NULL;
-}
-
-/* --guard takes two stacks per guarded block, a few hundred a second at
- * most; every other option with stacks takes them per allocation. */
-static bool guard_is_the_only_stack_option(const char *opt)
-{
-	const char *v = getenv(SN_ENV_FAIL_STACK);
-	return !strncmp(opt, "--guard ", 8) && !(v && *v);
 }
 
 /*
@@ -168,10 +167,10 @@ static bool guard_is_the_only_stack_option(const char *opt)
 static void configure_stacks(void)
 {
 	sn_stack_lib_forbid_lazy();
-	const char *opt = stack_option();
+	bool rare;
+	const char *opt = stack_option(&rare);
 	if (!opt)
 		return;
-	bool rare = guard_is_the_only_stack_option(opt);
 	if (rare)
 		sn_stack_capture_rarely();
 	sn_stack_init();

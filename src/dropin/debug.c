@@ -139,7 +139,6 @@ void sn_dropin_debug_configure(void)
 /* What malloc.c hands over                                           */
 /* ------------------------------------------------------------------ */
 
-
 /* malloc.c's countdown in @cpu ran out: a guarded block, if one is free.
  * A slot's first allocation finds the countdown at 0, never set: it is
  * drawn then, with this allocation its first step. */

@@ -10,22 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rss_kib.h"
+
 #define N 16384
 static void *blocks[N];
-
-static long rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
 
 static void *free_all(void *arg)
 {

@@ -10,24 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rss_kib.h"
+
 enum { THREADS = 4 };
 static pthread_barrier_t started, counted;
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f) {
-		perror("/proc/self/status");
-		exit(1);
-	}
-	char line[256];
-	long kib = -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
 
 static void *worker(void *arg)
 {
@@ -46,12 +32,16 @@ int main(void)
 	long before = rss_kib();
 	for (int i = 0; i < THREADS; i++)
 		if (pthread_create(&t[i], NULL, worker, NULL)) {
-			fprintf(stderr, "thread_maps: pthread_create failed\n");
+			fprintf(stderr, "thread_memory: pthread_create failed\n");
 			return 1;
 		}
 	pthread_barrier_wait(&started);
 	long during = rss_kib();
 	pthread_barrier_wait(&counted);
+	if (before < 0 || during < 0) {
+		fprintf(stderr, "thread_memory: cannot read VmRSS of /proc/self/status\n");
+		return 1;
+	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
 	printf("memory of %d threads: %ld KiB\n", THREADS, during - before);
