@@ -169,6 +169,7 @@ static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, st
 SN_HIDDEN void sn_free_any_miss(const char *fn, void *p);
 
 /* Free any pointer slabnotify handed out: a slab object, a large object;
+ * NULL does nothing (it misses the last segment; the miss path returns);
  * anything else aborts naming @fn. Every exit is a tail call. */
 static SN_ALWAYS_INLINE void sn_free_any(const char *fn, void *p)
 {

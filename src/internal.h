@@ -393,9 +393,15 @@ struct slab_cpu {
 _Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
 #define SN_CPU_SHIFT 7
 
+/* slab_thread.last_seg before the thread's first hit: no chunk address
+ * (a multiple of SN_SEG_SIZE) equals it, NULL's chunk 0 included, so
+ * that free(NULL) needs no test of its own on the fast path. */
+#define SN_NO_SEGMENT ((uintptr_t)1)
+
 struct slab_thread {
 	/* The segment this thread's last free found in the segment map: a
-	 * free in the same segment skips the map (segments never go away). */
+	 * free in the same segment skips the map (segments never go away).
+	 * Never 0: SN_NO_SEGMENT until the first hit. */
 	uintptr_t last_seg __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab_cpu cpu[SN_NR_SLOTS] __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab_thread *next, *prev; /* registry */
@@ -429,9 +435,9 @@ SN_HIDDEN void threads_fork_parent(void);
 SN_HIDDEN void threads_fork_child(void);
 
 /* The descriptor of @p when it lies in the segment of thread @t's last
- * free, else NULL (then slab_of_remember() looks in the segment map and
- * remembers a hit): a free in the same segment needs no map lookup,
- * segments never go away. */
+ * free, else NULL (then alloc.c's slab_of_remember() looks in the segment
+ * map and remembers a hit): a free in the same segment needs no map
+ * lookup, segments never go away. NULL for a NULL @p (SN_NO_SEGMENT). */
 static inline struct slab *slab_of_last(struct slab_thread *t, const void *p)
 {
 	uintptr_t a = (uintptr_t)p, chunk = a & ~SN_SEG_MASK;
@@ -440,11 +446,25 @@ static inline struct slab *slab_of_last(struct slab_thread *t, const void *p)
 	struct segment *seg = segment_at(chunk);
 	return segment_slabs(seg) + ((a & SN_SEG_MASK) >> seg->slab_shift);
 }
-SN_HIDDEN struct slab *slab_of_remember(struct slab_thread *t, const void *p);
 
 static inline struct slab_cpu *cpu_of(struct slab_thread *t, const struct slab_cache *c)
 {
 	return (struct slab_cpu *)((char *)t + c->cpu_off);
+}
+
+/* A slot's offset, slot << SN_CPU_SHIFT, is how the fast paths carry a
+ * slot: its cpu slot is that many bytes into a thread's array, its cache
+ * four times as many into the cache table, one scaled add each (where a
+ * slot number costs two shifts and two adds). */
+_Static_assert(SN_CACHE_STRIDE == 4 << SN_CPU_SHIFT, "a cache entry is four cpu slots");
+static inline struct slab_cpu *cpu_at(struct slab_thread *t, size_t slot_off)
+{
+	return (struct slab_cpu *)((char *)t->cpu + slot_off);
+}
+
+static inline struct slab_cache *cache_at(size_t slot_off)
+{
+	return (struct slab_cache *)((char *)sn_cache_table + slot_off * 4);
 }
 
 /* ------------------------------------------------------------------ */

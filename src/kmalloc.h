@@ -15,6 +15,20 @@
 #define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1040 */
 #define SN_CLASSES_PER_DOUBLING 6
 
+/* The class of sizes 0..1024 from kmalloc-16 up (16-byte alignment), by
+ * (size + 7) / 8, as X(class) each: the drop-in's tables are made from
+ * this one list. */
+#define SN_SMALL_CLASS16(X) \
+	X(1), X(1), X(1), X(2), X(2), X(3), X(3), X(4), X(4), X(5), X(5), X(6), X(6), X(7), X(7), X(8), \
+	X(8), X(9), X(9), X(9), X(9), X(10), X(10), X(10), X(10), X(11), X(11), X(11), X(11), X(12), X(12), X(12), \
+	X(12), X(13), X(13), X(14), X(14), X(14), X(14), X(14), X(14), X(15), X(15), X(15), X(15), X(15), X(15), X(15), \
+	X(15), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(17), X(17), X(17), X(17), X(17), X(17), X(17), \
+	X(17), X(18), X(18), X(18), X(18), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), \
+	X(19), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), \
+	X(20), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), \
+	X(21), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), \
+	X(22)
+
 /* Class of sizes 0..1024, by (size + 7) / 8 (kmalloc.c); the second
  * from kmalloc-16 up. */
 SN_HIDDEN extern const uint8_t sn_small_class[129];
@@ -51,8 +65,9 @@ static SN_ALWAYS_INLINE void *kmalloc_sized(const char *fn, size_t size, size_t 
 {
 	if (unlikely(size > SLAB_KMALLOC_MAX))
 		return large_alloc(fn, size, 0, gfp, req);
-	unsigned slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
-	return cache_alloc_cpu(fn, &sn_cache_table[slot], &sn_tls_thread->cpu[slot], gfp, true, req, false);
+	size_t slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
+	size_t off = slot << SN_CPU_SHIFT;
+	return cache_alloc_cpu(fn, cache_at(off), cpu_at(sn_tls_thread, off), gfp, true, req, false);
 }
 
 static SN_ALWAYS_INLINE void *kmalloc_named(const char *fn, size_t size, slab_gfp_t gfp)

@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 
-struct slab_thread sn_thread_dummy;
+struct slab_thread sn_thread_dummy = { .last_seg = SN_NO_SEGMENT };
 __thread struct slab_thread *sn_tls_thread SN_TLS = &sn_thread_dummy;
 _Atomic int sn_orphans;
 
@@ -85,6 +85,8 @@ static struct slab_thread *thread_new(void)
 		if (!t)
 			return NULL;
 	}
+	if (!t->last_seg)
+		t->last_seg = SN_NO_SEGMENT;   /* a fresh mapping; a spare keeps its own */
 	t->live = true;
 	t->orphan = false;
 	atomic_store_explicit(&t->idle_bytes, 0, memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include <slabnotify.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -613,6 +614,30 @@ Test(kmalloc_misc, null_pointers)
 	void *p = malloc_ok(32);
 	slab_free(NULL);
 	slab_free(p);
+}
+
+/* The fast free has no NULL test of its own: NULL misses the thread's
+ * last segment, which is never 0. A thread's first call, a fresh thread
+ * structure and a reused one (the second thread gets the first's). */
+static void *free_null_thread(void *arg)
+{
+	(void)arg;
+	slab_free(NULL);                   /* before this thread has a structure */
+	void *p = slab_malloc(40, 0);
+	cr_assert_not_null(p);
+	slab_free(NULL);                   /* with one, no free yet */
+	slab_free(p);
+	slab_free(NULL);                   /* after a free */
+	return NULL;
+}
+
+Test(kmalloc_misc, null_free_in_new_threads)
+{
+	for (int i = 0; i < 3; i++) {
+		pthread_t t;
+		cr_assert_eq(pthread_create(&t, NULL, free_null_thread, NULL), 0);
+		cr_assert_eq(pthread_join(t, NULL), 0);
+	}
 }
 
 /* slab_free() and slab_usable_size() take objects of any cache. */

@@ -85,6 +85,21 @@ check "set --fail-probability 0: they pass again" [ "$REPLY" = ok ]
 check "stat shows the vetoes set caused" bash -c '"$1" stat "$2" | grep -q "vetoes: 3 failslab, [1-9][0-9]* memcg"' _ "$TOOL" "$PID"
 stop
 
+# A first limit set on a running program: the classes of 1 KiB and less
+# (the fast path's own table) are charged from then on, as the others are.
+start setlater
+ask "a 100 10"
+check "set later: allocations pass without a limit" [ "$REPLY" = ok ]
+"$TOOL" set "$PID" --max 64K
+ask "a 100 1000"
+check "set later: 1000 small blocks fail under a first max of 64K (${REPLY})" \
+	bash -c '[[ $1 =~ ^fail\ [0-9]+$ ]] && [ "${1#fail }" -gt 0 ] && [ "${1#fail }" -lt 1000 ]' _ "$REPLY"
+ask "a 5000 100"
+check "set later: and so do blocks above 1 KiB (${REPLY})" bash -c '[[ $1 =~ ^fail\ [0-9]+$ ]]' _ "$REPLY"
+check "set later: the small blocks went to the charged kmalloc-cg-112" \
+	bash -c '"$1" stat "$2" --json | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(c[\"name\"]==\"kmalloc-cg-112\" and c[\"active_objs\"]>0 for c in d[\"caches\"]) else 1)"' _ "$TOOL" "$PID"
+stop
+
 # ------------------------------------------------------------------
 # Targeted fault injection on the drop-in: --fail-min-size compares the
 # bytes asked for; --fail-stack fails only where a function matches.

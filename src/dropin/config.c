@@ -83,7 +83,7 @@ static void configure_memcg(void)
 		slab_memcg_set_high(root, high);
 	}
 	sn_malloc_gfp = SLAB_GFP_ACCOUNT;
-	sn_malloc_slot0 = SN_SLOT_KMALLOC_CG;
+	dropin_set_first_slot(SN_SLOT_KMALLOC_CG);
 	sn_cfg.report_wanted = true;
 }
 

@@ -67,7 +67,7 @@ static void configure_debug(void)
 	if (sn_cfg.has_max)
 		quarantine_set_limit(sn_cfg.max / 4);
 	slab_debug_continue(getenv(SN_ENV_DEBUG_CONTINUE) && strcmp(getenv(SN_ENV_DEBUG_CONTINUE), "0"));
-	sn_malloc_slot0 = first;
+	dropin_set_first_slot(first);
 	debug_on = sn_dropin_checking = true;
 }
 

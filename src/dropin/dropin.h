@@ -26,6 +26,9 @@
 SN_HIDDEN extern slab_gfp_t sn_malloc_gfp;
 SN_HIDDEN extern unsigned sn_malloc_slot0;
 SN_HIDDEN extern size_t sn_malloc_inline_end;
+/* The classes' first slot from now on (the charged twins, --debug's):
+ * sn_malloc_slot0 and the fast path's table (malloc.c) with it. */
+SN_HIDDEN void dropin_set_first_slot(unsigned first);
 
 /* What config.c read, for the report. */
 struct dropin_config {

@@ -25,6 +25,23 @@
 slab_gfp_t sn_malloc_gfp;
 unsigned sn_malloc_slot0 = SN_SLOT_KMALLOC;
 
+/*
+ * The fast path's own table, by (n + 7) / 8 for n up to 1 KiB: the slot
+ * offset (internal.h) of n's class, sn_malloc_slot0 included. One load
+ * gives the thread's cpu slot and the cache, where the class, the first
+ * slot and the two shifts cost five instructions.
+ */
+#define SLOT_OFF_OF(cls) ((SN_SLOT_KMALLOC + (cls)) << SN_CPU_SHIFT)
+uint32_t sn_malloc_slot_off[129] = { SN_SMALL_CLASS16(SLOT_OFF_OF) };
+
+void dropin_set_first_slot(unsigned first)
+{
+	__atomic_store_n(&sn_malloc_slot0, first, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < 129; i++)
+		__atomic_store_n(&sn_malloc_slot_off[i], (first + sn_small_class16[i]) << SN_CPU_SHIFT,
+				 __ATOMIC_RELAXED);
+}
+
 /* ------------------------------------------------------------------ */
 /* The allocation functions                                           */
 /* ------------------------------------------------------------------ */
@@ -52,7 +69,7 @@ static SN_NOINLINE void *alloc_large(const char *fn, size_t n, slab_gfp_t extra)
  */
 static SN_ALWAYS_INLINE unsigned malloc_slot(size_t n)
 {
-	return sn_malloc_slot0 + size_class_by(sn_small_class16, n);
+	return __atomic_load_n(&sn_malloc_slot0, __ATOMIC_RELAXED) + size_class_by(sn_small_class16, n);
 }
 
 static SN_ALWAYS_INLINE void *alloc_in_slot(const char *fn, size_t n, unsigned slot, struct slab_cpu *cpu)
@@ -60,19 +77,24 @@ static SN_ALWAYS_INLINE void *alloc_in_slot(const char *fn, size_t n, unsigned s
 	return cache_alloc_cpu(fn, &sn_cache_table[slot], cpu, 0, true, n, true);
 }
 
+/* @n is below sn_malloc_inline_end, so at most 1 KiB (said to the
+ * compiler, which cannot know the variable's two values; UBSan checks). */
 static SN_ALWAYS_INLINE void *sn_alloc_small(const char *fn, size_t n)
 {
-	unsigned slot = malloc_slot(n);
-	return alloc_in_slot(fn, n, slot, &sn_tls_thread->cpu[slot]);
+	if (n > 1024)
+		__builtin_unreachable();
+	size_t off = __atomic_load_n(&sn_malloc_slot_off[(n + 7) >> 3], __ATOMIC_RELAXED);
+	return cache_alloc_cpu(fn, cache_at(off), cpu_at(sn_tls_thread, off), 0, true, n, true);
 }
 
 /*
  * Requests from sn_malloc_inline_end on leave the fast path: those above
- * the classes, and, with --guard (debug.c sets the bound to 0), every
- * request, so that --guard's countdown costs nothing to a program run
- * without it: the one comparison a size needs anyway, against a load.
+ * 1 KiB (the classes the one-load table covers), and, with --guard
+ * (debug.c sets the bound to 0), every request, so that --guard's
+ * countdown costs nothing to a program run without it: the one
+ * comparison a size needs anyway, against a load.
  */
-size_t sn_malloc_inline_end = SLAB_KMALLOC_MAX + 1;
+size_t sn_malloc_inline_end = 1024 + 1;
 
 /* --guard's countdown ran out (below zero) in the thread's slot for @n:
  * a guarded block if the pool has one, else the usual one. The slot is
@@ -87,11 +109,13 @@ static SN_NOINLINE void *alloc_sampled(const char *fn, size_t n)
 
 /*
  * Every exit is a tail call, so that --guard's every allocation passes
- * through here with no stack frame (the sampled call is kept apart). A
- * class size comes here only under --guard, and counts down in the cpu
- * slot its fast path loads anyway. Large blocks, never guarded, leave
- * first; their test sits behind the one by which size_class_by picks its
- * direct table (1024), so that a small size pays a single compare.
+ * through here with no stack frame (the sampled call is kept apart). The
+ * classes above 1 KiB come here, and under --guard every class size; each
+ * counts down in the cpu slot its path loads anyway (without --guard the
+ * count runs out once in 2^31, and is set back). Large blocks, never
+ * guarded, leave first; their test sits behind the one by which
+ * size_class_by picks its direct table (1024), so that a small size pays
+ * a single compare.
  */
 static SN_ALWAYS_INLINE void *alloc_outside(const char *fn, size_t n, slab_gfp_t extra)
 {
@@ -145,8 +169,6 @@ SN_EXPORT void *malloc(size_t n)
 
 SN_EXPORT void free(void *p)
 {
-	if (unlikely(!p))
-		return;
 	sn_free_any("free", p);
 }
 

@@ -45,7 +45,7 @@ static int dropin_limits(unsigned which, size_t max, size_t high)
 	/* From now on the paths charge (the fast path reads the slot plainly:
 	 * a word, seen by each thread at its next allocation). */
 	__atomic_store_n(&sn_malloc_gfp, SLAB_GFP_ACCOUNT, __ATOMIC_RELAXED);
-	__atomic_store_n(&sn_malloc_slot0, SN_SLOT_KMALLOC_CG, __ATOMIC_RELAXED);
+	dropin_set_first_slot(SN_SLOT_KMALLOC_CG);
 	return 0;
 }
 
