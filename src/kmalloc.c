@@ -55,19 +55,11 @@ _Static_assert(SLAB_KMALLOC_MAX == 65536, "class table and SLAB_KMALLOC_MAX agre
  * Constant, so that the fast path needs no "initialised yet?" test: a
  * class whose cache is not made yet has an empty chain in every thread,
  * and its slow path makes the caches. */
-const uint8_t sn_small_class[129] = {
-	0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8,
-	8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12,
-	12, 13, 13, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15,
-	15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
-	17, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19,
-	19, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
-	20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
-	21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
-	22,
-};
-/* The same from kmalloc-16 up, for the drop-in (16-byte alignment). */
 #define SN_CLASS_ITSELF(c) c
+const uint8_t sn_small_class[129] = { SN_SMALL_CLASS(SN_CLASS_ITSELF) };
+/* The same as slot offsets, for the kmalloc fast path. */
+const uint32_t sn_small_slot_off[129] = { SN_SMALL_CLASS(SN_SLOT_OFF_OF) };
+/* The same from kmalloc-16 up, for the drop-in (16-byte alignment). */
 const uint8_t sn_small_class16[129] = { SN_SMALL_CLASS16(SN_CLASS_ITSELF) };
 /* Above 1 KiB, the class within the doubling of b by j = (size - b - 1)
  * / (b / 64), all bounds being multiples of b/64: 65b/64 (j 0), 69b/64

@@ -15,6 +15,19 @@
 #define SN_CLASS_ABOVE_1K 23   /* the first class above 1 KiB: 1040 */
 #define SN_CLASSES_PER_DOUBLING 6
 
+/* The class of sizes 0..1024, by (size + 7) / 8, as X(class) each: the
+ * first class at least that big (tests/test_kmalloc.c checks them). */
+#define SN_SMALL_CLASS(X) \
+	X(0), X(0), X(1), X(2), X(2), X(3), X(3), X(4), X(4), X(5), X(5), X(6), X(6), X(7), X(7), X(8), \
+	X(8), X(9), X(9), X(9), X(9), X(10), X(10), X(10), X(10), X(11), X(11), X(11), X(11), X(12), X(12), X(12), \
+	X(12), X(13), X(13), X(14), X(14), X(14), X(14), X(14), X(14), X(15), X(15), X(15), X(15), X(15), X(15), X(15), \
+	X(15), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(17), X(17), X(17), X(17), X(17), X(17), X(17), \
+	X(17), X(18), X(18), X(18), X(18), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), \
+	X(19), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), \
+	X(20), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), \
+	X(21), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), \
+	X(22)
+
 /* The class of sizes 0..1024 from kmalloc-16 up (16-byte alignment), by
  * (size + 7) / 8, as X(class) each: the drop-in's tables are made from
  * this one list. */
@@ -32,6 +45,9 @@
 /* Class of sizes 0..1024, by (size + 7) / 8 (kmalloc.c); the second
  * from kmalloc-16 up. */
 SN_HIDDEN extern const uint8_t sn_small_class[129];
+SN_HIDDEN extern const uint32_t sn_small_slot_off[129];   /* the same, as kmalloc slot offsets */
+/* The slot offset (internal.h) of kmalloc class @cls. */
+#define SN_SLOT_OFF_OF(cls) ((SN_SLOT_KMALLOC + (cls)) << SN_CPU_SHIFT)
 SN_HIDDEN extern const uint8_t sn_small_class16[129];
 SN_HIDDEN extern const uint8_t sn_class_in_doubling[64];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
@@ -65,8 +81,10 @@ static SN_ALWAYS_INLINE void *kmalloc_sized(const char *fn, size_t size, size_t 
 {
 	if (unlikely(size > SLAB_KMALLOC_MAX))
 		return large_alloc(fn, size, 0, gfp, req);
-	size_t slot = ((gfp & SLAB_GFP_ACCOUNT) ? SN_SLOT_KMALLOC_CG : SN_SLOT_KMALLOC) + size_class(size);
-	size_t off = slot << SN_CPU_SHIFT;
+	size_t off = likely(size <= 1024) ? sn_small_slot_off[(size + 7) >> 3]
+					  : (size_t)SN_SLOT_OFF_OF(size_class(size));
+	if (gfp & SLAB_GFP_ACCOUNT)   /* the charged twin */
+		off += (size_t)(SN_SLOT_KMALLOC_CG - SN_SLOT_KMALLOC) << SN_CPU_SHIFT;
 	return cache_alloc_cpu(fn, cache_at(off), cpu_at(sn_tls_thread, off), gfp, true, req, false);
 }
 

@@ -31,8 +31,7 @@ unsigned sn_malloc_slot0 = SN_SLOT_KMALLOC;
  * gives the thread's cpu slot and the cache, where the class, the first
  * slot and the two shifts cost five instructions.
  */
-#define SLOT_OFF_OF(cls) ((SN_SLOT_KMALLOC + (cls)) << SN_CPU_SHIFT)
-uint32_t sn_malloc_slot_off[129] = { SN_SMALL_CLASS16(SLOT_OFF_OF) };
+uint32_t sn_malloc_slot_off[129] = { SN_SMALL_CLASS16(SN_SLOT_OFF_OF) };
 
 void dropin_set_first_slot(unsigned first)
 {
