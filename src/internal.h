@@ -177,6 +177,7 @@ struct slab {
 		unsigned long owner_mark; /* FULL: the owner's alloc_slow count when
 				     * half the objects had come back remotely
 				     * (atomic access; slab.c, "Purged slabs") */
+		unsigned long freed_growths; /* pools: page.c's fresh_growths when freed */
 	};
 	size_t map_size;            /* large: bytes mapped; pools: when freed (ns) */
 	struct rcu_head rcu;        /* SLAB_TYPESAFE_BY_RCU deferral */
@@ -254,6 +255,7 @@ SN_HIDDEN struct slab *pages_alloc_slab(unsigned slab_shift, enum seg_pool pool)
 SN_HIDDEN void pages_free_slab(struct slab *s);
 SN_HIDDEN size_t pages_purge_all(void);
 SN_HIDDEN void pages_account_large(long delta);
+SN_HIDDEN void pages_note_fresh(void);   /* large.c: a mapping needs pages never backed */
 SN_HIDDEN void pages_fork_prepare(void);
 SN_HIDDEN void pages_fork_parent(void);
 SN_HIDDEN void pages_fork_child(void);

@@ -324,6 +324,7 @@ static char *cache_fit(char *base, size_t got, size_t bytes)
 		return base;
 	}
 	char *nb = os_remap(base, got, bytes, true, NULL);
+	pages_note_fresh();
 	if (!nb)
 		os_unmap(base, got);
 	return nb;
@@ -364,8 +365,10 @@ void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, siz
 		}
 	}
 	bool fresh = !base;
-	if (fresh)
+	if (fresh) {
 		base = os_map_aligned(bytes, align);
+		pages_note_fresh();
+	}
 	if (!base) {
 		meta_free(d);
 		errno = ENOMEM;
@@ -571,6 +574,7 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 		nb = old;
 	} else {
 		nb = os_remap(old, old_bytes, bytes, true, NULL);
+		pages_note_fresh();
 		if (!nb) {
 			sn_lock(&L.lock);
 			table_insert_locked(d);

@@ -22,9 +22,11 @@
  * first, so that a program that frees and reallocates in waves does not
  * fault its memory back in each time. Dirty slabs older than
  * PURGE_DELAY_NS are given back with os_decommit (mimalloc's delayed
- * purge, in spirit): by the pool that frees a slab, and by a sweep of
- * every pool at most once per delay from any slab allocation or free, so
- * that an order nobody frees into any more is purged too. There is no
+ * purge, in spirit) once the program's memory has grown fresh since they
+ * were freed (its new pages could have been these), else after
+ * PURGE_HOLD_NS: by the pool that frees a slab, and by a sweep of every
+ * pool at most once per delay from any slab allocation or free, so that
+ * an order nobody frees into any more is purged too. There is no
  * cap in bytes: a cap below a program's wave (a batch of 4 MiB freed and
  * allocated again) made every wave fault its pages in again, 60x slower.
  * slab_cache_shrink() purges them all at once.
@@ -43,6 +45,14 @@
  * 31.2); a wave of frees and allocations within 10 ms still reuses its
  * backed slabs. */
 #define PURGE_DELAY_NS (10 * 1000 * 1000ULL)
+/* 250 ms: a dirty slab freed after the last time the program's memory
+ * had to grow fresh from the OS (a slab never backed or purged, a new
+ * large mapping) waits this long instead. Nothing has needed new pages
+ * since, so keeping its own costs no peak, and they may be wanted back:
+ * bintree's second pass faulted in again the 944 slabs its first had
+ * given back at 10 ms (19450 page faults, mimalloc's 10639; 10630 from
+ * 100 ms on, sqlite_blob's peak unchanged, docs/benchmarks.md). */
+#define PURGE_HOLD_NS (250 * 1000 * 1000ULL)
 
 _Atomic uint64_t sn_segmap[(1UL << (SN_MAP_BITS - SN_SEG_SHIFT)) / 64];
 
@@ -148,15 +158,37 @@ static void dirty_unlink(struct order_pool *pool, struct slab *s, size_t bytes)
 	pool->dirty_bytes -= bytes;
 }
 
-/* Purge dirty slabs older than @delay ns (0: all). Lock held. */
+/* Times a slab or a large object needed pages never backed (or purged):
+ * the program's memory grew fresh from the OS. */
+static _Atomic unsigned long fresh_growths;
+
+void pages_note_fresh(void)
+{
+	atomic_fetch_add_explicit(&fresh_growths, 1, memory_order_relaxed);
+}
+
+/* Dirty slab @s is purged at @now after @delay (0: all) when memory has
+ * grown fresh since it was freed, else after PURGE_HOLD_NS. */
+static bool purge_due(const struct slab *s, uint64_t now, uint64_t delay)
+{
+	if (delay == 0)
+		return true;
+	uint64_t age = now - s->map_size;
+	return age >= delay && (s->freed_growths != atomic_load_explicit(&fresh_growths, memory_order_relaxed) ||
+				age >= PURGE_HOLD_NS);
+}
+
+/* Purge the dirty slabs purge_due() says (oldest first: the first one it
+ * spares, it spares all newer). Lock held. */
 static size_t pool_purge_locked(struct order_pool *pool, size_t bytes, uint64_t now, uint64_t delay)
 {
 	size_t purged = 0;
 	struct slab *s;
-	while ((s = pool->dirty_tail) && (delay == 0 || now - s->map_size >= delay)) {
+	while ((s = pool->dirty_tail) && purge_due(s, now, delay)) {
 		dirty_unlink(pool, s, bytes);
 		os_decommit(s->base, bytes);
 		s->map_size = 0;
+		s->freed_growths = 0;
 		s->next = pool->free_desc;
 		pool->free_desc = s;
 		purged += bytes;
@@ -191,13 +223,17 @@ struct slab *pages_alloc_slab(unsigned shift, enum seg_pool kind)
 	struct order_pool *pool = &pools[kind][shift - SN_MIN_SLAB_SHIFT];
 	size_t bytes = (size_t)1 << shift;
 	struct slab *s;
+	bool fresh = false;
 	sn_lock(&pool->lock);
 	if ((s = pool->dirty_head)) {
 		dirty_unlink(pool, s, bytes);
 		s->map_size = 0;
+		s->freed_growths = 0;   /* the union's other members start at 0 */
 	} else if ((s = pool->free_desc)) {
 		pool->free_desc = s->next;
+		fresh = true;
 	} else {
+		fresh = true;
 		struct segment *seg = pool->segments;
 		if ((!seg || seg->next_fresh == seg->nr_slabs) && !segment_grow(pool, shift, kind)) {
 			sn_unlock(&pool->lock);
@@ -215,6 +251,8 @@ struct slab *pages_alloc_slab(unsigned shift, enum seg_pool kind)
 	s->next = s->prev = NULL;
 	if (kind == POOL_USER)
 		mem_account((long)bytes);
+	if (fresh)
+		pages_note_fresh();
 	pages_sweep(now_ns());
 	return s;
 }
@@ -235,6 +273,7 @@ void pages_free_slab(struct slab *s)
 		mem_account(-(long)bytes);
 	uint64_t now = now_ns();
 	s->map_size = (size_t)now;
+	s->freed_growths = atomic_load_explicit(&fresh_growths, memory_order_relaxed);
 	sn_lock(&pool->lock);
 	s->prev = NULL;
 	s->next = pool->dirty_head;

@@ -536,6 +536,85 @@ Test(purge, kmalloc_class_pages_given_back)
 }
 
 /* ------------------------------------------------------------------ */
+/* The page pool's dirty slabs: held while memory has not grown since  */
+/* ------------------------------------------------------------------ */
+
+/* One slab allocation (the page pool sweeps its dirty slabs on it) from
+ * a new cache of @size; returns the cache, its object in *@obj. */
+static struct slab_cache *slab_event(const char *name, size_t size, void **obj)
+{
+	struct slab_cache *c = slab_cache_create(name, size, 0, 0, NULL);
+	cr_assert_not_null(c);
+	*obj = slab_cache_alloc(c, 0);
+	cr_assert_not_null(*obj);
+	return c;
+}
+
+static size_t slab_bytes_of(struct slab_cache *c)
+{
+	struct slab_cache_info info;
+	cr_assert_eq(slab_cache_info(c, &info), 0);
+	return info.slab_bytes;
+}
+
+/* 8 MiB of slabs filled, freed, their cache destroyed: all of them dirty
+ * in the page pool, still resident. */
+static void dirty_8m(void)
+{
+	cache = slab_cache_create("pool-512", OBJ, 0, 0, NULL);
+	cr_assert_not_null(cache);
+	fill();
+	for (int i = 0; i < NOBJ; i++)
+		slab_cache_free(cache, objs[i]);
+	cr_assert_eq(slab_cache_destroy(cache), 0);
+	size_t pages, res = resident_pages(&pages);
+	cr_assert_geq(res, pages * 9 / 10, "freshly freed slabs stay dirty (%zu of %zu resident)", res, pages);
+}
+
+Test(pool, dirty_slabs_held_while_memory_has_not_grown)
+{
+	dirty_8m();
+	usleep(40 * 1000);            /* past the 10 ms delay */
+	void *o;
+	struct slab_cache *b = slab_event("pool-512-b", OBJ, &o);   /* reuses one of them */
+	size_t pages, res = resident_pages(&pages);
+	cr_assert_geq(res, pages * 8 / 10, "nothing grew since they were freed: kept (%zu of %zu resident)",
+		      res, pages);
+	slab_cache_free(b, o);
+	cr_assert_eq(slab_cache_destroy(b), 0);
+}
+
+Test(pool, dirty_slabs_purged_once_memory_grows_fresh)
+{
+	dirty_8m();
+	void *o1, *o2;
+	/* A slab of another order: pages never backed, in a pool of its own. */
+	struct slab_cache *big = slab_event("pool-40000", 40000, &o1);
+	cr_assert_neq(slab_bytes_of(big), (size_t)64 << 10, "a slab order of its own");
+	usleep(40 * 1000);
+	struct slab_cache *b = slab_event("pool-512-b", OBJ, &o2);  /* the sweep */
+	size_t pages, res = resident_pages(&pages);
+	cr_assert_leq(res, pages / 10, "memory grew after they were freed: purged (%zu of %zu resident)", res,
+		      pages);
+	slab_cache_free(big, o1);
+	slab_cache_free(b, o2);
+	cr_assert_eq(slab_cache_destroy(big), 0);
+	cr_assert_eq(slab_cache_destroy(b), 0);
+}
+
+Test(pool, dirty_slabs_purged_after_the_hold)
+{
+	dirty_8m();
+	usleep(300 * 1000);           /* past the 250 ms hold */
+	void *o;
+	struct slab_cache *b = slab_event("pool-512-b", OBJ, &o);
+	size_t pages, res = resident_pages(&pages);
+	cr_assert_leq(res, pages / 10, "held no longer than 250 ms (%zu of %zu resident)", res, pages);
+	slab_cache_free(b, o);
+	cr_assert_eq(slab_cache_destroy(b), 0);
+}
+
+/* ------------------------------------------------------------------ */
 /* The owner's scan of its full list racing with the purging free      */
 /* ------------------------------------------------------------------ */
 
