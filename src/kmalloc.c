@@ -60,7 +60,8 @@ const uint8_t sn_small_class[129] = { SN_SMALL_CLASS(SN_CLASS_ITSELF) };
 /* The same as slot offsets, for the kmalloc fast path. */
 const uint32_t sn_small_slot_off[129] = { SN_SMALL_CLASS(SN_SLOT_OFF_OF) };
 /* The same from kmalloc-16 up, for the drop-in (16-byte alignment). */
-const uint8_t sn_small_class16[129] = { SN_SMALL_CLASS16(SN_CLASS_ITSELF) };
+#define SN_CLASS16_ITSELF(c) SN_CLASS16(c)
+const uint8_t sn_small_class16[129] = { SN_SMALL_CLASS(SN_CLASS16_ITSELF) };
 /* Above 1 KiB, the class within the doubling of b by j = (size - b - 1)
  * / (b / 64), all bounds being multiples of b/64: 65b/64 (j 0), 69b/64
  * (1 .. 4), 5b/4 (5 .. 15), 3b/2 (16 .. 31), 7b/4 (32 .. 47), 2b (48 ..

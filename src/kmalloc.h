@@ -28,19 +28,9 @@
 	X(21), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), \
 	X(22)
 
-/* The class of sizes 0..1024 from kmalloc-16 up (16-byte alignment), by
- * (size + 7) / 8, as X(class) each: the drop-in's tables are made from
- * this one list. */
-#define SN_SMALL_CLASS16(X) \
-	X(1), X(1), X(1), X(2), X(2), X(3), X(3), X(4), X(4), X(5), X(5), X(6), X(6), X(7), X(7), X(8), \
-	X(8), X(9), X(9), X(9), X(9), X(10), X(10), X(10), X(10), X(11), X(11), X(11), X(11), X(12), X(12), X(12), \
-	X(12), X(13), X(13), X(14), X(14), X(14), X(14), X(14), X(14), X(15), X(15), X(15), X(15), X(15), X(15), X(15), \
-	X(15), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(16), X(17), X(17), X(17), X(17), X(17), X(17), X(17), \
-	X(17), X(18), X(18), X(18), X(18), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), X(19), \
-	X(19), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), \
-	X(20), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), \
-	X(21), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), \
-	X(22)
+/* The same from kmalloc-16 up, for the drop-in (16-byte alignment):
+ * SN_SMALL_CLASS(X) with X(SN_CLASS16(class)). */
+#define SN_CLASS16(cls) ((cls) < 1 ? 1 : (cls))
 
 /* Class of sizes 0..1024, by (size + 7) / 8 (kmalloc.c); the second
  * from kmalloc-16 up. */

@@ -31,7 +31,8 @@ unsigned sn_malloc_slot0 = SN_SLOT_KMALLOC;
  * gives the thread's cpu slot and the cache, where the class, the first
  * slot and the two shifts cost five instructions.
  */
-uint32_t sn_malloc_slot_off[129] = { SN_SMALL_CLASS16(SN_SLOT_OFF_OF) };
+#define SLOT_OFF16_OF(cls) SN_SLOT_OFF_OF(SN_CLASS16(cls))
+uint32_t sn_malloc_slot_off[129] = { SN_SMALL_CLASS(SLOT_OFF16_OF) };
 
 void dropin_set_first_slot(unsigned first)
 {

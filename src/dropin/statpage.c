@@ -42,8 +42,8 @@ static int dropin_limits(unsigned which, size_t max, size_t high)
 		sn_cfg.max = max;
 		mmap_accounting_init();
 	}
-	/* From now on the paths charge (the fast path reads the slot plainly:
-	 * a word, seen by each thread at its next allocation). */
+	/* From now on the paths charge (the fast path's table is rewritten
+	 * entry by entry, each seen by a thread at its next allocation). */
 	__atomic_store_n(&sn_malloc_gfp, SLAB_GFP_ACCOUNT, __ATOMIC_RELAXED);
 	dropin_set_first_slot(SN_SLOT_KMALLOC_CG);
 	return 0;
