@@ -459,6 +459,7 @@ static inline struct slab_cpu *cpu_of(struct slab_thread *t, const struct slab_c
  * four times as many into the cache table, one scaled add each (where a
  * slot number costs two shifts and two adds). */
 _Static_assert(SN_CACHE_STRIDE == 4 << SN_CPU_SHIFT, "a cache entry is four cpu slots");
+#define SN_SLOT_OFF(slot) ((slot) << SN_CPU_SHIFT)
 static inline struct slab_cpu *cpu_at(struct slab_thread *t, size_t slot_off)
 {
 	return (struct slab_cpu *)((char *)t->cpu + slot_off);

@@ -37,7 +37,7 @@
 SN_HIDDEN extern const uint8_t sn_small_class[129];
 SN_HIDDEN extern const uint32_t sn_small_slot_off[129];   /* the same, as kmalloc slot offsets */
 /* The slot offset (internal.h) of kmalloc class @cls. */
-#define SN_SLOT_OFF_OF(cls) ((SN_SLOT_KMALLOC + (cls)) << SN_CPU_SHIFT)
+#define SN_SLOT_OFF_OF(cls) SN_SLOT_OFF(SN_SLOT_KMALLOC + (cls))
 SN_HIDDEN extern const uint8_t sn_small_class16[129];
 SN_HIDDEN extern const uint8_t sn_class_in_doubling[64];
 SN_HIDDEN extern const uint32_t sn_class_size[SN_NR_CLASSES];
@@ -74,7 +74,7 @@ static SN_ALWAYS_INLINE void *kmalloc_sized(const char *fn, size_t size, size_t 
 	size_t off = likely(size <= 1024) ? sn_small_slot_off[(size + 7) >> 3]
 					  : (size_t)SN_SLOT_OFF_OF(size_class(size));
 	if (gfp & SLAB_GFP_ACCOUNT)   /* the charged twin */
-		off += (size_t)(SN_SLOT_KMALLOC_CG - SN_SLOT_KMALLOC) << SN_CPU_SHIFT;
+		off += SN_SLOT_OFF((size_t)(SN_SLOT_KMALLOC_CG - SN_SLOT_KMALLOC));
 	return cache_alloc_cpu(fn, cache_at(off), cpu_at(sn_tls_thread, off), gfp, true, req, false);
 }
 

@@ -324,9 +324,10 @@ static char *cache_fit(char *base, size_t got, size_t bytes)
 		return base;
 	}
 	char *nb = os_remap(base, got, bytes, true, NULL);
-	pages_note_fresh();
 	if (!nb)
 		os_unmap(base, got);
+	else
+		pages_note_fresh();
 	return nb;
 }
 
@@ -365,15 +366,15 @@ void *large_alloc(const char *fn, size_t size, size_t align, slab_gfp_t gfp, siz
 		}
 	}
 	bool fresh = !base;
-	if (fresh) {
+	if (fresh)
 		base = os_map_aligned(bytes, align);
-		pages_note_fresh();
-	}
 	if (!base) {
 		meta_free(d);
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (fresh)
+		pages_note_fresh();
 	d->base = base;
 	atomic_store_explicit(&d->fresh, 1, memory_order_relaxed);
 	d->large_size = page_round(size);   /* what is charged: the pages asked for */
@@ -574,7 +575,6 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 		nb = old;
 	} else {
 		nb = os_remap(old, old_bytes, bytes, true, NULL);
-		pages_note_fresh();
 		if (!nb) {
 			sn_lock(&L.lock);
 			table_insert_locked(d);
@@ -582,6 +582,7 @@ static void *large_remap(struct slab *d, size_t size, slab_gfp_t gfp)
 			errno = ENOMEM;
 			return NULL;
 		}
+		pages_note_fresh();
 		if (sn_test_hook_large_moved)
 			sn_test_hook_large_moved(old, nb);
 	}

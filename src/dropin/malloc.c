@@ -38,8 +38,7 @@ void dropin_set_first_slot(unsigned first)
 {
 	__atomic_store_n(&sn_malloc_slot0, first, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < 129; i++)
-		__atomic_store_n(&sn_malloc_slot_off[i], (first + sn_small_class16[i]) << SN_CPU_SHIFT,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(&sn_malloc_slot_off[i], SN_SLOT_OFF(first + sn_small_class16[i]), __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */
