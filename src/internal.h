@@ -122,7 +122,7 @@ struct slab_thread;
  * slow path once and put it back on its partial list). */
 #define SLAB_OWNER_FULL ((uintptr_t)1)
 
-enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_FULL };
+enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_IDLE, SLAB_LIST_FULL };
 
 /*
  * A slab descriptor (SLUB's struct slab), kept out of line in its
@@ -383,14 +383,17 @@ struct slab_cpu {
 	/* Notified objects and pages of this cache: +1 at a stamped ALLOC or
 	 * NEWPAGE on this thread, -1 at a FREE or FREEPAGE on this thread. */
 	unsigned long notified;
-	struct slab *partial;       /* owned slabs with free objects */
+	struct slab *partial;       /* owned slabs with objects in use and free
+				     * ones, oldest first (see cpu_refill) */
 	unsigned long alloc_slow;
 	/* Second line: slow paths. */
 	unsigned long free_slow, free_remote;
 	struct slab *full, *full_tail; /* owned slabs without, oldest first */
 	uint32_t shrink_seq;        /* the cache's, when this slot last trimmed */
 	uint32_t nr_full;
-	char _pad2[64 - 40];
+	struct slab *partial_tail;
+	struct slab *idle;          /* owned slabs with every object free */
+	char _pad2[64 - 56];
 };
 _Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
 #define SN_CPU_SHIFT 7

@@ -13,19 +13,21 @@
  *   allocate from the cache ----------------> OWNED, FULL, PURGED: pages
  *                                   given back (see "Purged slabs")
  *   OWNED, PURGED, seen by the owner's scan -> OWNED, current, as new
- *   OWNED, partial -------------------------> OWNED, current (when needed)
- *   OWNED, not current, every object free --> idle (kept, within the
- *                                   thread's SN_THREAD_IDLE_MAX bytes), or
- *                                   given up
+ *   OWNED, partial -------------------------> OWNED, current (when needed,
+ *                                   oldest first: see pick_partial)
+ *   OWNED, not current, every object free --> idle (the owner's idle list,
+ *                                   within the thread's SN_THREAD_IDLE_MAX
+ *                                   bytes), or given up
  *   OWNED, given up (thread exit, shrink, destroy, idle bound, fork
  *   child's reaping) ------------------------> UNOWNED: the cache's partial
  *                                   list, full (no list), or empty (kept up
  *                                   to min_partial, else released)
  *   UNOWNED, on the partial list, taken by an allocating thread -> OWNED
  * A thread's allocation slow path prefers, in order: its current slab's
- * remote frees, its own partial slabs, its full slabs that received
- * remote frees or were purged (the oldest SN_FULL_SCAN), the cache's
- * partial list, a new slab.
+ * remote frees, its own partial slabs (unless those looked at are thin:
+ * pick_partial), its idle slabs, its full slabs that received remote
+ * frees or were purged (the oldest SN_FULL_SCAN), the cache's partial
+ * list, a new slab.
  *
  * Who may touch what
  * ------------------
@@ -950,41 +952,69 @@ static struct slab *slab_give_up(struct slab_cache *c, struct slab *s)
 /* The owner's lists                                                  */
 /* ------------------------------------------------------------------ */
 
+/* The owner's three lists: the head (and tail) pointers of @s's. */
+static struct slab **own_list_head(struct slab_cpu *cpu, const struct slab *s, struct slab ***tailp)
+{
+	switch (s->list) {
+	case SLAB_LIST_FULL:
+		*tailp = &cpu->full_tail;
+		return &cpu->full;
+	case SLAB_LIST_PARTIAL:
+		*tailp = &cpu->partial_tail;
+		return &cpu->partial;
+	default:
+		*tailp = NULL;
+		return &cpu->idle;
+	}
+}
+
 static void own_unlink(struct slab_cpu *cpu, struct slab *s)
 {
-	struct slab **headp = s->list == SLAB_LIST_FULL ? &cpu->full : &cpu->partial;
+	struct slab **tailp;
+	struct slab **headp = own_list_head(cpu, s, &tailp);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
 		*headp = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	else if (s->list == SLAB_LIST_FULL)
-		cpu->full_tail = s->prev;
+	else if (tailp)
+		*tailp = s->prev;
 	if (s->list == SLAB_LIST_FULL)
 		cpu->nr_full--;
 	s->next = s->prev = NULL;
 	s->list = SLAB_LIST_NONE;
 }
 
-/* Partial list: busy slabs at the front, idle (empty) ones at the back. */
-static void own_partial_add(struct slab_cpu *cpu, struct slab *s, bool at_tail)
+/*
+ * The partial list is first in, first out: a slab goes to its tail when
+ * it gets a free object back and is taken from its head, so that the
+ * slab taken has had the longest time to gather frees. Taking the
+ * newest instead (a stack) hands a program whose live set is spread
+ * over its slabs the slab that just got its first object back, one
+ * object per slow path (larson at 512 bytes: every second malloc).
+ */
+static void own_partial_add(struct slab_cpu *cpu, struct slab *s)
 {
 	s->list = SLAB_LIST_PARTIAL;
-	s->prev = NULL;
 	s->next = NULL;
-	if (!at_tail || !cpu->partial) {
-		s->next = cpu->partial;
-		if (cpu->partial)
-			cpu->partial->prev = s;
+	s->prev = cpu->partial_tail;
+	if (cpu->partial_tail)
+		cpu->partial_tail->next = s;
+	else
 		cpu->partial = s;
-		return;
-	}
-	struct slab *x = cpu->partial;
-	while (x->next)
-		x = x->next;
-	x->next = s;
-	s->prev = x;
+	cpu->partial_tail = s;
+}
+
+/* Idle slabs: last used first (its pages are the likeliest resident). */
+static void own_idle_add(struct slab_cpu *cpu, struct slab *s)
+{
+	s->list = SLAB_LIST_IDLE;
+	s->prev = NULL;
+	s->next = cpu->idle;
+	if (cpu->idle)
+		cpu->idle->prev = s;
+	cpu->idle = s;
 }
 
 static void own_full_add(struct slab_cpu *cpu, struct slab *s)
@@ -1088,12 +1118,12 @@ void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cp
 {
 	if (cpu->slab) {
 		struct slab *s = current_detach("slab_cache_shrink", c, cpu);
-		own_partial_add(cpu, s, false);
+		own_partial_add(cpu, s);
 	}
-	struct slab *lists[2] = { cpu->partial, cpu->full };
-	cpu->partial = cpu->full = cpu->full_tail = NULL;
+	struct slab *lists[3] = { cpu->partial, cpu->idle, cpu->full };
+	cpu->partial = cpu->partial_tail = cpu->idle = cpu->full = cpu->full_tail = NULL;
 	cpu->nr_full = 0;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		struct slab *s = lists[i];
 		while (s) {
 			struct slab *next = s->next;
@@ -1113,19 +1143,15 @@ void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cp
 static void cpu_trim_idle(struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu)
 {
 	struct slab *release = NULL;
-	struct slab *s = cpu->partial;
-	while (s) {
-		struct slab *next = s->next;
-		if (s->idle) {
-			own_unlink(cpu, s);
-			idle_clear(c, t, s);
-			struct slab *dead = slab_give_up(c, s);
-			if (dead) {
-				dead->next = release;
-				release = dead;
-			}
+	struct slab *s;
+	while ((s = cpu->idle)) {
+		own_unlink(cpu, s);
+		idle_clear(c, t, s);
+		struct slab *dead = slab_give_up(c, s);
+		if (dead) {
+			dead->next = release;
+			release = dead;
 		}
-		s = next;
 	}
 	cpu->shrink_seq = atomic_load_explicit(&c->shrink_seq, memory_order_relaxed);
 	slabs_release_list(c, release);
@@ -1178,6 +1204,43 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
 	return false;
 }
 
+/*
+ * The partial slab to allocate from next: the head of the list (the
+ * oldest), or among the first SN_PARTIAL_PEEK the one with the most free
+ * objects. When even that one has fewer than 1/SN_SLACK_FRACT of its
+ * objects free, a program frees and allocates around a live set that
+ * fills its slabs, and every slab it takes would give it one object or
+ * two, each costing a slow path on both sides (and the free into a full
+ * slab an atomic): then it is left in *thin and NULL is returned, so
+ * that the caller takes a new slab instead, and the thin one only if
+ * none can be had. The memory that costs is bounded: a new slab is taken
+ * only while the partial slabs looked at hold under 1/SN_SLACK_FRACT of
+ * their objects free. A cache whose new slabs handlers see (NEWPAGE)
+ * keeps the tightest footprint: no slab is made that it did not need.
+ */
+#define SN_PARTIAL_PEEK 4
+#define SN_SLACK_FRACT  16
+static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, struct slab **thin)
+{
+	struct slab *best = cpu->partial;
+	if (!best)
+		return NULL;
+	uint32_t want = c->objects / SN_SLACK_FRACT;
+	uint32_t best_free = c->objects - best->inuse;
+	struct slab *x = best->next;
+	for (int i = 1; i < SN_PARTIAL_PEEK && x && best_free < want; i++, x = x->next) {
+		if (c->objects - x->inuse > best_free) {
+			best = x;
+			best_free = c->objects - x->inuse;
+		}
+	}
+	if (best_free >= want || want < 2 ||
+	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
+		return best;
+	*thin = best;
+	return NULL;
+}
+
 /* Give the thread a chain to allocate from. False, with errno, when
  * no memory can be had. */
 static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread *t, struct slab_cpu *cpu,
@@ -1195,7 +1258,8 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 		atomic_store_explicit(&s->owner, (uintptr_t)t | SLAB_OWNER_FULL, memory_order_relaxed);
 		own_full_add(cpu, s);
 	}
-	if ((s = cpu->partial)) {
+	struct slab *thin = NULL;
+	if ((s = pick_partial(c, cpu, &thin)) || (s = cpu->idle)) {
 		own_unlink(cpu, s);
 		make_current(c, t, cpu, s, s->head);
 		return true;
@@ -1206,7 +1270,15 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	}
 	if (take_cache_partial(c, t, cpu))
 		return true;
+	int saved_errno = errno;
 	s = slab_new(c, t, &head, gfp);
+	if (!s && thin) {
+		/* No new slab: the thin one after all. */
+		errno = saved_errno;
+		own_unlink(cpu, thin);
+		make_current(c, t, cpu, thin, thin->head);
+		return true;
+	}
 	if (!s)
 		return false;
 	if (cpu->slab) {
@@ -1214,7 +1286,7 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 		 * installed a slab: keep the new one as a partial slab. */
 		s->head = head;
 		s->inuse = 0;
-		own_partial_add(cpu, s, false);
+		own_partial_add(cpu, s);
 	} else {
 		make_current(c, t, cpu, s, head);
 	}
@@ -1361,7 +1433,7 @@ void slab_became_empty(struct slab_cache *c, struct slab *s)
 		s->idle = 1;
 		atomic_fetch_add_explicit(&t->idle_bytes, bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->nr_idle, 1, memory_order_relaxed);
-		own_partial_add(cpu, s, true);
+		own_idle_add(cpu, s);
 		return;
 	}
 	struct slab *dead = slab_give_up(c, s);
@@ -1407,7 +1479,7 @@ static SN_NOINLINE void slab_free_slow_other(const char *fn, struct slab_cache *
 			atomic_fetch_and_explicit(&s->state, ~ST_FULL, memory_order_relaxed);
 			own_unlink(cpu, s);
 			atomic_store_explicit(&s->owner, (uintptr_t)t, memory_order_relaxed);
-			own_partial_add(cpu, s, false);
+			own_partial_add(cpu, s);
 			link_set(c, obj, s->head);
 			s->head = idx + 1;
 			if (--s->inuse == 0)

@@ -146,7 +146,7 @@ static void fold_slot(struct slab_cache *c, struct slab_cpu *cpu)
 
 static bool slot_busy(const struct slab_cpu *cpu)
 {
-	return cpu->slab || cpu->partial || cpu->full;
+	return cpu->slab || cpu->partial || cpu->idle || cpu->full;
 }
 
 /*
