@@ -393,7 +393,8 @@ struct slab_cpu {
 	uint32_t nr_full;
 	struct slab *partial_tail;
 	struct slab *idle;          /* owned slabs with every object free */
-	char _pad2[64 - 56];
+	uint32_t nr_slack;          /* slabs taken before a thin partial one */
+	char _pad2[64 - 60];
 };
 _Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
 #define SN_CPU_SHIFT 7

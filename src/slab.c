@@ -1123,6 +1123,7 @@ void cpu_release_all(struct slab_cache *c, struct slab_thread *t, struct slab_cp
 	struct slab *lists[3] = { cpu->partial, cpu->idle, cpu->full };
 	cpu->partial = cpu->partial_tail = cpu->idle = cpu->full = cpu->full_tail = NULL;
 	cpu->nr_full = 0;
+	cpu->nr_slack = 0;
 	for (int i = 0; i < 3; i++) {
 		struct slab *s = lists[i];
 		while (s) {
@@ -1207,34 +1208,43 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
 /*
  * The partial slab to allocate from next: the head of the list (the
  * oldest), or among the first SN_PARTIAL_PEEK the one with the most free
- * objects. When even that one has fewer than 1/SN_SLACK_FRACT of its
- * objects free, a program frees and allocates around a live set that
- * fills its slabs, and every slab it takes would give it one object or
- * two, each costing a slow path on both sides (and the free into a full
- * slab an atomic): then it is left in *thin and NULL is returned, so
- * that the caller takes a new slab instead, and the thin one only if
- * none can be had. The memory that costs is bounded: a new slab is taken
- * only while the partial slabs looked at hold under 1/SN_SLACK_FRACT of
- * their objects free. A cache whose new slabs handlers see (NEWPAGE)
- * keeps the tightest footprint: no slab is made that it did not need.
+ * objects (on its chain, never chained, or waiting on its remote stack).
+ * When even that one has fewer than 1/SN_SLACK_FRACT of its objects
+ * free, the program frees and allocates around a live set that fills its
+ * slabs, and every slab it takes would give it an object or two, each
+ * costing a slow path on both sides (and the free into a full slab an
+ * atomic): then the slab is left in *thin and NULL returned, so that the
+ * caller takes a new slab first, and the thin one only if none can be
+ * had. Such slack slabs are bounded: at most SN_SLACK_MAX a thread and
+ * cache until one of its slabs empties (cpu->nr_slack). A cache whose
+ * new slabs handlers see (NEWPAGE) keeps the tightest footprint: no slab
+ * is made that it did not need.
  */
 #define SN_PARTIAL_PEEK 4
 #define SN_SLACK_FRACT  16
+#define SN_SLACK_MAX    2
+static uint32_t partial_free(const struct slab_cache *c, struct slab *s)
+{
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_relaxed);
+	return c->objects - s->inuse + st_count(w);
+}
+
 static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, struct slab **thin)
 {
 	struct slab *best = cpu->partial;
 	if (!best)
 		return NULL;
 	uint32_t want = c->objects / SN_SLACK_FRACT;
-	uint32_t best_free = c->objects - best->inuse;
+	uint32_t best_free = partial_free(c, best);
 	struct slab *x = best->next;
 	for (int i = 1; i < SN_PARTIAL_PEEK && x && best_free < want; i++, x = x->next) {
-		if (c->objects - x->inuse > best_free) {
+		uint32_t n = partial_free(c, x);
+		if (n > best_free) {
 			best = x;
-			best_free = c->objects - x->inuse;
+			best_free = n;
 		}
 	}
-	if (best_free >= want || want < 2 ||
+	if (best_free >= want || want < 2 || cpu->nr_slack >= SN_SLACK_MAX ||
 	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return best;
 	*thin = best;
@@ -1281,6 +1291,8 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	}
 	if (!s)
 		return false;
+	if (thin)
+		cpu->nr_slack++;
 	if (cpu->slab) {
 		/* A NEWPAGE handler allocated from this cache meanwhile and
 		 * installed a slab: keep the new one as a partial slab. */
@@ -1429,6 +1441,7 @@ void slab_became_empty(struct slab_cache *c, struct slab *s)
 	struct slab_cpu *cpu = cpu_of(t, c);
 	size_t bytes = slab_bytes_of(c);
 	own_unlink(cpu, s);
+	cpu->nr_slack = 0;   /* a slab came back whole: slack is there again */
 	if (atomic_load_explicit(&t->idle_bytes, memory_order_relaxed) + bytes <= SN_THREAD_IDLE_MAX) {
 		s->idle = 1;
 		atomic_fetch_add_explicit(&t->idle_bytes, bytes, memory_order_relaxed);
