@@ -14,6 +14,9 @@
  *   larson       1, 2 and 4 threads replace random blocks (8..1000 bytes) of
  *                a shared slot array, so most frees are of blocks another
  *                thread allocated (ns per free+alloc step, wall time / steps)
+ *   churn        an object pool: 4096 live blocks of one size, each step
+ *                frees a random one and allocates its replacement (ns per
+ *                free+alloc step)
  *
  * Every allocator runs in its own process: the parent re-executes itself
  * (/proc/self/exe --child LIB) once per allocator library; tcmalloc and
@@ -95,10 +98,10 @@ extern char **environ;
 #endif
 
 enum pattern {
-	PAT_PAIR, PAT_BATCH, PAT_BATCH_MIXED, PAT_PRODCONS, PAT_XBATCH, PAT_LARSON, PAT_COUNT
+	PAT_PAIR, PAT_BATCH, PAT_BATCH_MIXED, PAT_PRODCONS, PAT_XBATCH, PAT_LARSON, PAT_CHURN, PAT_COUNT
 };
 static const char *const pattern_names[PAT_COUNT] = {
-	"pair", "batch", "batch-mixed", "prodcons", "xbatch", "larson",
+	"pair", "batch", "batch-mixed", "prodcons", "xbatch", "larson", "churn",
 };
 static const char *const pattern_desc[PAT_COUNT] = {
 	"immediate alloc + write 1 byte + free, repeated; ns per alloc+free pair",
@@ -111,10 +114,12 @@ static const char *const pattern_desc[PAT_COUNT] = {
 	"N threads each step alloc a block of 8..1000 B, swap it into a random slot of a shared "
 	"array (1024 slots per thread) and free the block it displaces, allocated by another "
 	"thread (N-1)/N of the time; slabnotify is slab_malloc; ns per step (wall time / steps of all threads)",
+	"an object pool of 4096 live blocks: each step frees a random block, then allocates its "
+	"replacement (the live set fills its slabs; no slack comes from growth); ns per step",
 };
 /* The unit of one table, and the name of a row's parameter. */
 static const char *const pattern_unit[PAT_COUNT] = {
-	"ns/pair", "ns/pair", "ns/pair", "ns/object", "ns/block", "ns/step",
+	"ns/pair", "ns/pair", "ns/pair", "ns/object", "ns/block", "ns/step", "ns/step",
 };
 static const size_t sizes[] = { 16, 64, 256, 1024, 4096 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
@@ -136,6 +141,7 @@ static const uint64_t pattern_iters[PAT_COUNT][MAXROWS] = {
 	[PAT_PRODCONS]    = {  400000,  400000,  200000,  200000,  200000 },
 	[PAT_XBATCH]      = { 1000000, 1000000, 1000000,  500000,  200000 },
 	[PAT_LARSON]      = { 2000000, 2000000, 2000000 },
+	[PAT_CHURN]       = { 2000000, 2000000, 2000000, 1000000,  500000 },
 };
 
 /* One row of a pattern's table: a size (or the thread count of larson). */
@@ -541,6 +547,45 @@ int bench_pair_warmup(const struct bench_alloc *a, size_t size, uint64_t n);
 BENCH_LOOP int bench_pair_warmup(const struct bench_alloc *a, size_t size, uint64_t n)
 {
 	return pair_body(a, size, n);
+}
+
+/* Pattern churn: CHURN_LIVE blocks of @size live; @steps times, free a
+ * random one and allocate its replacement in its place. */
+#define CHURN_LIVE 4096
+int bench_churn_loop(const struct bench_alloc *a, size_t size, uint64_t steps);
+BENCH_LOOP int bench_churn_loop(const struct bench_alloc *a, size_t size, uint64_t steps)
+{
+	static unsigned char *live[CHURN_LIVE];
+	void *(*alloc)(size_t) = a->alloc;
+	void (*release)(void *) = a->free;
+	uint64_t r = 0x2545F4914F6CDD1Dull;
+	int rc = 0;
+	uint32_t n = 0;
+	for (; n < CHURN_LIVE; n++) {
+		if (!(live[n] = alloc(size)))
+			goto out;
+		live[n][0] = (unsigned char)n;
+	}
+	for (uint64_t i = 0; i < steps; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		uint32_t j = (uint32_t)(r % CHURN_LIVE);
+		bench_sink ^= live[j][0];
+		release(live[j]);
+		if (__builtin_expect(!(live[j] = alloc(size)), 0)) {
+			live[j] = live[--n];
+			goto out;
+		}
+		live[j][0] = (unsigned char)i;
+	}
+	n = CHURN_LIVE;
+	rc = 0;
+	goto done;
+out:
+	rc = -1;
+done:
+	while (n)
+		release(live[--n]);
+	return rc;
 }
 
 /* Pattern (b): @rounds times, BATCH allocs then BATCH frees in @perm
@@ -1067,6 +1112,12 @@ static double run_pattern(const struct bench_alloc *a, int pat, size_t param, ui
 		return run_xbatch(a, size, rounds, err, errlen);
 	case PAT_LARSON:
 		return run_larson(a, (unsigned)param, iters, err, errlen);
+	case PAT_CHURN:
+		t0 = now_ns();
+		if (bench_churn_loop(a, size, iters) != 0)
+			goto nomem;
+		t1 = now_ns();
+		return (t1 - t0) / (double)iters;
 	}
 	snprintf(err, errlen, "unknown pattern %d", pat);
 	return -1;
@@ -1723,6 +1774,7 @@ static void describe_work(int pat, bool quick, char *out, size_t len)
 		[PAT_PAIR] = " pairs", [PAT_BATCH] = " rounds of 1000",
 		[PAT_BATCH_MIXED] = " rounds of 1000", [PAT_PRODCONS] = " objects",
 		[PAT_XBATCH] = " batches of 1000", [PAT_LARSON] = " steps (all threads together)",
+		[PAT_CHURN] = " steps",
 	};
 	uint64_t div = pattern_is_batched(pat) ? BATCH : 1;
 	size_t l;
@@ -1737,6 +1789,10 @@ static void describe_work(int pat, bool quick, char *out, size_t len)
 	if (pat == PAT_LARSON) {
 		l = strlen(out);
 		snprintf(out + l, len - l, "; %d live blocks per thread", LARSON_SLOTS);
+	}
+	if (pat == PAT_CHURN) {
+		l = strlen(out);
+		snprintf(out + l, len - l, "; %d live blocks", CHURN_LIVE);
 	}
 }
 
@@ -1863,7 +1919,7 @@ static void usage(FILE *f)
 		"  --quick        fewer trials (%d) and 1/10 of the work per trial\n"
 		"  --markdown     print the tables as Markdown\n"
 		"  --pattern P    only these patterns: pair, batch, batch-mixed, prodcons,\n"
-		"                 xbatch, larson, or all (the default)\n"
+		"                 xbatch, larson, churn, or all (the default)\n"
 		"  --trials N     trials per cell, 1..101 (default %d)\n"
 		"  --only NAMES   only these allocators: slabnotify, slabnotify-cache, glibc,\n"
 		"                 mimalloc, tcmalloc, jemalloc\n"
@@ -2025,7 +2081,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--pattern") == 0) {
 			if (!val || !*val)
 				bad_usage("--pattern wants pattern names (pair, batch, batch-mixed, "
-					  "prodcons, xbatch, larson, all)");
+					  "prodcons, xbatch, larson, churn, all)");
 			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", val);
 			for (char *sv, *tok = strtok_r(buf, ",", &sv); tok;
@@ -2037,7 +2093,7 @@ int main(int argc, char **argv)
 					npat += PAT_COUNT;
 				} else if (p < 0) {
 					bad_usage("--pattern: unknown pattern '%s' (pair, batch, "
-						  "batch-mixed, prodcons, xbatch, larson, all)", tok);
+						  "batch-mixed, prodcons, xbatch, larson, churn, all)", tok);
 				} else {
 					pat_on[p] = true;
 					cg_pat = p;
