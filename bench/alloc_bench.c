@@ -1224,6 +1224,28 @@ BENCH_LOOP int bench_cg_batch_mixed(const struct bench_alloc *a, const uint32_t 
 	return 0;
 }
 
+/* churn: the pool's fill, @steps turns and drain, every op a step call
+ * (CHURN_LIVE + @steps allocs and as many frees). */
+int bench_cg_churn(const struct bench_alloc *a, size_t size, uint64_t steps);
+BENCH_LOOP int bench_cg_churn(const struct bench_alloc *a, size_t size, uint64_t steps)
+{
+	static unsigned char *live[CHURN_LIVE];
+	uint64_t r = 0x2545F4914F6CDD1Dull;
+	for (uint32_t n = 0; n < CHURN_LIVE; n++)
+		if (!(live[n] = bench_step_alloc(a, size)))
+			return -1;
+	for (uint64_t i = 0; i < steps; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		uint32_t j = (uint32_t)(r % CHURN_LIVE);
+		bench_step_free(a, live[j]);
+		if (!(live[j] = bench_step_alloc(a, size)))
+			return -1;
+	}
+	for (uint32_t n = 0; n < CHURN_LIVE; n++)
+		bench_step_free(a, live[n]);
+	return 0;
+}
+
 /* xbatch: the allocating thread's batch and the freeing thread's batch,
  * collected; and the same under other names for the warm-up. */
 int bench_cg_xbatch_fill(const struct bench_alloc *a, size_t size, void **slots);
@@ -1926,8 +1948,10 @@ static void usage(FILE *f)
 		"  --callgrind    run one pattern once, in this process, for valgrind\n"
 		"                 --tool=callgrind (see bench/callgrind.sh): --pattern pair\n"
 		"                 (default; loops bench_pair_loop and bench_cg_pair), batch\n"
-		"                 (bench_cg_batch), batch-mixed (bench_cg_batch_mixed) or\n"
-		"                 xbatch (bench_cg_xbatch_fill, bench_cg_xbatch_drain); every\n"
+		"                 (bench_cg_batch), batch-mixed (bench_cg_batch_mixed),\n"
+		"                 xbatch (bench_cg_xbatch_fill, bench_cg_xbatch_drain) or\n"
+		"                 churn (bench_cg_churn: the fill and drain of its 4096\n"
+		"                 blocks count as ops too); every\n"
 		"                 alloc and free is a call of bench_step_alloc/bench_step_free;\n"
 		"                 --only slabnotify-cache (default), slabnotify, glibc,\n"
 		"                 mimalloc, null (call overhead), or tcmalloc/jemalloc when\n"
@@ -1973,6 +1997,7 @@ static const char *const cg_loops[PAT_COUNT] = {
 	[PAT_BATCH] = "bench_cg_batch",
 	[PAT_BATCH_MIXED] = "bench_cg_batch_mixed",
 	[PAT_XBATCH] = "bench_cg_xbatch_fill,bench_cg_xbatch_drain",
+	[PAT_CHURN] = "bench_cg_churn",
 };
 
 static int callgrind_main(int pat, const char *only, uint64_t pairs, size_t size,
@@ -1984,7 +2009,7 @@ static int callgrind_main(int pat, const char *only, uint64_t pairs, size_t size
 		bad_usage("--callgrind --only: one allocator of slabnotify-cache, slabnotify, "
 			  "glibc, mimalloc, tcmalloc, jemalloc, null (got '%s')", name);
 	if (!cg_loops[pat])
-		bad_usage("--callgrind counts the patterns pair, batch, batch-mixed and xbatch, "
+		bad_usage("--callgrind counts the patterns pair, batch, batch-mixed, xbatch and churn, "
 			  "not %s", pattern_names[pat]);
 	if (pat == PAT_BATCH_MIXED && size_given)
 		bad_usage("--callgrind --pattern batch-mixed draws its sizes (%d..%d); drop --size",
@@ -2025,6 +2050,12 @@ static int callgrind_main(int pat, const char *only, uint64_t pairs, size_t size
 		break;
 	case PAT_XBATCH:
 		rc = cg_xbatch(&a, size, warm_rounds, rounds);
+		break;
+	case PAT_CHURN:
+		rc = bench_churn_loop(&a, size, pairs / 10 + 1000);
+		if (!rc)
+			rc = bench_cg_churn(&a, size, pairs);
+		ops = pairs + CHURN_LIVE;
 		break;
 	}
 	if (rc != 0)

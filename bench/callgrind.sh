@@ -16,7 +16,7 @@
 set -euo pipefail
 
 prog=${0##*/}
-ALL_PATTERNS=(pair batch batch-mixed xbatch)
+ALL_PATTERNS=(pair batch batch-mixed xbatch churn)
 ALL_ALLOCS=(slabnotify-cache slabnotify mimalloc glibc null jemalloc tcmalloc)
 DEFAULT_ALLOCS=(slabnotify-cache slabnotify mimalloc glibc null)
 
@@ -27,7 +27,7 @@ usage: $prog [--pairs N] [--patterns P,...] [--allocators A,...] [--keep DIR] [B
   BUILD_DIR        CMake build directory with bench/alloc_bench (default: build)
   --pairs N        allocations (and frees) counted per run (default 1000000;
                    the batch patterns round down to a multiple of 1000)
-  --patterns L     $(IFS=,; echo "${ALL_PATTERNS[*]}") (default: all four)
+  --patterns L     $(IFS=,; echo "${ALL_PATTERNS[*]}") (default: all five)
   --allocators L   $(IFS=,; echo "${ALL_ALLOCS[*]}")
                    (default: $(IFS=,; echo "${DEFAULT_ALLOCS[*]}"); jemalloc and
                    tcmalloc are LD_PRELOADed, as alloc_bench does)
@@ -105,6 +105,7 @@ toggles() {
 	batch) echo --toggle-collect=bench_cg_batch ;;
 	batch-mixed) echo --toggle-collect=bench_cg_batch_mixed ;;
 	xbatch) echo --toggle-collect=bench_cg_xbatch_fill --toggle-collect=bench_cg_xbatch_drain ;;
+	churn) echo --toggle-collect=bench_cg_churn ;;
 	esac
 }
 
