@@ -1215,8 +1215,9 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
  * costing a slow path on both sides (and the free into a full slab an
  * atomic): then the slab is left in *thin and NULL returned, so that the
  * caller takes a new slab first, and the thin one only if none can be
- * had. Such slack slabs are bounded: at most SN_SLACK_MAX a thread and
- * cache until one of its slabs empties (cpu->nr_slack). A cache whose
+ * had. Such slack slabs are bounded: a thread and cache take at most
+ * SN_SLACK_MAX, plus one per SN_SLACK_FRACT of its full slabs, until one
+ * of its slabs empties (cpu->nr_slack). A cache whose
  * new slabs handlers see (NEWPAGE) keeps the tightest footprint: no slab
  * is made that it did not need.
  */
@@ -1244,7 +1245,7 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 			best_free = n;
 		}
 	}
-	if (best_free >= want || want < 2 || cpu->nr_slack >= SN_SLACK_MAX ||
+	if (best_free >= want || want < 2 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT ||
 	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return best;
 	*thin = best;
