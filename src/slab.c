@@ -962,7 +962,7 @@ static struct slab **own_list_head(struct slab_cpu *cpu, const struct slab *s, s
 	case SLAB_LIST_PARTIAL:
 		*tailp = &cpu->partial_tail;
 		return &cpu->partial;
-	default:
+	default:   /* SLAB_LIST_IDLE: a stack, no tail */
 		*tailp = NULL;
 		return &cpu->idle;
 	}
@@ -986,24 +986,33 @@ static void own_unlink(struct slab_cpu *cpu, struct slab *s)
 	s->list = SLAB_LIST_NONE;
 }
 
+/* Append @s to the owner's list @list (partial or full: both are first
+ * in, first out). */
+static void own_append(struct slab_cpu *cpu, struct slab *s, enum slab_list list)
+{
+	s->list = (uint8_t)list;
+	struct slab **tailp;
+	struct slab **headp = own_list_head(cpu, s, &tailp);
+	s->next = NULL;
+	s->prev = *tailp;
+	if (*tailp)
+		(*tailp)->next = s;
+	else
+		*headp = s;
+	*tailp = s;
+}
+
 /*
  * The partial list is first in, first out: a slab goes to its tail when
  * it gets a free object back and is taken from its head, so that the
  * slab taken has had the longest time to gather frees. Taking the
  * newest instead (a stack) hands a program whose live set is spread
  * over its slabs the slab that just got its first object back, one
- * object per slow path (larson at 512 bytes: every second malloc).
+ * object per slow path (alloc_bench's churn pattern).
  */
 static void own_partial_add(struct slab_cpu *cpu, struct slab *s)
 {
-	s->list = SLAB_LIST_PARTIAL;
-	s->next = NULL;
-	s->prev = cpu->partial_tail;
-	if (cpu->partial_tail)
-		cpu->partial_tail->next = s;
-	else
-		cpu->partial = s;
-	cpu->partial_tail = s;
+	own_append(cpu, s, SLAB_LIST_PARTIAL);
 }
 
 /* Idle slabs: last used first (its pages are the likeliest resident). */
@@ -1019,14 +1028,7 @@ static void own_idle_add(struct slab_cpu *cpu, struct slab *s)
 
 static void own_full_add(struct slab_cpu *cpu, struct slab *s)
 {
-	s->list = SLAB_LIST_FULL;
-	s->next = NULL;
-	s->prev = cpu->full_tail;
-	if (cpu->full_tail)
-		cpu->full_tail->next = s;
-	else
-		cpu->full = s;
-	cpu->full_tail = s;
+	own_append(cpu, s, SLAB_LIST_FULL);
 	cpu->nr_full++;
 }
 
