@@ -1211,17 +1211,19 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
  * The partial slab to allocate from next: the head of the list (the
  * oldest), or among the first SN_PARTIAL_PEEK the one with the most free
  * objects (on its chain, never chained, or waiting on its remote stack).
- * When even that one has fewer than 1/SN_SLACK_FRACT of its objects
- * free, the program frees and allocates around a live set that fills its
- * slabs, and every slab it takes would give it an object or two, each
- * costing a slow path on both sides (and the free into a full slab an
- * atomic): then the slab is left in *thin and NULL returned, so that the
- * caller takes a new slab first, and the thin one only if none can be
- * had. Such slack slabs are bounded: a thread and cache take at most
- * SN_SLACK_MAX, plus one per SN_SLACK_FRACT of its full slabs, until one
- * of its slabs empties (cpu->nr_slack). A cache whose
- * new slabs handlers see (NEWPAGE) keeps the tightest footprint: no slab
- * is made that it did not need.
+ * When even that one is thin (fewer than 1/SN_SLACK_FRACT of its objects
+ * free, or fewer than two), the program frees and allocates around a
+ * live set that fills its slabs, and every slab it takes would give it
+ * an object or two, each costing a slow path on both sides (and the free
+ * into a full slab an atomic): then the slab is left in *thin and NULL
+ * returned, so that the caller takes a new slab first, and the thin one
+ * only if none can be had. Such slack slabs are bounded: a thread and
+ * cache take at most SN_SLACK_MAX, plus one per SN_SLACK_FRACT of its
+ * full slabs, until one of its slabs empties (cpu->nr_slack). Left out:
+ * caches of fewer than 8 objects a slab (a slab of slack would be too
+ * much of their footprint), and caches whose new slabs handlers see
+ * (NEWPAGE), which keep the tightest footprint: no slab is made that
+ * they did not need.
  */
 #define SN_PARTIAL_PEEK 4
 #define SN_SLACK_FRACT  16
@@ -1237,7 +1239,7 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 	struct slab *best = cpu->partial;
 	if (!best)
 		return NULL;
-	uint32_t want = c->objects / SN_SLACK_FRACT;
+	uint32_t want = c->objects / SN_SLACK_FRACT < 2 ? 2 : c->objects / SN_SLACK_FRACT;
 	uint32_t best_free = partial_free(c, best);
 	struct slab *x = best->next;
 	for (int i = 1; i < SN_PARTIAL_PEEK && x && best_free < want; i++, x = x->next) {
@@ -1247,7 +1249,7 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 			best_free = n;
 		}
 	}
-	if (best_free >= want || want < 2 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT ||
+	if (best_free >= want || c->objects < 8 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT ||
 	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return best;
 	*thin = best;
