@@ -1221,9 +1221,9 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
  * cache take at most SN_SLACK_MAX, plus one per SN_SLACK_FRACT of its
  * full slabs, until one of its slabs empties (cpu->nr_slack). Left out:
  * caches of fewer than 8 objects a slab (a slab of slack would be too
- * much of their footprint). A slack slab of a notified cache is
- * announced (NEWPAGE) like any other; a handler's veto of it only sends
- * the allocation to the thin slab.
+ * much of their footprint), and caches whose new slabs handlers see
+ * (NEWPAGE), which keep the tightest footprint: no slab is made that
+ * they did not need.
  */
 #define SN_PARTIAL_PEEK 4
 #define SN_SLACK_FRACT  16
@@ -1249,7 +1249,8 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 			best_free = n;
 		}
 	}
-	if (best_free >= want || c->objects < 8 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT)
+	if (best_free >= want || c->objects < 8 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT ||
+	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return best;
 	*thin = best;
 	return NULL;

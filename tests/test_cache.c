@@ -932,9 +932,9 @@ Test(cache_stats, ping_pong_stays_on_fastpath)
  * churn): each slow allocation must bring several objects, not the one
  * just freed into a full slab. Returns the slow allocations of @steps;
  * checks that the slack stays bounded and that everything comes back. */
-static unsigned long churn_slow(const char *name, size_t size, slab_flags_t flags, int live_n, int steps)
+static unsigned long churn_slow(const char *name, size_t size, int live_n, int steps)
 {
-	struct slab_cache *c = create_ok(name, size, 0, flags, NULL);
+	struct slab_cache *c = create_ok(name, size, 0, 0, NULL);
 	void **live = calloc((size_t)live_n, sizeof(*live));
 	cr_assert_not_null(live);
 	uint64_t r = 88172645463325252ull;
@@ -969,7 +969,7 @@ static unsigned long churn_slow(const char *name, size_t size, slab_flags_t flag
 Test(cache_stats, churn_over_many_slabs_stays_mostly_fast)
 {
 	enum { STEPS = 200000 };
-	unsigned long slow = churn_slow("stats-churn", 512, 0, 2048, STEPS);
+	unsigned long slow = churn_slow("stats-churn", 512, 2048, STEPS);
 	cr_assert_lt(slow, STEPS / 8, "%lu of %d allocations were slow", slow, STEPS);
 }
 
@@ -979,7 +979,7 @@ Test(cache_stats, churn_over_many_slabs_stays_mostly_fast)
 Test(cache_stats, churn_slack_grows_with_the_slabs)
 {
 	enum { STEPS = 200000 };
-	unsigned long slow = churn_slow("stats-churn-1k", 1024, 0, 4096, STEPS);
+	unsigned long slow = churn_slow("stats-churn-1k", 1024, 4096, STEPS);
 	cr_assert_lt(slow, STEPS / 5, "%lu of %d allocations were slow", slow, STEPS);
 }
 
@@ -989,30 +989,8 @@ Test(cache_stats, churn_slack_grows_with_the_slabs)
 Test(cache_stats, churn_slack_for_big_objects)
 {
 	enum { STEPS = 200000 };
-	unsigned long slow = churn_slow("stats-churn-4k", 4096, 0, 1024, STEPS);
+	unsigned long slow = churn_slow("stats-churn-4k", 4096, 1024, STEPS);
 	cr_assert_lt(slow, STEPS * 3 / 4, "%lu of %d allocations were slow", slow, STEPS);
-}
-
-/* A notified cache, with a handler that sees every event, NEWPAGE among
- * them: the same slack (its new slabs are announced like any other; with
- * notified caches left out, 94% of these allocations were slow). */
-static int churn_events;
-static int churn_handler(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
-{
-	(void)nb, (void)ev, (void)d;
-	__atomic_fetch_add(&churn_events, 1, __ATOMIC_RELAXED);
-	return 0;
-}
-
-Test(cache_stats, churn_slack_on_a_notified_cache)
-{
-	enum { STEPS = 100000 };
-	static struct slab_notifier nb = { .call = churn_handler };
-	cr_assert_eq(slab_notifier_register(&nb), 0);
-	unsigned long slow = churn_slow("stats-churn-notify", 512, SLAB_NOTIFY, 2048, STEPS);
-	cr_assert_eq(slab_notifier_unregister(&nb), 0);
-	cr_assert_gt(churn_events, 2 * STEPS, "the handler saw %d events", churn_events);
-	cr_assert_lt(slow, STEPS / 8, "%lu of %d allocations were slow", slow, STEPS);
 }
 
 /* ------------------------------------------------------------------ */
