@@ -1222,8 +1222,10 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
  * full slabs, until one of its slabs empties (cpu->nr_slack). Left out:
  * caches of fewer than 8 objects a slab (a slab of slack would be too
  * much of their footprint), and caches whose new slabs handlers see
- * (NEWPAGE), which keep the tightest footprint: no slab is made that
- * they did not need.
+ * (NEWPAGE): a handler's veto of a page must fail the allocation that
+ * asked for it (the veto rule in slabnotify.h), and a slack slab's
+ * allocation could have been served without it (the fuzzing regression
+ * newpage-veto-of-slack-slab).
  */
 #define SN_PARTIAL_PEEK 4
 #define SN_SLACK_FRACT  16
