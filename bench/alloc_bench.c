@@ -552,37 +552,29 @@ BENCH_LOOP int bench_pair_warmup(const struct bench_alloc *a, size_t size, uint6
 /* Pattern churn: CHURN_LIVE blocks of @size live; @steps times, free a
  * random one and allocate its replacement in its place. */
 #define CHURN_LIVE 4096
+#define CHURN_SEED 0x2545F4914F6CDD1Dull
 int bench_churn_loop(const struct bench_alloc *a, size_t size, uint64_t steps);
 BENCH_LOOP int bench_churn_loop(const struct bench_alloc *a, size_t size, uint64_t steps)
 {
 	static unsigned char *live[CHURN_LIVE];
 	void *(*alloc)(size_t) = a->alloc;
 	void (*release)(void *) = a->free;
-	uint64_t r = 0x2545F4914F6CDD1Dull;
-	int rc = 0;
-	uint32_t n = 0;
-	for (; n < CHURN_LIVE; n++) {
-		if (!(live[n] = alloc(size)))
-			goto out;
+	uint64_t seed = CHURN_SEED;
+	uint32_t n = 0;   /* live[0..n) hold blocks */
+	for (; n < CHURN_LIVE && (live[n] = alloc(size)); n++)
 		live[n][0] = (unsigned char)n;
-	}
-	for (uint64_t i = 0; i < steps; i++) {
-		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-		uint32_t j = (uint32_t)(r % CHURN_LIVE);
+	int rc = n < CHURN_LIVE ? -1 : 0;
+	for (uint64_t i = 0; i < steps && !rc; i++) {
+		uint32_t j = (uint32_t)(splitmix64(&seed) % CHURN_LIVE);
 		bench_sink ^= live[j][0];
 		release(live[j]);
 		if (__builtin_expect(!(live[j] = alloc(size)), 0)) {
-			live[j] = live[--n];
-			goto out;
+			live[j] = live[--n];   /* keep live[0..n) whole */
+			rc = -1;
+		} else {
+			live[j][0] = (unsigned char)i;
 		}
-		live[j][0] = (unsigned char)i;
 	}
-	n = CHURN_LIVE;
-	rc = 0;
-	goto done;
-out:
-	rc = -1;
-done:
 	while (n)
 		release(live[--n]);
 	return rc;
@@ -1230,13 +1222,12 @@ int bench_cg_churn(const struct bench_alloc *a, size_t size, uint64_t steps);
 BENCH_LOOP int bench_cg_churn(const struct bench_alloc *a, size_t size, uint64_t steps)
 {
 	static unsigned char *live[CHURN_LIVE];
-	uint64_t r = 0x2545F4914F6CDD1Dull;
+	uint64_t seed = CHURN_SEED;
 	for (uint32_t n = 0; n < CHURN_LIVE; n++)
 		if (!(live[n] = bench_step_alloc(a, size)))
 			return -1;
 	for (uint64_t i = 0; i < steps; i++) {
-		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-		uint32_t j = (uint32_t)(r % CHURN_LIVE);
+		uint32_t j = (uint32_t)(splitmix64(&seed) % CHURN_LIVE);
 		bench_step_free(a, live[j]);
 		if (!(live[j] = bench_step_alloc(a, size)))
 			return -1;

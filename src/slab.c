@@ -1241,7 +1241,9 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 	struct slab *best = cpu->partial;
 	if (!best)
 		return NULL;
-	uint32_t want = c->objects / SN_SLACK_FRACT < 2 ? 2 : c->objects / SN_SLACK_FRACT;
+	uint32_t want = c->objects / SN_SLACK_FRACT;
+	if (want < 2)
+		want = 2;
 	uint32_t best_free = partial_free(c, best);
 	struct slab *x = best->next;
 	for (int i = 1; i < SN_PARTIAL_PEEK && x && best_free < want; i++, x = x->next) {

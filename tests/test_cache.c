@@ -949,6 +949,7 @@ static unsigned long churn_slow(const char *name, size_t size, int live_n, int s
 		cr_assert_not_null(live[j] = slab_cache_alloc(c, 0));
 	}
 	struct slab_cache_info in = info_of(c);
+	unsigned long slow = in.alloc_slowpath - before.alloc_slowpath;
 	cr_assert_eq(in.active_objs, (unsigned long)live_n);
 	/* The slack is bounded: a slab or two and 1/16 of the slabs, not a
 	 * slab per slow path. */
@@ -961,7 +962,7 @@ static unsigned long churn_slow(const char *name, size_t size, int live_n, int s
 	check_invariants(&in);
 	free(live);
 	destroy_ok(c);
-	return in.alloc_slowpath - before.alloc_slowpath;
+	return slow;
 }
 
 /* 128 objects a slab, 16 slabs. Taking every partial slab as it came,
