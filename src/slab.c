@@ -677,8 +677,9 @@ static uint32_t slab_extend_chain(struct slab_cache *c, struct slab *s, struct s
 }
 
 /* A new slab owned by @t, its chain in *head. NULL on failure, with
- * errno from the OS or from a NEWPAGE veto. */
-static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32_t *head, slab_gfp_t gfp)
+ * errno from the OS or from a NEWPAGE veto (then *vetoed is set). */
+static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32_t *head, slab_gfp_t gfp,
+			     bool *vetoed)
 {
 	struct slab *s = pages_alloc_slab(c->slab_shift, (c->kind & CACHE_META) ? POOL_META : POOL_USER);
 	if (!s)
@@ -712,6 +713,7 @@ static struct slab *slab_new(struct slab_cache *c, struct slab_thread *t, uint32
 			atomic_fetch_sub_explicit(&c->alloc_slab, 1, memory_order_relaxed);
 			pages_free_slab(s);
 			errno = -err;
+			*vetoed = true;
 			return NULL;
 		}
 	}
@@ -1221,11 +1223,12 @@ static bool take_cache_partial(struct slab_cache *c, struct slab_thread *t, stru
  * cache take at most SN_SLACK_MAX, plus one per SN_SLACK_FRACT of its
  * full slabs, until one of its slabs empties (cpu->nr_slack). Left out:
  * caches of fewer than 8 objects a slab (a slab of slack would be too
- * much of their footprint), and caches whose new slabs handlers see
- * (NEWPAGE): a handler's veto of a page must fail the allocation that
- * asked for it (the veto rule in slabnotify.h), and a slack slab's
- * allocation could have been served without it (the fuzzing regression
- * newpage-veto-of-slack-slab).
+ * much of their footprint). In a notified cache a slack slab is
+ * announced (NEWPAGE) like any other, and a handler's veto of it fails
+ * the allocation that asked for it, as the veto rule in slabnotify.h
+ * says, though the thin slab could have served it: a page was asked for
+ * and refused (the fuzzing regression newpage-veto-of-slack-slab). Only
+ * a failure of the OS's sends the allocation to the thin slab.
  */
 #define SN_PARTIAL_PEEK 4
 #define SN_SLACK_FRACT  16
@@ -1253,8 +1256,7 @@ static struct slab *pick_partial(struct slab_cache *c, struct slab_cpu *cpu, str
 			best_free = n;
 		}
 	}
-	if (best_free >= want || c->objects < 8 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT ||
-	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
+	if (best_free >= want || c->objects < 8 || cpu->nr_slack >= SN_SLACK_MAX + cpu->nr_full / SN_SLACK_FRACT)
 		return best;
 	*thin = best;
 	return NULL;
@@ -1290,9 +1292,10 @@ static bool cpu_refill(const char *fn, struct slab_cache *c, struct slab_thread 
 	if (take_cache_partial(c, t, cpu))
 		return true;
 	int saved_errno = errno;
-	s = slab_new(c, t, &head, gfp);
-	if (!s && thin) {
-		/* No new slab: the thin one after all. */
+	bool vetoed = false;
+	s = slab_new(c, t, &head, gfp, &vetoed);
+	if (!s && thin && !vetoed) {
+		/* The OS had no new slab: the thin one after all. */
 		errno = saved_errno;
 		own_unlink(cpu, thin);
 		make_current(c, t, cpu, thin, thin->head);
