@@ -353,7 +353,9 @@ static inline int slab_notify_to_errno(int ret)
  *    (FREEPAGE) in reverse order; the vetoing handler and those after it
  *    hear nothing; the object returns to its freelist (the page to the
  *    OS) with no further event; the caller gets NULL with errno set to
- *    -slab_notify_to_errno(ret).
+ *    -slab_notify_to_errno(ret). That holds for a NEWPAGE that a partly
+ *    used slab could have spared (a cache turning over a live set that
+ *    fills its slabs takes a little slack): the page was asked for.
  *  - With SLAB_GFP_NOFAIL vetoes are ignored: every handler called,
  *    the vetoing one included, has accepted and will get the FREE. A
  *    handler that sees NOFAIL should account the object, not veto it.
