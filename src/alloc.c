@@ -215,8 +215,12 @@ static SN_COLD SN_NOINLINE void cache_free_mismatch(struct slab_cache *h, const 
 		 owner_name, c->name, obj);
 }
 
+/* slab_cache_free() of a pointer outside the thread's last segment, or
+ * NULL (which misses it: SN_NO_SEGMENT). */
 static SN_NOINLINE void slab_cache_free_miss(struct slab_cache *h, void *obj)
 {
+	if (!obj)
+		return;
 	struct slab_thread *t = sn_tls_thread;
 	struct slab *s = slab_of_remember(t, obj);
 	struct slab_cache *c = s ? __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE) : NULL;
@@ -229,8 +233,6 @@ static SN_NOINLINE void slab_cache_free_miss(struct slab_cache *h, void *obj)
 
 void slab_cache_free(struct slab_cache *h, void *obj)
 {
-	if (unlikely(!obj))
-		return;
 	struct slab_thread *t = sn_tls_thread;
 	struct slab *s = slab_of_last(t, obj);
 	if (unlikely(!s)) {

@@ -867,6 +867,23 @@ Test(cache_free, null_is_a_noop)
 	destroy_ok(c);
 }
 
+/* NULL is ignored whatever the handle, before and after the thread's
+ * first free (which remembers a segment), as it is by free(). */
+Test(cache_free, null_is_a_noop_with_any_handle)
+{
+	struct slab_cache *c = create_ok("free-null-any", 64, 0, 0, NULL);
+	slab_cache_free((struct slab_cache *)(uintptr_t)0x1234, NULL);
+	slab_cache_free(NULL, NULL);
+	void *p = slab_cache_alloc(c, 0);
+	cr_assert_not_null(p);
+	slab_cache_free(c, p);
+	slab_cache_free((struct slab_cache *)(uintptr_t)0x1234, NULL);
+	slab_cache_free(NULL, NULL);
+	slab_cache_free(c, NULL);
+	cr_assert_eq(info_of(c).active_objs, 0);
+	destroy_ok(c);
+}
+
 /* Allocate many, free many: every operation counted once. */
 Test(cache_stats, counts_match_operations)
 {
