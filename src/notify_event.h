@@ -110,15 +110,22 @@ static inline int chain_call_alloc(struct chain *ch, enum slab_event ev, enum sl
 }
 
 /* Send @ev (FREE or FREEPAGE) to the handlers that accepted @stamp: one
- * read-side section, the handler guard around the calls. */
+ * read-side section, the handler guard around the calls. A stamp at
+ * least the array's generation (its newest member's) is due to every
+ * handler in it: the common case, with no generation to compare. */
 static inline void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
 {
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
 	sn_handler_depth++;
-	for (uint32_t i = 0; ch && i < ch->n; i++)
-		if (ch->nb[i]->_gen <= stamp)
+	if (likely(ch) && likely(stamp >= ch->gen)) {
+		for (uint32_t i = 0; i < ch->n; i++)
 			call_one(ch->nb[i], ev, d);
+	} else {
+		for (uint32_t i = 0; ch && i < ch->n; i++)
+			if (ch->nb[i]->_gen <= stamp)
+				call_one(ch->nb[i], ev, d);
+	}
 	sn_handler_depth--;
 	sn_rcu_read_unlock();
 }
