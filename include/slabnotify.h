@@ -378,7 +378,8 @@ static inline int slab_notify_to_errno(int ret)
 /* 0, -EEXIST if already registered, -EINVAL for NULL nb or callback. */
 int slab_notifier_register(struct slab_notifier *nb);
 /* Waits for an RCU grace period: once it returns no call of @nb is in
- * flight. -ENOENT if not registered; -EDEADLK from inside a handler. */
+ * flight. -ENOENT if not registered; -EDEADLK from inside a handler;
+ * -EBUSY for slabnotify's own memory-group notifier, which stays. */
 int slab_notifier_unregister(struct slab_notifier *nb);
 
 /* Switch notification of @c on or off, at any time, both ways. */

@@ -4,7 +4,9 @@
  * The chain is an immutable, priority-ordered array of handlers,
  * published with sn_rcu_assign_pointer() and replaced whole on every
  * registration change (copy on write). Callers walk it under the
- * liburcu-bp read side: lockless, and handlers may sleep.
+ * liburcu-bp read side: lockless, and handlers may sleep. The one pinned
+ * notifier (memcg's, never unregistered) gets its FREEs without the read
+ * side while it is alone in the chain (chain_publish() says when).
  *
  * Pairing: every registration gets a generation number; an array
  * version carries the generation of its newest member. A notified
@@ -45,6 +47,8 @@ static uint32_t chain_gen;           /* under chain_lock */
 _Atomic int notify_ext_slots_used;
 const struct sn_notify_gate *_Atomic notify_gate;
 const struct sn_notify_gate *_Atomic notify_gate_alone;
+static struct slab_notifier *notify_pinned;   /* under chain_lock */
+struct slab_notifier *_Atomic notify_pinned_alone;
 
 bool slab_in_handler(void)
 {
@@ -440,13 +444,44 @@ void sn_notify_gate_set(const struct sn_notify_gate *g)
 	sn_unlock(&chain_lock);
 }
 
+static bool pinned_alone_in(const struct chain *ch)
+{
+	return notify_pinned && ch && ch->n == 1 && ch->nb[0] == notify_pinned;
+}
+
+/*
+ * The pinned notifier takes its FREEs directly while it is alone (see
+ * notify_free_event). It stops before an array with another member is
+ * published: a thread that allocated under that array (and so stamped
+ * the object for its members) read the array after this store, and
+ * whoever frees the object learnt of it from that thread, so the free
+ * sees NULL and walks the chain. It starts after an array in which it is
+ * alone is published: walking the chain in the meantime is right too.
+ */
 static void chain_publish(struct chain *next)
 {
 	struct chain *old = notify_chain;
+	if (!pinned_alone_in(next))
+		atomic_store_explicit(&notify_pinned_alone, NULL, memory_order_release);
 	sn_rcu_assign_pointer(notify_chain, next);
+	if (pinned_alone_in(next))
+		atomic_store_explicit(&notify_pinned_alone, notify_pinned, memory_order_release);
 	gate_alone_update();
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
+}
+
+void sn_notifier_pin(struct slab_notifier *nb)
+{
+	sn_lock(&chain_lock);
+	if (notify_pinned) {   /* once: the first stays pinned */
+		sn_unlock(&chain_lock);
+		return;
+	}
+	notify_pinned = nb;
+	if (pinned_alone_in(notify_chain))
+		atomic_store_explicit(&notify_pinned_alone, nb, memory_order_release);
+	sn_unlock(&chain_lock);
 }
 
 static void rcu_fork_register(void);
@@ -510,6 +545,11 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 		sn_unlock(&chain_lock);
 		errno = ENOENT;
 		return -ENOENT;
+	}
+	if (nb == notify_pinned) {
+		sn_unlock(&chain_lock);
+		errno = EBUSY;
+		return -EBUSY;
 	}
 	struct chain *ch = chain_alloc(n - 1);
 	if (!ch) {

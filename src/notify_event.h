@@ -36,6 +36,9 @@ SN_HIDDEN extern _Atomic int notify_ext_slots_used;
  * in the chain (else NULL). */
 SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
 SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate_alone;
+/* The pinned notifier (consumer.h) while it is the chain's only member,
+ * else NULL. */
+SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned_alone;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
 SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
 SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
@@ -128,6 +131,18 @@ static inline void chain_call_free(enum slab_event ev, const struct slab_event_d
 	}
 	sn_handler_depth--;
 	sn_rcu_read_unlock();
+}
+
+/* The FREE of @stamp to the pinned notifier @nb, alone in the chain: no
+ * read-side section, as no grace period can wait for a call of it (it is
+ * never unregistered), and no array to walk. */
+static inline void pinned_call_free(struct slab_notifier *nb, const struct slab_event_data *d, uint32_t stamp)
+{
+	if (nb->_gen > stamp)
+		return;     /* registered after the object was allocated */
+	sn_handler_depth++;
+	call_one(nb, SLAB_EVENT_FREE, d);
+	sn_handler_depth--;
 }
 
 /* The gate kept this ALLOC off the chain (consumer.h). */
@@ -227,7 +242,11 @@ static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab
 		gate_free(&d);
 		return;
 	}
-	chain_call_free(SLAB_EVENT_FREE, &d, stamp);
+	struct slab_notifier *pinned = atomic_load_explicit(&notify_pinned_alone, memory_order_acquire);
+	if (likely(pinned))
+		pinned_call_free(pinned, &d, stamp);
+	else
+		chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
 }

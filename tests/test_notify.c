@@ -35,6 +35,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <slabnotify.h>
+#include "consumers/consumer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -789,12 +790,20 @@ Test(registration, unregister_from_a_handler_is_edeadlk)
 	rec_check_objects(&b);
 }
 
-Test(registration, late_handler_gets_no_free_and_unregistered_gets_nothing)
+/*
+ * Registration and pairing, with handler a alone at times. @pin: a is
+ * the pinned notifier (consumer.h), whose FREEs skip the chain while it
+ * is alone: b's registration must end that before b can see an ALLOC,
+ * and a must not be unregistered.
+ */
+static void late_and_unregistered(bool pin)
 {
 	struct slab_cache *c = create_ok("late", 40, SLAB_NOTIFY);
 	struct rec a, b;
 	rec_init(&a, 0, 0, c);
 	rec_init(&b, 1, 0, c);
+	if (pin)
+		sn_notifier_pin(&a.nb);
 
 	/* Allocated with no handler at all: nobody gets its FREE. */
 	void *x0 = slab_cache_alloc(c, 0);
@@ -835,8 +844,50 @@ Test(registration, late_handler_gets_no_free_and_unregistered_gets_nothing)
 	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, w), 1);
 	slab_cache_free(c, u);
 	cr_assert_eq(log_find(1, -1, NULL), 0);
+	if (pin) {
+		errno = 0;
+		cr_assert_eq(slab_notifier_unregister(&a.nb), -EBUSY, "a pinned notifier was unregistered");
+		cr_assert_eq(errno, EBUSY);
+		/* Alone again: its FREE comes straight, and b hears nothing. */
+		rec_unregister(&b);
+		log_clear();
+		void *v = slab_cache_alloc(c, 0);
+		slab_cache_free(c, v);
+		cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, v), 1);
+		cr_assert_eq(log_find(0, SLAB_EVENT_FREE, v), 1);
+		cr_assert_eq(log_find(1, -1, NULL), 0);
+	}
 	rec_check(&a);
 	rec_check(&b);
+}
+
+Test(registration, late_handler_gets_no_free_and_unregistered_gets_nothing)
+{
+	late_and_unregistered(false);
+}
+
+Test(registration, pinned_handler_pairs_the_same_and_stays)
+{
+	late_and_unregistered(true);
+}
+
+/* Alone and pinned, a still gets no FREE of an object allocated before
+ * it registered (under another handler, since gone). */
+Test(registration, pinned_handler_gets_no_free_of_older_objects)
+{
+	struct slab_cache *c = create_ok("late-pinned", 40, SLAB_NOTIFY);
+	struct rec a, b;
+	rec_init(&a, 0, 0, c);
+	rec_init(&b, 1, 0, c);
+	rec_register(&b);
+	void *o = slab_cache_alloc(c, 0);
+	rec_register(&a);
+	sn_notifier_pin(&a.nb);
+	rec_unregister(&b);
+	log_clear();
+	slab_cache_free(c, o);
+	cr_assert_eq(log_count(), 0, "the FREE of an object allocated before the pinned handler registered");
+	rec_check(&a);
 }
 
 static atomic_int slow_entered, slow_done;

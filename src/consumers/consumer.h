@@ -93,6 +93,16 @@ struct sn_notify_gate {
 };
 SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
 
+/*
+ * Pinning: @nb, registered, stays so for the process's life
+ * (slab_notifier_unregister(@nb) fails with EBUSY from then on). While it
+ * is the chain's only handler, its FREE events skip the read-side section
+ * and the walk: no grace period can need to wait for a call of it. For
+ * memcg, whose notifier is the only one under `slabnotify run --max`.
+ * Once per process: a later call is ignored.
+ */
+SN_CONSUMER_API void sn_notifier_pin(struct slab_notifier *nb);
+
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report
  * written from a signal handler. Async-signal-safe. */
