@@ -944,6 +944,19 @@ Test(cache_stats, ping_pong_stays_on_fastpath)
 	destroy_ok(c);
 }
 
+/* Free the @n objects of @live (NULL ones too) and the array, check
+ * that everything came back, and destroy @c. */
+static void churn_drain(struct slab_cache *c, void **live, int n)
+{
+	for (int i = 0; i < n; i++)
+		slab_cache_free(c, live[i]);
+	struct slab_cache_info in = info_of(c);
+	cr_assert_eq(in.active_objs, 0);
+	check_invariants(&in);
+	free(live);
+	destroy_ok(c);
+}
+
 /* A live set that fills its slabs exactly, turned over one object at a
  * time in random order, a free before each allocation (an object pool's
  * churn): each slow allocation must bring several objects, not the one
@@ -972,13 +985,7 @@ static unsigned long churn_slow(const char *name, size_t size, slab_flags_t flag
 	 * slab per slow path. */
 	cr_assert_leq(in.num_slabs, before.num_slabs + before.num_slabs / 8 + 2,
 		      "%lu slabs for a live set of %lu", in.num_slabs, before.num_slabs);
-	for (int i = 0; i < live_n; i++)
-		slab_cache_free(c, live[i]);
-	in = info_of(c);
-	cr_assert_eq(in.active_objs, 0);
-	check_invariants(&in);
-	free(live);
-	destroy_ok(c);
+	churn_drain(c, live, live_n);
 	return slow;
 }
 
@@ -1083,13 +1090,7 @@ Test(cache_stats, churn_newpage_veto_of_a_slack_slab_fails_the_allocation)
 	cr_assert_gt(refused, 0, "no slack slab was asked for");
 	struct slab_cache_info in = info_of(c);
 	cr_assert_eq(in.active_objs, (unsigned long)held);
-	for (int i = 0; i < LIVE; i++)
-		slab_cache_free(c, live[i]);
-	in = info_of(c);
-	cr_assert_eq(in.active_objs, 0);
-	check_invariants(&in);
-	free(live);
-	destroy_ok(c);
+	churn_drain(c, live, LIVE);
 	cr_assert_eq(slab_notifier_unregister(&nb), 0);
 }
 
