@@ -379,7 +379,7 @@ static inline int slab_notify_to_errno(int ret)
 int slab_notifier_register(struct slab_notifier *nb);
 /* Waits for an RCU grace period: once it returns no call of @nb is in
  * flight. -ENOENT if not registered; -EDEADLK from inside a handler;
- * -EBUSY for slabnotify's own memory-group notifier, which stays. */
+ * -EBUSY for the notifiers of slabnotify's own consumers, which stay. */
 int slab_notifier_unregister(struct slab_notifier *nb);
 
 /* Switch notification of @c on or off, at any time, both ways. */

@@ -4,9 +4,10 @@
  * The chain is an immutable, priority-ordered array of handlers,
  * published with sn_rcu_assign_pointer() and replaced whole on every
  * registration change (copy on write). Callers walk it under the
- * liburcu-bp read side: lockless, and handlers may sleep. The one pinned
- * notifier (memcg's, never unregistered) gets its FREEs without the read
- * side while it is alone in the chain (chain_publish() says when).
+ * liburcu-bp read side: lockless, and handlers may sleep. A pinned
+ * notifier (memcg's, the profile's: never unregistered) gets its FREEs
+ * without the read side while it is alone in the chain (chain_publish()
+ * says when).
  *
  * Pairing: every registration gets a generation number; an array
  * version carries the generation of its newest member. A notified
@@ -40,6 +41,7 @@ char sn_rcu_tsan_token;
 #endif
 
 #define NB_REGISTERED 0x1u
+#define NB_PINNED     0x2u   /* sn_notifier_pin(): never unregistered */
 
 static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
 struct chain *notify_chain;     /* RCU-protected */
@@ -47,7 +49,6 @@ static uint32_t chain_gen;           /* under chain_lock */
 _Atomic int notify_ext_slots_used;
 const struct sn_notify_gate *_Atomic notify_gate;
 const struct sn_notify_gate *_Atomic notify_gate_alone;
-static struct slab_notifier *notify_pinned;   /* under chain_lock */
 struct slab_notifier *_Atomic notify_pinned_alone;
 
 bool slab_in_handler(void)
@@ -446,7 +447,7 @@ void sn_notify_gate_set(const struct sn_notify_gate *g)
 
 static bool pinned_alone_in(const struct chain *ch)
 {
-	return notify_pinned && ch && ch->n == 1 && ch->nb[0] == notify_pinned;
+	return ch && ch->n == 1 && (ch->nb[0]->_flags & NB_PINNED);
 }
 
 /*
@@ -465,7 +466,7 @@ static void chain_publish(struct chain *next)
 		atomic_store_explicit(&notify_pinned_alone, NULL, memory_order_release);
 	sn_rcu_assign_pointer(notify_chain, next);
 	if (pinned_alone_in(next))
-		atomic_store_explicit(&notify_pinned_alone, notify_pinned, memory_order_release);
+		atomic_store_explicit(&notify_pinned_alone, next->nb[0], memory_order_release);
 	gate_alone_update();
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
@@ -474,13 +475,11 @@ static void chain_publish(struct chain *next)
 void sn_notifier_pin(struct slab_notifier *nb)
 {
 	sn_lock(&chain_lock);
-	if (notify_pinned) {   /* once: the first stays pinned */
-		sn_unlock(&chain_lock);
-		return;
+	if (nb->_flags & NB_REGISTERED) {
+		nb->_flags |= NB_PINNED;
+		if (pinned_alone_in(notify_chain))
+			atomic_store_explicit(&notify_pinned_alone, nb, memory_order_release);
 	}
-	notify_pinned = nb;
-	if (pinned_alone_in(notify_chain))
-		atomic_store_explicit(&notify_pinned_alone, nb, memory_order_release);
 	sn_unlock(&chain_lock);
 }
 
@@ -546,7 +545,7 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 		errno = ENOENT;
 		return -ENOENT;
 	}
-	if (nb == notify_pinned) {
+	if (nb->_flags & NB_PINNED) {
 		sn_unlock(&chain_lock);
 		errno = EBUSY;
 		return -EBUSY;

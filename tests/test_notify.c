@@ -802,12 +802,12 @@ static void late_and_unregistered(bool pin)
 	struct rec a, b;
 	rec_init(&a, 0, 0, c);
 	rec_init(&b, 1, 0, c);
-	if (pin)
-		sn_notifier_pin(&a.nb);
 
 	/* Allocated with no handler at all: nobody gets its FREE. */
 	void *x0 = slab_cache_alloc(c, 0);
 	rec_register(&a);
+	if (pin)
+		sn_notifier_pin(&a.nb);
 	log_clear();
 	slab_cache_free(c, x0);
 	cr_assert_eq(log_count(), 0, "FREE of an object allocated before any handler");
@@ -869,6 +869,18 @@ Test(registration, late_handler_gets_no_free_and_unregistered_gets_nothing)
 Test(registration, pinned_handler_pairs_the_same_and_stays)
 {
 	late_and_unregistered(true);
+}
+
+/* Pinning a notifier that is not registered does nothing: it registers
+ * and unregisters as ever. */
+Test(registration, pinning_an_unregistered_notifier_is_ignored)
+{
+	struct rec a;
+	rec_init(&a, 0, 0, NULL);
+	sn_notifier_pin(&a.nb);
+	rec_register(&a);
+	rec_unregister(&a);
+	rec_check(&a);
 }
 
 /* Alone and pinned, a still gets no FREE of an object allocated before

@@ -97,9 +97,11 @@ SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
  * Pinning: @nb, registered, stays so for the process's life
  * (slab_notifier_unregister(@nb) fails with EBUSY from then on). While it
  * is the chain's only handler, its FREE events skip the read-side section
- * and the walk: no grace period can need to wait for a call of it. For
- * memcg, whose notifier is the only one under `slabnotify run --max`.
- * Once per process: a later call is ignored.
+ * and the walk: no grace period can need to wait for a call of it, so
+ * its handler must not rely on running inside one. For the consumers
+ * that never stop: memcg (alone under `slabnotify run --max`) and the
+ * profile (alone under `--leaks` or `--profile`). An unregistered @nb is
+ * left as it is.
  */
 SN_CONSUMER_API void sn_notifier_pin(struct slab_notifier *nb);
 

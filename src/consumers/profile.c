@@ -592,6 +592,7 @@ int sn_profile_start(const struct sn_prof_config *cfg)
 	int ret = slab_notifier_register(&prof_nb);
 	if (ret != 0)
 		return ret;
+	sn_notifier_pin(&prof_nb);   /* never unregistered */
 	/* Recording every allocation, the gate would only add a call. */
 	if ((cfg->mode == SN_PROF_FULL && cfg->sample_bytes) || (cfg->mode == SN_PROF_LEAKS && cfg->every > 1))
 		sn_notify_gate_set(&prof_gate);
