@@ -375,7 +375,8 @@ static inline int slab_notify_to_errno(int ret)
  *    preparation (which waits for readers, i.e. running handlers) to run
  *    before such a consumer's prepare handler takes its locks.
  */
-/* 0, -EEXIST if already registered, -EINVAL for NULL nb or callback. */
+/* 0, -EEXIST if already registered, -EINVAL for NULL nb or callback,
+ * -ENOSPC after 2^31 - 1 registrations in one process, -ENOMEM. */
 int slab_notifier_register(struct slab_notifier *nb);
 /* Waits for an RCU grace period: once it returns no call of @nb is in
  * flight. -ENOENT if not registered; -EDEADLK from inside a handler;

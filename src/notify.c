@@ -5,18 +5,20 @@
  * published with sn_rcu_assign_pointer() and replaced whole on every
  * registration change (copy on write). Callers walk it under the
  * liburcu-bp read side: lockless, and handlers may sleep. A pinned
- * notifier (memcg's, the profile's: never unregistered) gets its FREEs
- * without the read side while it is alone in the chain (chain_publish()
- * says when).
+ * notifier (memcg's, the profile's: never unregistered) gets the FREEs of
+ * the objects allocated while it was alone in the chain directly, without
+ * the read side (chain_stamp() says how).
  *
  * Pairing: every registration gets a generation number; an array
  * version carries the generation of its newest member. A notified
  * object (page) is stamped with the generation of the array its ALLOC
  * (NEWPAGE) walked; its FREE (FREEPAGE) goes to the handlers of the
  * current array whose generation is at most the stamp: exactly those
- * that accepted, minus those unregistered since. Stamp 0 means "not
- * notified": objects allocated while notification was off, inside a
- * handler, or with no handler registered.
+ * that accepted, minus those unregistered since. An object allocated
+ * while a pinned notifier was the array's only member is stamped with
+ * that notifier instead (STAMP_PINNED): its FREE is due to it alone, for
+ * good. Stamp 0 means "not notified": objects allocated while
+ * notification was off, inside a handler, or with no handler registered.
  *
  * A veto rolls back exactly: FREE (FREEPAGE) to the handlers that
  * accepted before the vetoing one, in reverse order, then the object
@@ -30,6 +32,7 @@
  */
 #include "notify_event.h"
 #include "probes.h"
+#include "test_hooks.h"
 #include "consumers/consumer.h"
 
 #include <errno.h>
@@ -45,11 +48,10 @@ char sn_rcu_tsan_token;
 
 static struct sn_mutex chain_lock = SN_MUTEX_INIT(SN_RANK_CHAIN);
 struct chain *notify_chain;     /* RCU-protected */
-static uint32_t chain_gen;           /* under chain_lock */
+uint32_t notify_chain_gen;            /* under chain_lock */
 _Atomic int notify_ext_slots_used;
 const struct sn_notify_gate *_Atomic notify_gate;
 const struct sn_notify_gate *_Atomic notify_gate_alone;
-struct slab_notifier *_Atomic notify_pinned_alone;
 
 bool slab_in_handler(void)
 {
@@ -445,28 +447,25 @@ void sn_notify_gate_set(const struct sn_notify_gate *g)
 	sn_unlock(&chain_lock);
 }
 
-static bool pinned_alone_in(const struct chain *ch)
+/* The first notifier pinned. Pinned notifiers stay, so no other can
+ * ever be alone in the chain. */
+struct slab_notifier *_Atomic notify_pinned;
+
+/* What the ALLOCs of @ch stamp (struct chain). An object stamped
+ * STAMP_PINNED was allocated while the pinned notifier was alone, so its
+ * FREE goes to it directly whatever the chain is by then; every other
+ * stamp is a generation, and its FREE walks the chain. */
+static uint32_t chain_stamp(const struct chain *ch)
 {
-	return ch && ch->n == 1 && (ch->nb[0]->_flags & NB_PINNED);
+	bool pinned_alone = ch->n == 1 && ch->nb[0] == atomic_load_explicit(&notify_pinned, memory_order_relaxed);
+	return pinned_alone ? STAMP_PINNED : ch->gen;
 }
 
-/*
- * The pinned notifier takes its FREEs directly while it is alone (see
- * notify_free_event). It stops before an array with another member is
- * published: a thread that allocated under that array (and so stamped
- * the object for its members) read the array after this store, and
- * whoever frees the object learnt of it from that thread, so the free
- * sees NULL and walks the chain. It starts after an array in which it is
- * alone is published: walking the chain in the meantime is right too.
- */
 static void chain_publish(struct chain *next)
 {
 	struct chain *old = notify_chain;
-	if (!pinned_alone_in(next))
-		atomic_store_explicit(&notify_pinned_alone, NULL, memory_order_release);
+	atomic_store_explicit(&next->stamp, chain_stamp(next), memory_order_relaxed);
 	sn_rcu_assign_pointer(notify_chain, next);
-	if (pinned_alone_in(next))
-		atomic_store_explicit(&notify_pinned_alone, next->nb[0], memory_order_release);
 	gate_alone_update();
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
@@ -477,8 +476,12 @@ void sn_notifier_pin(struct slab_notifier *nb)
 	sn_lock(&chain_lock);
 	if (nb->_flags & NB_REGISTERED) {
 		nb->_flags |= NB_PINNED;
-		if (pinned_alone_in(notify_chain))
-			atomic_store_explicit(&notify_pinned_alone, nb, memory_order_release);
+		if (!atomic_load_explicit(&notify_pinned, memory_order_relaxed)) {
+			atomic_store_explicit(&notify_pinned, nb, memory_order_relaxed);
+			/* In place: an ALLOC that read the old stamp is right too. */
+			struct chain *ch = notify_chain;
+			atomic_store_explicit(&ch->stamp, chain_stamp(ch), memory_order_release);
+		}
 	}
 	sn_unlock(&chain_lock);
 }
@@ -498,6 +501,11 @@ int slab_notifier_register(struct slab_notifier *nb)
 		errno = EEXIST;
 		return -EEXIST;
 	}
+	if (notify_chain_gen == STAMP_PINNED - 1) {   /* generations: 2^31 - 1 */
+		sn_unlock(&chain_lock);
+		errno = ENOSPC;
+		return -ENOSPC;
+	}
 	struct chain *old = notify_chain;
 	uint32_t n = old ? old->n : 0;
 	struct chain *ch = chain_alloc(n + 1);
@@ -516,9 +524,9 @@ int slab_notifier_register(struct slab_notifier *nb)
 	for (uint32_t i = pos; i < n; i++)
 		ch->nb[i + 1] = old->nb[i];
 	ch->n = n + 1;
-	nb->_gen = ++chain_gen;
+	nb->_gen = ++notify_chain_gen;
 	nb->_flags = NB_REGISTERED;
-	ch->gen = chain_gen;
+	ch->gen = notify_chain_gen;
 	chain_publish(ch);
 	rcu_fork_register();
 	sn_unlock(&chain_lock);
@@ -560,7 +568,7 @@ int slab_notifier_unregister(struct slab_notifier *nb)
 		if (i != pos)
 			ch->nb[j++] = old->nb[i];
 	ch->n = n - 1;
-	ch->gen = chain_gen;
+	ch->gen = notify_chain_gen;
 	chain_publish(ch);
 	sn_unlock(&chain_lock);
 	/* Once this returns, no call of @nb is in flight. */

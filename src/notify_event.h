@@ -17,6 +17,10 @@ struct chain {
 	struct rcu_head rcu;
 	size_t map_bytes;
 	uint32_t gen;
+	/* What its ALLOCs stamp: gen, or STAMP_PINNED while its only member
+	 * is the pinned notifier (set by chain_publish() or, in place, by
+	 * sn_notifier_pin()). */
+	_Atomic uint32_t stamp;
 	uint32_t n;
 	struct slab_notifier *nb[];
 };
@@ -36,9 +40,11 @@ SN_HIDDEN extern _Atomic int notify_ext_slots_used;
  * in the chain (else NULL). */
 SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
 SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate_alone;
-/* The pinned notifier (consumer.h) while it is the chain's only member,
- * else NULL. */
-SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned_alone;
+/* The stamp of an object allocated while the pinned notifier (consumer.h)
+ * was the chain's only member: its FREE is due to that notifier alone,
+ * for good. Generations stay below it (slab_notifier_register()). */
+#define STAMP_PINNED 0x80000000u
+SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
 SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
 SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
@@ -133,13 +139,12 @@ static inline void chain_call_free(enum slab_event ev, const struct slab_event_d
 	sn_rcu_read_unlock();
 }
 
-/* The FREE of @stamp to the pinned notifier @nb, alone in the chain: no
+/* The FREE of an object stamped STAMP_PINNED, to the pinned notifier: no
  * read-side section, as no grace period can wait for a call of it (it is
  * never unregistered), and no array to walk. */
-static inline void pinned_call_free(struct slab_notifier *nb, const struct slab_event_data *d, uint32_t stamp)
+static inline void pinned_call_free(const struct slab_event_data *d)
 {
-	if (nb->_gen > stamp)
-		return;     /* registered after the object was allocated */
+	struct slab_notifier *nb = atomic_load_explicit(&notify_pinned, memory_order_relaxed);
 	sn_handler_depth++;
 	call_one(nb, SLAB_EVENT_FREE, d);
 	sn_handler_depth--;
@@ -213,7 +218,8 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
 	}
 	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
-	stamps[idx] = ch->gen;
+	/* acquire: whoever frees the object learns of notify_pinned from us */
+	stamps[idx] = atomic_load_explicit(&ch->stamp, memory_order_acquire);
 	sn_handler_depth++;
 	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
 	sn_handler_depth--;
@@ -242,9 +248,8 @@ static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab
 		gate_free(&d);
 		return;
 	}
-	struct slab_notifier *pinned = atomic_load_explicit(&notify_pinned_alone, memory_order_acquire);
-	if (likely(pinned))
-		pinned_call_free(pinned, &d, stamp);
+	if (stamp == STAMP_PINNED)
+		pinned_call_free(&d);
 	else
 		chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */

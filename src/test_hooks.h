@@ -23,4 +23,8 @@ SN_HIDDEN extern void (*sn_test_hook_slab_zapped)(void *base);
  * before 6.13). */
 SN_HIDDEN extern bool sn_test_guard_no_markers;
 
+/* notify.c: the last notifier generation handed out (under the chain's
+ * lock): a test of the generations' limit starts near it. */
+SN_HIDDEN extern uint32_t notify_chain_gen;
+
 #endif

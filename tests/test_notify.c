@@ -36,6 +36,7 @@
 #include <criterion/criterion.h>
 #include <slabnotify.h>
 #include "consumers/consumer.h"
+#include "test_hooks.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -792,8 +793,8 @@ Test(registration, unregister_from_a_handler_is_edeadlk)
 
 /*
  * Registration and pairing, with handler a alone at times. @pin: a is
- * the pinned notifier (consumer.h), whose FREEs skip the chain while it
- * is alone: b's registration must end that before b can see an ALLOC,
+ * the pinned notifier (consumer.h): the objects allocated while it is
+ * alone have their FREEs sent to it directly, also once b is registered,
  * and a must not be unregistered.
  */
 static void late_and_unregistered(bool pin)
@@ -900,6 +901,59 @@ Test(registration, pinned_handler_gets_no_free_of_older_objects)
 	slab_cache_free(c, o);
 	cr_assert_eq(log_count(), 0, "the FREE of an object allocated before the pinned handler registered");
 	rec_check(&a);
+}
+
+/* Only the first notifier pinned can ever be alone again; a second one
+ * stays as well, and both pair as any handler does. */
+Test(registration, second_pinned_handler_stays_and_pairs)
+{
+	struct slab_cache *c = create_ok("pinned-two", 40, SLAB_NOTIFY);
+	struct rec a, b;
+	rec_init(&a, 0, 0, c);
+	rec_init(&b, 1, 0, c);
+	rec_register(&a);
+	sn_notifier_pin(&a.nb);
+	void *x = slab_cache_alloc(c, 0);
+	rec_register(&b);
+	sn_notifier_pin(&b.nb);
+	cr_assert_eq(slab_notifier_unregister(&b.nb), -EBUSY, "the second pinned notifier was unregistered");
+	void *y = slab_cache_alloc(c, 0);
+	log_clear();
+	slab_cache_free(c, x);
+	slab_cache_free(c, y);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, x), 1);
+	cr_assert_eq(log_find(1, SLAB_EVENT_FREE, x), 0, "late handler got the FREE of an older object");
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, y), 1);
+	cr_assert_eq(log_find(1, SLAB_EVENT_FREE, y), 1);
+	cr_assert_eq(log_count(), 3);
+	rec_check_objects(&a);
+	rec_check_objects(&b);
+}
+
+/* Generations stay below the pinned stamp: registration fails with
+ * ENOSPC once they run out, and the last ones pair as any other. */
+Test(registration, generations_run_out_with_enospc)
+{
+	struct slab_cache *c = create_ok("gen-limit", 40, SLAB_NOTIFY);
+	struct rec a, b, d;
+	rec_init(&a, 0, 0, c);
+	rec_init(&b, 1, 0, c);
+	rec_init(&d, 2, 0, c);
+	notify_chain_gen = 0x7ffffffdu;
+	rec_register(&a);
+	rec_register(&b);
+	errno = 0;
+	cr_assert_eq(slab_notifier_register(&d.nb), -ENOSPC, "a registration past the last generation");
+	cr_assert_eq(errno, ENOSPC);
+	log_clear();
+	void *x = slab_cache_alloc(c, 0);
+	rec_unregister(&a);
+	slab_cache_free(c, x);
+	cr_assert_eq(log_find(1, SLAB_EVENT_ALLOC, x), 1);
+	cr_assert_eq(log_find(1, SLAB_EVENT_FREE, x), 1, "the FREE of an object stamped with the last generation");
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, x), 0);
+	rec_unregister(&b);
+	rec_check_objects(&b);
 }
 
 static atomic_int slow_entered, slow_done;
