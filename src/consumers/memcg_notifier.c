@@ -4,6 +4,8 @@
  */
 #include "memcg.h"
 
+#define SN_NOINLINE_MEMCG __attribute__((noinline))
+
 /* ------------------------------------------------------------------ */
 /* The notifier                                                       */
 /* ------------------------------------------------------------------ */
@@ -73,7 +75,7 @@ static struct slab_memcg *owner_of(const struct slab_event_data *d)
 	return owner;
 }
 
-static int memcg_alloc(const struct slab_event_data *d)
+static SN_NOINLINE_MEMCG int memcg_alloc(const struct slab_event_data *d)
 {
 	if (!(d->flags & SLAB_ACCOUNT)) {
 		if (!(d->gfp & SLAB_GFP_ACCOUNT))
@@ -94,7 +96,7 @@ static int memcg_alloc(const struct slab_event_data *d)
 	return SLAB_NOTIFY_OK;
 }
 
-static void memcg_free(const struct slab_event_data *d)
+static SN_NOINLINE_MEMCG void memcg_free(const struct slab_event_data *d)
 {
 	if (!(d->flags & SLAB_ACCOUNT) && !acct_set_has(d->cache))
 		return;   /* nothing of it was ever charged */
@@ -103,13 +105,52 @@ static void memcg_free(const struct slab_event_data *d)
 		uncharge_object(owner, d->footprint);
 }
 
+/*
+ * The common cases, with nothing called, so that the handler saves no
+ * registers on its way: in a SLAB_ACCOUNT cache, a charge that the
+ * thread's stock covers, its owner recorded where its slot exists (the
+ * root needs none), and an uncharge into the stock. Anything else goes
+ * the whole way, from the start.
+ */
+static inline bool alloc_fast(const struct slab_event_data *d)
+{
+	struct memcg_thread *t = tls_self;
+	if (unlikely(!t) || unlikely(!(d->flags & SLAB_ACCOUNT)))
+		return false;
+	struct slab_memcg *g = t->cur;
+	void **slot = NULL;
+	if (g != &root_group && !(slot = slab_event_ext_made(d, ext_slot)))
+		return false;
+	if (!stock_consume(t, g, d->footprint))
+		return false;
+	if (slot)
+		*slot = g;
+	return true;
+}
+
+/* The stock's new size (trimmed by the caller above MEMCG_STOCK_MAX),
+ * or 0 when the object went no further (memcg_free() does it all). */
+static inline size_t free_fast(const struct slab_event_data *d)
+{
+	struct memcg_thread *t = tls_self;
+	if (unlikely(!t) || unlikely(!(d->flags & SLAB_ACCOUNT)))
+		return 0;
+	struct slab_memcg *owner = slab_event_ext_value(d, ext_slot);
+	return stock_put(t, owner ? owner : &root_group, d->footprint);
+}
+
 static int memcg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
 {
 	(void)nb;
 	if (likely(ev == SLAB_EVENT_ALLOC))
-		return memcg_alloc(d);
-	if (ev == SLAB_EVENT_FREE)
+		return likely(alloc_fast(d)) ? SLAB_NOTIFY_OK : memcg_alloc(d);
+	if (ev != SLAB_EVENT_FREE)
+		return SLAB_NOTIFY_DONE;
+	size_t stock = free_fast(d);
+	if (unlikely(!stock))
 		memcg_free(d);
+	else if (unlikely(stock > MEMCG_STOCK_MAX))
+		stock_trim(tls_self);
 	return SLAB_NOTIFY_DONE;
 }
 
