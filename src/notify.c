@@ -51,7 +51,7 @@ struct chain *notify_chain;     /* RCU-protected */
 uint32_t notify_chain_gen;            /* under chain_lock */
 _Atomic int notify_ext_slots_used;
 const struct sn_notify_gate *_Atomic notify_gate;
-const struct sn_notify_gate *_Atomic notify_gate_alone;
+_Atomic uint32_t notify_solo;
 
 bool slab_in_handler(void)
 {
@@ -235,9 +235,13 @@ static long notified_live(const struct slab_cache *c)
  * Clearing HOOK_FREE is safe once every ALLOC hook that saw notification
  * on has finished and counted its stamp. Such a hook read the switch in
  * an RCU read-side section that began before the last switch-off, so a
- * grace period that starts after the last switch-off covers it. A drain
- * queued before a later switch-off is therefore queued again instead.
- * While stamped objects remain, the drain stands down; the free of one
+ * grace period that starts after the last switch-off covers it. A direct
+ * ALLOC of the pinned notifier has no read-side section: it counts its
+ * stamp first and reads the switch again after a light fence, and the
+ * drain sums the counts after a heavy one (consumer.h), so either the
+ * drain sees its count or it sees the switch off and stays unnotified.
+ * A drain queued before a later switch-off is therefore queued again
+ * instead. While stamped objects remain, the drain stands down; the free of one
  * with notification off queues it again.
  */
 static void drain_schedule(struct slab_cache *c);
@@ -247,7 +251,11 @@ static void drain_cb(struct rcu_head *head)
 	SN_RCU_CALLBACK_BEGIN();
 	struct slab_cache *c = caa_container_of(head, struct slab_cache, drain_rcu);
 	/* Summed before taking notify_lock (the registry lock nests the other
-	 * way round); a switch-on or -off since is caught under the lock. */
+	 * way round); a switch-on or -off since is caught under the lock.
+	 * After the heavy fence: the direct ALLOCs of the pinned notifier
+	 * (notify_event.h) count before they read the switch, outside any
+	 * read-side section. */
+	sn_fence_heavy();
 	long live = notified_live(c);
 	bool stood_down = false;
 	sn_lock(&c->notify_lock);
@@ -337,11 +345,16 @@ SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event un
 {
 	for (uint32_t j = i; j-- > 0;)
 		call_one(ch->nb[j], undo, d);
+	return pinned_veto(ch->nb[i], d, ret);
+}
+
+/* The errno of @nb's veto @ret; the probe names its cause: the vetoing
+ * handler's function and priority. */
+SN_NOINLINE int pinned_veto(struct slab_notifier *nb, const struct slab_event_data *d, int ret)
+{
 	int err = slab_notify_to_errno(ret);
-	/* The cause is the vetoing handler: its function and priority. */
 	if (SN_PROBE_ACTIVE(veto))
-		SN_PROBE4(veto, slab_cache_name(d->cache), err ? err : -ENOMEM, (void *)ch->nb[i]->call,
-			  ch->nb[i]->priority);
+		SN_PROBE4(veto, slab_cache_name(d->cache), err ? err : -ENOMEM, (void *)nb->call, nb->priority);
 	return err ? err : -ENOMEM;
 }
 
@@ -430,20 +443,23 @@ static void chain_free_rcu(struct rcu_head *head)
 	SN_RCU_CALLBACK_END();
 }
 
-/* The gate works while its notifier is the only one. Under chain_lock. */
-static void gate_alone_update(void)
+/* What the chain @ch's only member is (notify_solo). Under chain_lock. */
+static uint32_t solo_of(const struct chain *ch)
 {
+	if (!ch || ch->n != 1)
+		return 0;
 	const struct sn_notify_gate *g = atomic_load(&notify_gate);
-	struct chain *ch = notify_chain;
-	bool alone = g && ch && ch->n == 1 && ch->nb[0] == g->nb;
-	atomic_store(&notify_gate_alone, alone ? g : NULL);
+	uint32_t solo = g && ch->nb[0] == g->nb ? SOLO_GATE : 0;
+	if (ch->nb[0] == atomic_load_explicit(&notify_pinned, memory_order_relaxed))
+		solo |= SOLO_PINNED;
+	return solo;
 }
 
 void sn_notify_gate_set(const struct sn_notify_gate *g)
 {
 	sn_lock(&chain_lock);
 	atomic_store(&notify_gate, g);
-	gate_alone_update();
+	atomic_store(&notify_solo, solo_of(notify_chain));
 	sn_unlock(&chain_lock);
 }
 
@@ -461,12 +477,18 @@ static uint32_t chain_stamp(const struct chain *ch)
 	return pinned_alone ? STAMP_PINNED : ch->gen;
 }
 
+/* The solo paths (notify_solo) that @next ends stop before it is
+ * published, so that every ALLOC that starts after a registration
+ * returns walks the array that has the new member; those it starts
+ * start after. */
 static void chain_publish(struct chain *next)
 {
 	struct chain *old = notify_chain;
+	uint32_t solo = solo_of(next);
 	atomic_store_explicit(&next->stamp, chain_stamp(next), memory_order_relaxed);
+	atomic_store(&notify_solo, solo & atomic_load(&notify_solo));
 	sn_rcu_assign_pointer(notify_chain, next);
-	gate_alone_update();
+	atomic_store(&notify_solo, solo);
 	if (old)
 		sn_call_rcu(&old->rcu, chain_free_rcu);
 }
@@ -481,6 +503,7 @@ void sn_notifier_pin(struct slab_notifier *nb)
 			/* In place: an ALLOC that read the old stamp is right too. */
 			struct chain *ch = notify_chain;
 			atomic_store_explicit(&ch->stamp, chain_stamp(ch), memory_order_release);
+			atomic_store(&notify_solo, solo_of(ch));
 		}
 	}
 	sn_unlock(&chain_lock);

@@ -36,10 +36,15 @@ _Static_assert(offsetof(struct slab_meta, slots) == 0, "slab_meta is its slots")
 
 SN_HIDDEN extern struct chain *notify_chain;   /* RCU-protected */
 SN_HIDDEN extern _Atomic int notify_ext_slots_used;
-/* The gate (consumer.h): as installed, and while its notifier is alone
- * in the chain (else NULL). */
+/* The gate (consumer.h), as installed. */
 SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
-SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate_alone;
+/* What the chain's only member is, if anything the ALLOC path cares
+ * about (else 0): the gate's notifier, whose gate may keep ALLOCs off
+ * the chain, and the pinned notifier, whose ALLOCs are called directly.
+ * One word, so that the common ALLOC tests both at once. */
+#define SOLO_GATE   0x1u
+#define SOLO_PINNED 0x2u
+SN_HIDDEN extern _Atomic uint32_t notify_solo;
 /* The stamp of an object allocated while the pinned notifier (consumer.h)
  * was the chain's only member: its FREE is due to that notifier alone,
  * for good. Generations stay below it (slab_notifier_register()). */
@@ -52,6 +57,7 @@ SN_HIDDEN int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo
 			      int ret);
 SN_HIDDEN void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
 			     int err);
+SN_HIDDEN int pinned_veto(struct slab_notifier *nb, const struct slab_event_data *d, int ret);
 
 static inline uint32_t *stamps_of(struct slab *s)
 {
@@ -106,7 +112,7 @@ static inline int call_one(struct slab_notifier *nb, enum slab_event ev, const s
  * Returns 0, or the negative errno of the veto. Caller holds the RCU read
  * lock and the handler guard.
  */
-static inline int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
+static SN_ALWAYS_INLINE int chain_call_alloc(struct chain *ch, enum slab_event ev, enum slab_event undo,
 				   const struct slab_event_data *d)
 {
 	uint32_t i = 0;
@@ -150,10 +156,12 @@ static inline void pinned_call_free(const struct slab_event_data *d)
 	sn_handler_depth--;
 }
 
-/* The gate kept this ALLOC off the chain (consumer.h). */
-static SN_ALWAYS_INLINE bool gate_keeps(const struct slab_event_data *d)
+/* The gate, with its notifier alone (@solo), kept this ALLOC off the
+ * chain (consumer.h). */
+static SN_ALWAYS_INLINE bool gate_keeps(uint32_t solo, const struct slab_event_data *d)
 {
-	const struct sn_notify_gate *g = atomic_load_explicit(&notify_gate_alone, memory_order_acquire);
+	const struct sn_notify_gate *g =
+		solo & SOLO_GATE ? atomic_load_explicit(&notify_gate, memory_order_acquire) : NULL;
 	return g && !g->alloc(d);
 }
 
@@ -187,6 +195,50 @@ static SN_ALWAYS_INLINE void event_init(struct slab_event_data *d, const struct 
 				       c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
 }
 
+/* Count a stamped object of @c on the allocating thread (@cpu, its slot
+ * of @c, when the caller has it: one store). */
+static SN_ALWAYS_INLINE void notified_inc(struct slab_cache *c, struct slab_cpu *cpu)
+{
+	if (cpu)
+		__atomic_store_n(&cpu->notified, cpu->notified + 1, __ATOMIC_RELAXED);
+	else
+		notified_add(c, 1);
+}
+
+/*
+ * The ALLOC of an object while the pinned notifier @nb is alone: one
+ * call, outside any read-side section (no array is read, and @nb is
+ * never unregistered). With no read-side section for a switch-off's
+ * grace period to wait for, the object is counted before its handler
+ * runs, and the switch is read again after the count, across the light
+ * fence of consumer.h; the drain reads the counts after the heavy one
+ * (notify.c, "Switching"): either it sees this count, or this ALLOC sees
+ * the switch off and goes unnotified.
+ */
+static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+					 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d,
+					 struct slab_notifier *nb)
+{
+	uint32_t *stamps = stamps_of(s);
+	if (unlikely(!stamps) && !(stamps = stamps_make(s)))
+		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
+	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
+	stamps[idx] = STAMP_PINNED;
+	notified_inc(c, cpu);
+	sn_fence_light();
+	int ret = 0;
+	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
+		sn_handler_depth++;
+		ret = call_one(nb, SLAB_EVENT_ALLOC, d);
+		sn_handler_depth--;
+		if (likely(!(ret & SLAB_NOTIFY_STOP_MASK)) || (gfp & SLAB_GFP_NOFAIL))
+			return d->ptr;
+	}
+	stamps[idx] = 0;
+	notified_dec(c);
+	return ret ? alloc_vetoed(c, s, idx, d->ptr, gfp, pinned_veto(nb, d, ret)) : d->ptr;
+}
+
 /*
  * The ALLOC event of object @idx of @s, on its way to the caller; @cpu
  * is the allocating thread's slot of @c when the caller has it (the
@@ -204,8 +256,14 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 		return obj;
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, gfp, req);
-	if (gate_keeps(&d))
-		return obj;
+	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
+	if (unlikely(solo)) {
+		if (gate_keeps(solo, &d))
+			return obj;
+		if (solo & SOLO_PINNED)
+			return pinned_alloc_event(c, s, cpu, idx, gfp, &d,
+						  atomic_load_explicit(&notify_pinned, memory_order_relaxed));
+	}
 	uint32_t *stamps = stamps_of(s);
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
@@ -224,10 +282,7 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
 	sn_handler_depth--;
 	if (likely(!err)) {
-		if (cpu)
-			__atomic_store_n(&cpu->notified, cpu->notified + 1, __ATOMIC_RELAXED);
-		else
-			notified_add(c, 1);
+		notified_inc(c, cpu);
 		sn_rcu_read_unlock();
 		return d.ptr;
 	}

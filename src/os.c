@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 
 #define PAGE 4096UL
 #define MAP_LIMIT_BITS 48   /* what the segment map covers (internal.h) */
@@ -221,4 +222,16 @@ size_t os_commit_limit(void)
 		atomic_store_explicit(&cached, v, memory_order_relaxed);
 	}
 	return v == SIZE_MAX ? 0 : v;
+}
+
+bool os_membarrier_setup(void)
+{
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+	return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	       syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+}
+
+bool os_membarrier(void)
+{
+	return syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) == 0;
 }

@@ -29,6 +29,11 @@
  *  - os_addr_bits(): the user address width, read at start-up from
  *    where the kernel placed the stack (47 on x86-64 with 4-level page
  *    tables, 48 on most arm64 kernels).
+ *  - os_membarrier_setup(): registers the process for membarrier(2)'s
+ *    private expedited command, once at start-up; os_membarrier() then
+ *    makes every running thread of the process pass a full barrier, and
+ *    returns false where the kernel cannot (sn_fence_heavy() in
+ *    consumer.h is the rule built on it).
  *  - os_physical_bytes(): RAM plus swap, the most any request could ever
  *    be backed by; os_commit_limit(): the kernel's CommitLimit when
  *    overcommit is strict (vm.overcommit_memory = 2), else 0.
@@ -51,6 +56,8 @@ SN_HIDDEN bool os_mark_guard(void *p, size_t size);
 SN_HIDDEN bool os_unmark_guard(void *p, size_t size);
 SN_HIDDEN void *os_remap(void *p, size_t old_size, size_t new_size, bool may_move, void *fixed_dst);
 SN_HIDDEN unsigned os_addr_bits(void);
+SN_HIDDEN bool os_membarrier_setup(void);
+SN_HIDDEN bool os_membarrier(void);
 SN_HIDDEN size_t os_physical_bytes(void);
 SN_HIDDEN size_t os_commit_limit(void);
 

@@ -47,9 +47,18 @@ static void make_key(void)
 		sn_fatal("slabnotify: pthread_key_create failed");
 }
 
+bool sn_membarrier_ok;
+
 void thread_init_once(void)
 {
+	sn_membarrier_ok = os_membarrier_setup();
 	pthread_once(&key_once, make_key);
+}
+
+void sn_fence_heavy(void)
+{
+	if (!sn_membarrier_ok || !os_membarrier())
+		atomic_thread_fence(memory_order_seq_cst);
 }
 
 static void registry_add(struct slab_thread *t)

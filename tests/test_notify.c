@@ -930,6 +930,35 @@ Test(registration, second_pinned_handler_stays_and_pairs)
 	rec_check_objects(&b);
 }
 
+/* The pinned notifier alone vetoes: its direct ALLOC gives NULL with
+ * the veto's errno, the object goes back with no FREE, NOFAIL overrides,
+ * and nothing stays counted as notified. */
+Test(registration, pinned_handler_alone_vetoes_exactly)
+{
+	struct slab_cache *c = create_ok("pinned-veto", 48, SLAB_NOTIFY);
+	struct rec a;
+	rec_init(&a, 0, 0, c);
+	rec_register(&a);
+	sn_notifier_pin(&a.nb);
+	a.veto_event = SLAB_EVENT_ALLOC;
+	a.veto_ret = slab_notify_from_errno(-EDQUOT);
+	a.veto_sticky = true;
+	log_clear();
+	errno = 0;
+	cr_assert_null(slab_cache_alloc(c, 0), "a vetoed allocation returned an object");
+	cr_assert_eq(errno, EDQUOT);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, NULL), 1);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, NULL), 0, "a FREE for a vetoed ALLOC");
+	void *p = slab_cache_alloc(c, SLAB_GFP_NOFAIL);
+	cr_assert_not_null(p, "NOFAIL overrides the veto");
+	a.veto_event = -1;
+	log_clear();
+	slab_cache_free(c, p);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p), 1);
+	cr_assert_eq(info_of(c).active_objs, 0);
+	rec_check_objects(&a);
+}
+
 /* Generations stay below the pinned stamp: registration fails with
  * ENOSPC once they run out, and the last ones pair as any other. */
 Test(registration, generations_run_out_with_enospc)
@@ -1186,6 +1215,44 @@ Test(switching, off_on_off_during_an_inflight_alloc_keeps_its_free, .timeout = 3
 	free(q);
 	cr_expect_eq(log_count(), 0, "FREE of an object allocated while notification was off "
 				     "(a stale stamp from the lost FREE)");
+	rec_check_objects(&a);
+}
+
+/*
+ * The same switch-off, for the pinned notifier alone, whose ALLOCs are
+ * called outside any read-side section: no grace period waits for its
+ * handler, so the drain that runs while the handler holds must find the
+ * object counted already, and its FREE must still come.
+ */
+Test(switching, off_during_a_pinned_inflight_alloc_keeps_its_free, .timeout = 30)
+{
+	struct slab_cache *c = create_ok("race-pinned", 32, 0);
+	pthread_t allocer;
+	pthread_create(&allocer, NULL, hold_alloc_thread, c);
+	while (!atomic_load(&hold_warm))
+		msleep(1);
+	struct rec a;
+	rec_init(&a, 0, 0, c);
+	a.hook = hold_hook;
+	rec_register(&a);
+	sn_notifier_pin(&a.nb);
+	cr_assert_eq(slab_cache_set_notify(c, true), 0);
+	atomic_store(&hold_armed, 1);
+	atomic_store(&hold_go, 1);
+	while (!atomic_load(&hold_entered))
+		msleep(1);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();                                 /* the drain has run */
+	atomic_store(&hold_release, 1);
+	void *p;
+	pthread_join(allocer, &p);
+	cr_assert_not_null(p);
+	cr_assert_eq(rec_live(&a, p, SLAB_EVENT_ALLOC), 1, "the ALLOC was accepted");
+	log_clear();
+	slab_cache_free(c, p);
+	cr_expect_eq(log_find(0, SLAB_EVENT_FREE, p), 1,
+		     "object allocated by the pinned notifier's direct ALLOC got no FREE (switched off "
+		     "during its ALLOC)");
 	rec_check_objects(&a);
 }
 

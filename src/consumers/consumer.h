@@ -34,6 +34,26 @@ static inline void sn_fence(int order)
 #endif
 
 /*
+ * Asymmetric fences (Dekker's pattern, as liburcu's urcu-memb and Linux's
+ * membarrier users make it), for a fast side that must not pay a full
+ * barrier: the fast side stores, calls sn_fence_light(), then loads; the
+ * slow side stores, calls sn_fence_heavy(), then loads. Either the fast
+ * side's load sees the slow side's store, or the slow side's load sees
+ * the fast side's. With membarrier(2), light is a compiler barrier and
+ * heavy makes every running thread of the process pass a full barrier;
+ * without it (an old kernel, a sandbox), light is a full fence.
+ */
+SN_CONSUMER_API extern bool sn_membarrier_ok;   /* set once, at start-up */
+SN_CONSUMER_API void sn_fence_heavy(void);
+static inline void sn_fence_light(void)
+{
+	if (__builtin_expect(sn_membarrier_ok, 1))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
  * The calling thread's ordinal: its place in the order in which the
  * program created its threads (the main thread is 0). The drop-in
  * assigns it at pthread_create(), in the creating thread, so that a

@@ -157,7 +157,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <linux/membarrier.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -281,7 +280,6 @@ extern MEMCG_HIDDEN __thread bool tls_creating MEMCG_TLS;
 /* Bytes charged over high since this thread last slept for it. */
 extern MEMCG_HIDDEN __thread size_t tls_high_debt MEMCG_TLS;
 
-extern MEMCG_HIDDEN bool membarrier_ok;
 extern MEMCG_HIDDEN struct slab_notifier memcg_nb;
 
 /* ------------------------------------------------------------------ */
@@ -304,7 +302,6 @@ MEMCG_HIDDEN void uncharge_direct(struct slab_memcg *owner, size_t n);
 
 /* memcg_stock.c */
 MEMCG_HIDDEN struct memcg_thread *thread_self_slow(void);
-MEMCG_HIDDEN void membarrier_setup(void);
 MEMCG_HIDDEN void stock_take_locked(struct memcg_thread *t);
 MEMCG_HIDDEN void stock_sync_peak(struct memcg_thread *t);
 MEMCG_HIDDEN void stock_revalidate(struct memcg_thread *t);
@@ -390,29 +387,18 @@ static inline size_t sat_sub(size_t a, size_t b)
 /*
  * The stock's bytes without a locked instruction. Only the owner adds to
  * or takes from t->bytes outside t->lock; a drainer (holding t->lock)
- * takes them all. They meet as in Dekker's algorithm, made asymmetric
- * (as liburcu's urcu-memb and Linux's membarrier users are): the owner
- * marks itself busy and then reads `draining` with only a compiler
- * barrier between; the drainer sets `draining`, then makes every thread
- * of the process pass a full barrier (membarrier(2)), then waits for
- * `busy` to clear. Either the owner sees `draining` and leaves for the
- * slow path (which waits on t->lock), or the drainer sees `busy` and
- * waits the few instructions of the update. Without membarrier (an old
- * kernel, a sandbox), the owner pays a full fence instead.
+ * takes them all. They meet through the asymmetric fences of consumer.h:
+ * the owner marks itself busy, sn_fence_light(), then reads `draining`;
+ * the drainer sets `draining`, sn_fence_heavy(), then waits for `busy`
+ * to clear. Either the owner sees `draining` and leaves for the slow
+ * path (which waits on t->lock), or the drainer sees `busy` and waits
+ * the few instructions of the update.
  */
-
-static inline void owner_fence(void)
-{
-	if (likely(membarrier_ok))
-		atomic_signal_fence(memory_order_seq_cst);
-	else
-		sn_fence(__ATOMIC_SEQ_CST);
-}
 
 static inline bool owner_enter(struct memcg_thread *t)
 {
 	atomic_store_explicit(&t->busy, 1, RLX);
-	owner_fence();
+	sn_fence_light();
 	if (likely(!atomic_load_explicit(&t->draining, RLX)))
 		return true;
 	atomic_store_explicit(&t->busy, 0, memory_order_release);

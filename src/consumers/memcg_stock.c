@@ -63,10 +63,7 @@ static void drainer_enter(struct memcg_thread *t)
 	atomic_store_explicit(&t->draining, 1, RLX);
 	if (t == tls_self)
 		return;     /* the owner is here: not in its fast path */
-	if (membarrier_ok)
-		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
-	else
-		sn_fence(__ATOMIC_SEQ_CST);
+	sn_fence_heavy();
 	while (atomic_load_explicit(&t->busy, memory_order_acquire))
 		sched_yield();
 }
@@ -74,13 +71,6 @@ static void drainer_enter(struct memcg_thread *t)
 static void drainer_leave(struct memcg_thread *t)
 {
 	atomic_store_explicit(&t->draining, 0, memory_order_release);
-}
-
-void membarrier_setup(void)
-{
-	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
-	membarrier_ok = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-			syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 }
 
 /* Take the bytes out of @t's stock and uncharge them. Caller holds t->lock. */

@@ -28,7 +28,6 @@ __thread struct memcg_thread *tls_self MEMCG_TLS;
 __thread int tls_in_reclaim MEMCG_TLS;
 __thread bool tls_creating MEMCG_TLS;
 __thread size_t tls_high_debt MEMCG_TLS;
-bool membarrier_ok;
 
 /* ------------------------------------------------------------------ */
 /* fork                                                               */
@@ -94,7 +93,6 @@ static void fork_child(void)
 void do_init(void)
 {
 	atomic_store((_Atomic uintptr_t *)&root_group.handle, (uintptr_t)&root_group | root_group.gen);
-	membarrier_setup();
 	size_t area = (size_t)MEMCG_MAX_GROUPS * MEMCG_STRIDE;
 	void *a = mmap(NULL, area, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	group_area = a == MAP_FAILED ? NULL : a;
