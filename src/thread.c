@@ -41,24 +41,24 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
 static void thread_exit(void *arg);
 
+bool sn_membarrier_ok;
+
 static void make_key(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) != 0)
 		sn_fatal("slabnotify: pthread_key_create failed");
+	sn_membarrier_ok = os_membarrier_setup();
 }
-
-bool sn_membarrier_ok;
 
 void thread_init_once(void)
 {
-	sn_membarrier_ok = os_membarrier_setup();
 	pthread_once(&key_once, make_key);
 }
 
 void sn_fence_heavy(void)
 {
 	if (!sn_membarrier_ok || !os_membarrier())
-		atomic_thread_fence(memory_order_seq_cst);
+		sn_fence(__ATOMIC_SEQ_CST);
 }
 
 static void registry_add(struct slab_thread *t)

@@ -50,7 +50,7 @@ static inline void sn_fence_light(void)
 	if (__builtin_expect(sn_membarrier_ok, 1))
 		atomic_signal_fence(memory_order_seq_cst);
 	else
-		atomic_thread_fence(memory_order_seq_cst);
+		sn_fence(__ATOMIC_SEQ_CST);
 }
 
 /*
