@@ -1155,18 +1155,43 @@ static void *hold_alloc_thread(void *arg)
 	return slab_cache_alloc(arg, 0);
 }
 
-Test(switching, off_on_off_during_an_inflight_alloc_keeps_its_free, .timeout = 30)
+/* The allocating thread warmed up, handler a registered (and pinned if
+ * @pin) with hold_hook, notification on. */
+static pthread_t hold_start(struct slab_cache *c, struct rec *a, bool pin)
 {
-	struct slab_cache *c = create_ok("race", 32, 0);
-	pthread_t reader, allocer;
+	pthread_t allocer;
 	pthread_create(&allocer, NULL, hold_alloc_thread, c);
 	while (!atomic_load(&hold_warm))
 		msleep(1);
-	struct rec a;
-	rec_init(&a, 0, 0, c);
-	a.hook = hold_hook;
-	rec_register(&a);
+	rec_init(a, 0, 0, c);
+	a->hook = hold_hook;
+	rec_register(a);
+	if (pin)
+		sn_notifier_pin(&a->nb);
 	cr_assert_eq(slab_cache_set_notify(c, true), 0);
+	return allocer;
+}
+
+/* The held ALLOC let go: its object was accepted, and its FREE comes. */
+static void *hold_finish(struct slab_cache *c, pthread_t allocer, struct rec *a, const char *lost)
+{
+	atomic_store(&hold_release, 1);
+	void *p;
+	pthread_join(allocer, &p);
+	cr_assert_not_null(p);
+	cr_assert_eq(rec_live(a, p, SLAB_EVENT_ALLOC), 1, "the ALLOC was accepted");
+	log_clear();
+	slab_cache_free(c, p);
+	cr_expect_eq(log_find(0, SLAB_EVENT_FREE, p), 1, "%s", lost);
+	return p;
+}
+
+Test(switching, off_on_off_during_an_inflight_alloc_keeps_its_free, .timeout = 30)
+{
+	struct slab_cache *c = create_ok("race", 32, 0);
+	pthread_t reader;
+	struct rec a;
+	pthread_t allocer = hold_start(c, &a, false);
 	sn_rcu_barrier();
 
 	pthread_create(&reader, NULL, rcu_reader_thread, NULL);
@@ -1183,16 +1208,9 @@ Test(switching, off_on_off_during_an_inflight_alloc_keeps_its_free, .timeout = 3
 	atomic_store(&race_phase, 2);                     /* the grace period ends */
 	pthread_join(reader, NULL);
 	msleep(300);
-	atomic_store(&hold_release, 1);
-	void *p;
-	pthread_join(allocer, &p);
-	cr_assert_not_null(p);
-	cr_assert_eq(rec_live(&a, p, SLAB_EVENT_ALLOC), 1, "the ALLOC was accepted");
-	log_clear();
-	slab_cache_free(c, p);
-	cr_expect_eq(log_find(0, SLAB_EVENT_FREE, p), 1,
-		     "object allocated while notification was on got no FREE (switched off/on/off "
-		     "during its ALLOC)");
+	void *p = hold_finish(c, allocer, &a,
+			      "object allocated while notification was on got no FREE (switched off/on/off "
+			      "during its ALLOC)");
 
 	/* Whatever happened, a later life of the same object, allocated while
 	 * notification is off, must not produce a FREE either. */
@@ -1227,32 +1245,17 @@ Test(switching, off_on_off_during_an_inflight_alloc_keeps_its_free, .timeout = 3
 Test(switching, off_during_a_pinned_inflight_alloc_keeps_its_free, .timeout = 30)
 {
 	struct slab_cache *c = create_ok("race-pinned", 32, 0);
-	pthread_t allocer;
-	pthread_create(&allocer, NULL, hold_alloc_thread, c);
-	while (!atomic_load(&hold_warm))
-		msleep(1);
 	struct rec a;
-	rec_init(&a, 0, 0, c);
-	a.hook = hold_hook;
-	rec_register(&a);
-	sn_notifier_pin(&a.nb);
-	cr_assert_eq(slab_cache_set_notify(c, true), 0);
+	pthread_t allocer = hold_start(c, &a, true);
 	atomic_store(&hold_armed, 1);
 	atomic_store(&hold_go, 1);
 	while (!atomic_load(&hold_entered))
 		msleep(1);
 	cr_assert_eq(slab_cache_set_notify(c, false), 0);
 	sn_rcu_barrier();                                 /* the drain has run */
-	atomic_store(&hold_release, 1);
-	void *p;
-	pthread_join(allocer, &p);
-	cr_assert_not_null(p);
-	cr_assert_eq(rec_live(&a, p, SLAB_EVENT_ALLOC), 1, "the ALLOC was accepted");
-	log_clear();
-	slab_cache_free(c, p);
-	cr_expect_eq(log_find(0, SLAB_EVENT_FREE, p), 1,
-		     "object allocated by the pinned notifier's direct ALLOC got no FREE (switched off "
-		     "during its ALLOC)");
+	hold_finish(c, allocer, &a,
+		    "object allocated by the pinned notifier's direct ALLOC got no FREE (switched off "
+		    "during its ALLOC)");
 	rec_check_objects(&a);
 }
 
