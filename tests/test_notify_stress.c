@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <slabnotify.h>
+#include "consumers/consumer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -135,7 +136,6 @@ static atomic_bool stop;
 #define TG_HANDLERS 3
 #define TG_THREADS 4
 #define TG_POOL 512
-#define TG_ALL ((1u << TG_HANDLERS) - 1)
 #define OBJ_MAGIC 0x0b1ec7u
 
 struct tg_obj {
@@ -152,6 +152,8 @@ struct counting {
 
 static struct slab_cache *tg_cache;
 static struct counting tg_h[TG_HANDLERS];
+static int tg_n = TG_HANDLERS;                 /* handlers registered */
+#define TG_ALL ((1u << tg_n) - 1)
 static _Atomic(struct tg_obj *) tg_pool[TG_POOL];
 static atomic_long tg_ops, tg_notified_objs;
 
@@ -231,16 +233,21 @@ static void *tg_worker(void *arg)
 	return NULL;
 }
 
-Test(toggle, switching_under_load_keeps_every_pair, .timeout = 120)
+/* @n handlers, the first pinned if @pin (alone, its ALLOCs are direct:
+ * the switch-off drain meets them through the asymmetric fences). */
+static void toggle_under_load(int n, bool pin)
 {
+	tg_n = n;
 	tg_cache = slab_cache_create("toggle", 64, 0, SLAB_NOTIFY, NULL);
 	cr_assert_not_null(tg_cache);
-	for (int i = 0; i < TG_HANDLERS; i++) {
+	for (int i = 0; i < tg_n; i++) {
 		tg_h[i].nb.call = tg_call;
 		tg_h[i].nb.arg = &tg_h[i];
 		tg_h[i].nb.priority = i == 0 ? 5 : 0;
 		tg_h[i].id = i;
 		cr_assert_eq(slab_notifier_register(&tg_h[i].nb), 0);
+		if (pin && i == 0)
+			sn_notifier_pin(&tg_h[0].nb);
 	}
 	pthread_t t[TG_THREADS];
 	for (long i = 0; i < TG_THREADS; i++)
@@ -281,7 +288,7 @@ Test(toggle, switching_under_load_keeps_every_pair, .timeout = 120)
 	cr_assert_gt(ops, 10000 / SCALE, "only %ld operations", ops);
 	cr_assert_gt(nobj, 0, "no object was notified");
 	cr_assert_lt(nobj, ops, "every object was notified: the toggles did nothing");
-	for (int i = 0; i < TG_HANDLERS; i++) {
+	for (int i = 0; i < tg_n; i++) {
 		long a = atomic_load(&tg_h[i].allocs), f = atomic_load(&tg_h[i].frees);
 		cr_assert_eq(a, nobj, "h%d: %ld ALLOCs, %ld notified objects", i, a, nobj);
 		cr_assert_eq(a - f, 0, "h%d: %ld ALLOCs accepted, %ld FREEs received", i, a, f);
@@ -290,11 +297,21 @@ Test(toggle, switching_under_load_keeps_every_pair, .timeout = 120)
 	/* Pages: every notified slab, once released, got its FREEPAGE. */
 	slab_cache_shrink(tg_cache);
 	cr_assert_eq(info_of(tg_cache).num_slabs, 0, "slabs left after shrink");
-	for (int i = 0; i < TG_HANDLERS; i++) {
+	for (int i = 0; i < tg_n; i++) {
 		long np = atomic_load(&tg_h[i].newpages), fp = atomic_load(&tg_h[i].freepages);
 		cr_assert_eq(np, fp, "h%d: %ld NEWPAGEs, %ld FREEPAGEs", i, np, fp);
 	}
 	cr_assert_eq(slab_cache_destroy(tg_cache), 0);
+}
+
+Test(toggle, switching_under_load_keeps_every_pair, .timeout = 120)
+{
+	toggle_under_load(TG_HANDLERS, false);
+}
+
+Test(toggle, switching_under_load_keeps_every_pair_pinned_alone, .timeout = 120)
+{
+	toggle_under_load(1, true);
 }
 
 /* ------------------------------------------------------------------ */
