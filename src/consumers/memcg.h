@@ -411,7 +411,7 @@ static inline void owner_leave(struct memcg_thread *t)
 }
 
 /* Fast path: take @n bytes for @g from the stock. */
-static inline bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, size_t n)
+static inline __attribute__((always_inline)) bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, size_t n)
 {
 	if (atomic_load_explicit(&t->group, RLX) != g ||
 	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX))
@@ -435,7 +435,7 @@ static inline bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, s
 
 /* Fast path: give @n bytes of one object of @g back to the stock; the
  * new stock size, or 0 when it could not (the caller uncharges). */
-static inline size_t stock_put(struct memcg_thread *t, struct slab_memcg *g, size_t n)
+static inline __attribute__((always_inline)) size_t stock_put(struct memcg_thread *t, struct slab_memcg *g, size_t n)
 {
 	if (atomic_load_explicit(&t->group, RLX) != g ||
 	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX) || !owner_enter(t))
