@@ -345,12 +345,12 @@ SN_NOINLINE int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event un
 {
 	for (uint32_t j = i; j-- > 0;)
 		call_one(ch->nb[j], undo, d);
-	return pinned_veto(ch->nb[i], d, ret);
+	return veto_errno(ch->nb[i], d, ret);
 }
 
 /* The errno of @nb's veto @ret; the probe names its cause: the vetoing
  * handler's function and priority. */
-SN_NOINLINE int pinned_veto(struct slab_notifier *nb, const struct slab_event_data *d, int ret)
+SN_NOINLINE int veto_errno(struct slab_notifier *nb, const struct slab_event_data *d, int ret)
 {
 	int err = slab_notify_to_errno(ret);
 	if (SN_PROBE_ACTIVE(veto))

@@ -57,7 +57,7 @@ SN_HIDDEN int chain_roll_back(struct chain *ch, uint32_t i, enum slab_event undo
 			      int ret);
 SN_HIDDEN void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
 			     int err);
-SN_HIDDEN int pinned_veto(struct slab_notifier *nb, const struct slab_event_data *d, int ret);
+SN_HIDDEN int veto_errno(struct slab_notifier *nb, const struct slab_event_data *d, int ret);
 
 static inline uint32_t *stamps_of(struct slab *s)
 {
@@ -236,7 +236,7 @@ static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct sl
 	}
 	stamps[idx] = 0;
 	notified_dec(c);
-	return ret ? alloc_vetoed(c, s, idx, d->ptr, gfp, pinned_veto(nb, d, ret)) : d->ptr;
+	return ret ? alloc_vetoed(c, s, idx, d->ptr, gfp, veto_errno(nb, d, ret)) : d->ptr;
 }
 
 /*

@@ -57,8 +57,10 @@ void thread_init_once(void)
 
 void sn_fence_heavy(void)
 {
-	if (!sn_membarrier_ok || !os_membarrier())
+	if (!sn_membarrier_ok)
 		sn_fence(__ATOMIC_SEQ_CST);
+	else if (!os_membarrier())
+		sn_fatal("slabnotify: membarrier(2) failed after it was registered");
 }
 
 static void registry_add(struct slab_thread *t)
@@ -271,6 +273,10 @@ void threads_fork_parent(void)
 
 void threads_fork_child(void)
 {
+	/* The child is a new address space: its membarrier registration is
+	 * made again, while it has one thread and no fast side can run. */
+	if (sn_membarrier_ok)
+		sn_membarrier_ok = os_membarrier_setup();
 	sn_mutex_reinit(&registry_lock);
 	struct slab_thread *self = sn_tls_thread;
 	bool any = false;

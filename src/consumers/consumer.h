@@ -115,12 +115,12 @@ SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
 
 /*
  * Pinning: @nb, registered, stays so for the process's life
- * (slab_notifier_unregister(@nb) fails with EBUSY from then on). The
- * FREEs of objects allocated while the first notifier pinned was the
- * chain's only handler skip the read-side section and the walk: no grace
- * period can need to wait for a call of it, so its handler must not rely
- * on running inside one. For the consumers
- * that never stop: memcg (alone under `slabnotify run --max`) and the
+ * (slab_notifier_unregister(@nb) fails with EBUSY from then on). While
+ * the first notifier pinned is the chain's only handler, its ALLOCs are
+ * called directly, and so are the FREEs of the objects allocated then,
+ * for good: no read-side section and no walk, as no grace period can
+ * need to wait for a call of it, so its handler must not rely on running
+ * inside one. For the consumers that never stop: memcg (alone under `slabnotify run --max`) and the
  * profile (alone under `--leaks` or `--profile`). An unregistered @nb is
  * left as it is.
  */
