@@ -5,19 +5,19 @@
  * published with sn_rcu_assign_pointer() and replaced whole on every
  * registration change (copy on write). Callers walk it under the
  * liburcu-bp read side: lockless, and handlers may sleep. A pinned
- * notifier (memcg's, the profile's: never unregistered) gets the FREEs of
- * the objects allocated while it was alone in the chain directly, without
- * the read side (chain_stamp() says how).
+ * notifier (memcg's, the profile's: never unregistered) gets its ALLOCs,
+ * and the FREEs of the objects allocated then, directly, without the
+ * read side, while it is alone in the chain (notify_solo).
  *
  * Pairing: every registration gets a generation number; an array
  * version carries the generation of its newest member. A notified
  * object (page) is stamped with the generation of the array its ALLOC
  * (NEWPAGE) walked; its FREE (FREEPAGE) goes to the handlers of the
  * current array whose generation is at most the stamp: exactly those
- * that accepted, minus those unregistered since. An object allocated
- * while a pinned notifier was the array's only member is stamped with
- * that notifier instead (STAMP_PINNED): its FREE is due to it alone, for
- * good. Stamp 0 means "not notified": objects allocated while
+ * that accepted, minus those unregistered since. An object allocated by
+ * the pinned notifier's direct ALLOC (while it is the array's only
+ * member) is stamped STAMP_PINNED instead: its FREE is due to it alone,
+ * for good. Stamp 0 means "not notified": objects allocated while
  * notification was off, inside a handler, or with no handler registered.
  *
  * A veto rolls back exactly: FREE (FREEPAGE) to the handlers that
@@ -464,18 +464,10 @@ void sn_notify_gate_set(const struct sn_notify_gate *g)
 }
 
 /* The first notifier pinned. Pinned notifiers stay, so no other can
- * ever be alone in the chain. */
+ * ever be alone in the chain. Its direct ALLOCs stamp STAMP_PINNED; the
+ * chain's stamp its generation, as ever, also in the moments a chain in
+ * which it is alone is published before notify_solo says so. */
 struct slab_notifier *_Atomic notify_pinned;
-
-/* What the ALLOCs of @ch stamp (struct chain). An object stamped
- * STAMP_PINNED was allocated while the pinned notifier was alone, so its
- * FREE goes to it directly whatever the chain is by then; every other
- * stamp is a generation, and its FREE walks the chain. */
-static uint32_t chain_stamp(const struct chain *ch)
-{
-	bool pinned_alone = ch->n == 1 && ch->nb[0] == atomic_load_explicit(&notify_pinned, memory_order_relaxed);
-	return pinned_alone ? STAMP_PINNED : ch->gen;
-}
 
 /* The solo paths (notify_solo) that @next ends stop before it is
  * published, so that every ALLOC that starts after a registration
@@ -485,7 +477,6 @@ static void chain_publish(struct chain *next)
 {
 	struct chain *old = notify_chain;
 	uint32_t solo = solo_of(next);
-	atomic_store_explicit(&next->stamp, chain_stamp(next), memory_order_relaxed);
 	atomic_store(&notify_solo, solo & atomic_load(&notify_solo));
 	sn_rcu_assign_pointer(notify_chain, next);
 	atomic_store(&notify_solo, solo);
@@ -500,10 +491,7 @@ void sn_notifier_pin(struct slab_notifier *nb)
 		nb->_flags |= NB_PINNED;
 		if (!atomic_load_explicit(&notify_pinned, memory_order_relaxed)) {
 			atomic_store_explicit(&notify_pinned, nb, memory_order_relaxed);
-			/* In place: an ALLOC that read the old stamp is right too. */
-			struct chain *ch = notify_chain;
-			atomic_store_explicit(&ch->stamp, chain_stamp(ch), memory_order_release);
-			atomic_store(&notify_solo, solo_of(ch));
+			atomic_store(&notify_solo, solo_of(notify_chain));
 		}
 	}
 	sn_unlock(&chain_lock);

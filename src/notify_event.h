@@ -17,10 +17,6 @@ struct chain {
 	struct rcu_head rcu;
 	size_t map_bytes;
 	uint32_t gen;
-	/* What its ALLOCs stamp: gen, or STAMP_PINNED while its only member
-	 * is the pinned notifier (set by chain_publish() or, in place, by
-	 * sn_notifier_pin()). */
-	_Atomic uint32_t stamp;
 	uint32_t n;
 	struct slab_notifier *nb[];
 };
@@ -45,9 +41,9 @@ SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
 #define SOLO_GATE   0x1u
 #define SOLO_PINNED 0x2u
 SN_HIDDEN extern _Atomic uint32_t notify_solo;
-/* The stamp of an object allocated while the pinned notifier (consumer.h)
- * was the chain's only member: its FREE is due to that notifier alone,
- * for good. Generations stay below it (slab_notifier_register()). */
+/* The stamp of an object allocated by the pinned notifier's direct ALLOC
+ * (consumer.h; while it is the chain's only member): its FREE is due to
+ * that notifier alone, for good. Generations stay below it (slab_notifier_register()). */
 #define STAMP_PINNED 0x80000000u
 SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
@@ -195,6 +191,18 @@ static SN_ALWAYS_INLINE void event_init(struct slab_event_data *d, const struct 
 				       c->flags, event_footprint(c, s), (void *const *)&s->meta, idx };
 }
 
+/* Stamp object @idx of @s, its extension words NULLed first for the
+ * handlers: the slab's stamp array, or NULL when it could not be made. */
+static SN_ALWAYS_INLINE uint32_t *stamp_object(struct slab *s, uint32_t idx, uint32_t stamp)
+{
+	uint32_t *stamps = stamps_of(s);
+	if (unlikely(!stamps) && !(stamps = stamps_make(s)))
+		return NULL;
+	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
+	stamps[idx] = stamp;
+	return stamps;
+}
+
 /* Count a stamped object of @c on the allocating thread (@cpu, its slot
  * of @c, when the caller has it: one store). */
 static SN_ALWAYS_INLINE void notified_inc(struct slab_cache *c, struct slab_cpu *cpu)
@@ -219,11 +227,9 @@ static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct sl
 					 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d,
 					 struct slab_notifier *nb)
 {
-	uint32_t *stamps = stamps_of(s);
-	if (unlikely(!stamps) && !(stamps = stamps_make(s)))
+	uint32_t *stamps = stamp_object(s, idx, STAMP_PINNED);
+	if (unlikely(!stamps))
 		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
-	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
-	stamps[idx] = STAMP_PINNED;
 	notified_inc(c, cpu);
 	sn_fence_light();
 	int ret = 0;
@@ -264,20 +270,17 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 			return pinned_alloc_event(c, s, cpu, idx, gfp, &d,
 						  atomic_load_explicit(&notify_pinned, memory_order_relaxed));
 	}
-	uint32_t *stamps = stamps_of(s);
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
 	if (unlikely(!ch || !ch->n) || !(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
 		sn_rcu_read_unlock();
 		return obj;
 	}
-	if (unlikely(!stamps) && !(stamps = stamps_make(s))) {
+	uint32_t *stamps = stamp_object(s, idx, ch->gen);
+	if (unlikely(!stamps)) {
 		sn_rcu_read_unlock();
 		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
 	}
-	ext_clear_slots(atomic_load_explicit(&s->meta, memory_order_acquire), idx);
-	/* acquire: whoever frees the object learns of notify_pinned from us */
-	stamps[idx] = atomic_load_explicit(&ch->stamp, memory_order_acquire);
 	sn_handler_depth++;
 	int err = chain_call_alloc(ch, SLAB_EVENT_ALLOC, SLAB_EVENT_FREE, &d);
 	sn_handler_depth--;
