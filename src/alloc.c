@@ -103,9 +103,13 @@ SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct 
 	if (unlikely(link_get(c, obj) <= c->objects))
 		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	notify_free_event(c, s, idx, obj);
-#endif
+	size_t owed = notify_free_event(c, s, idx, obj);
 	cache_free_plain(fn, c, s, obj, idx);
+	if (owed)
+		notify_uncharge(owed);
+#else
+	cache_free_plain(fn, c, s, obj, idx);
+#endif
 }
 
 /* slab_of(), remembering a hit as the thread's last segment. Inline: it

@@ -386,7 +386,9 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 
 void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
-	notify_free_event(c, s, idx, obj);
+	size_t owed = notify_free_event(c, s, idx, obj);
+	if (owed)
+		notify_uncharge(owed);
 }
 
 int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
@@ -451,7 +453,7 @@ static uint32_t solo_of(const struct chain *ch)
 	const struct sn_notify_gate *g = atomic_load(&notify_gate);
 	uint32_t solo = g && ch->nb[0] == g->nb ? SOLO_GATE : 0;
 	if (ch->nb[0] == atomic_load_explicit(&notify_pinned, memory_order_relaxed))
-		solo |= SOLO_PINNED;
+		solo |= SOLO_PINNED | (atomic_load(&notify_charge) ? SOLO_CHARGE : 0);
 	return solo;
 }
 
@@ -495,6 +497,22 @@ void sn_notifier_pin(struct slab_notifier *nb)
 		}
 	}
 	sn_unlock(&chain_lock);
+}
+
+/* The first pinned notifier's charges (consumer.h): set once. */
+const struct sn_charge_ops *_Atomic notify_charge;
+
+bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge_ops *ops)
+{
+	sn_lock(&chain_lock);
+	bool ok = ops && ops->charge && ops->uncharge && nb == atomic_load(&notify_pinned) &&
+		  !atomic_load(&notify_charge);
+	if (ok) {
+		atomic_store(&notify_charge, ops);
+		atomic_store(&notify_solo, solo_of(notify_chain));
+	}
+	sn_unlock(&chain_lock);
+	return ok;
 }
 
 static void rcu_fork_register(void);

@@ -40,12 +40,17 @@ SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
  * One word, so that the common ALLOC tests both at once. */
 #define SOLO_GATE   0x1u
 #define SOLO_PINNED 0x2u
+#define SOLO_CHARGE 0x4u   /* with SOLO_PINNED: it has charges (consumer.h) */
 SN_HIDDEN extern _Atomic uint32_t notify_solo;
 /* The stamp of an object allocated by the pinned notifier's direct ALLOC
  * (consumer.h; while it is the chain's only member): its FREE is due to
- * that notifier alone, for good. Generations stay below it (slab_notifier_register()). */
-#define STAMP_PINNED 0x80000000u
+ * that notifier alone, for good. STAMP_CHARGED: the same, its ALLOC
+ * taken by the notifier's charge(), so that its FREE tries uncharge()
+ * first. Generations stay below both (slab_notifier_register()). */
+#define STAMP_PINNED  0x80000000u
+#define STAMP_CHARGED 0x80000001u
 SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned;
+SN_HIDDEN extern const struct sn_charge_ops *_Atomic notify_charge;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
 SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
 SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
@@ -214,24 +219,32 @@ static SN_ALWAYS_INLINE void notified_inc(struct slab_cache *c, struct slab_cpu 
 }
 
 /*
- * The ALLOC of an object while the pinned notifier @nb is alone: one
- * call, outside any read-side section (no array is read, and @nb is
- * never unregistered). With no read-side section for a switch-off's
- * grace period to wait for, the object is counted before its handler
- * runs, and the switch is read again after the count, across the light
- * fence of consumer.h; the drain reads the counts after the heavy one
- * (notify.c, "Switching"): either it sees this count, or this ALLOC sees
- * the switch off and goes unnotified.
+ * The ALLOC of an object while the pinned notifier is alone: no
+ * read-side section (no array is read, and the notifier is never
+ * unregistered). With no read-side section for a switch-off's grace
+ * period to wait for, the object is counted before its handler (or
+ * charge()) runs, and the switch is read again after the count, across
+ * the light fence of consumer.h; the drain reads the counts after the
+ * heavy one (notify.c, "Switching"): either it sees this count, or this
+ * ALLOC sees the switch off and goes unnotified. pinned_enter() stamps
+ * and counts (NULL: no stamp array); pinned_call_alloc() re-reads the
+ * switch and calls the handler.
  */
-static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
-					 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d,
-					 struct slab_notifier *nb)
+static SN_ALWAYS_INLINE uint32_t *pinned_enter(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+					       uint32_t idx, uint32_t stamp)
 {
-	uint32_t *stamps = stamp_object(s, idx, STAMP_PINNED);
+	uint32_t *stamps = stamp_object(s, idx, stamp);
 	if (unlikely(!stamps))
-		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
+		return NULL;
 	notified_inc(c, cpu);
 	sn_fence_light();
+	return stamps;
+}
+
+static SN_ALWAYS_INLINE void *pinned_call_alloc(struct slab_cache *c, struct slab *s, uint32_t *stamps,
+						uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d)
+{
+	struct slab_notifier *nb = atomic_load_explicit(&notify_pinned, memory_order_relaxed);
 	int ret = 0;
 	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
 		sn_handler_depth++;
@@ -243,6 +256,32 @@ static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct sl
 	stamps[idx] = 0;
 	notified_dec(c);
 	return ret ? alloc_vetoed(c, s, idx, d->ptr, gfp, veto_errno(nb, d, ret)) : d->ptr;
+}
+
+static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+						 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d)
+{
+	uint32_t *stamps = pinned_enter(c, s, cpu, idx, STAMP_PINNED);
+	if (unlikely(!stamps))
+		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
+	return pinned_call_alloc(c, s, stamps, idx, gfp, d);
+}
+
+/* The same for an object of a SLAB_ACCOUNT cache, with the notifier's
+ * charges: charge() first, the event only when it declines. */
+static SN_ALWAYS_INLINE void *charged_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+						  uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
+{
+	uint32_t *stamps = pinned_enter(c, s, cpu, idx, STAMP_CHARGED);
+	if (unlikely(!stamps))
+		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
+	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) &&
+	    likely(atomic_load_explicit(&notify_charge, memory_order_relaxed)->charge(event_footprint(c, s))))
+		return obj;
+	stamps[idx] = STAMP_PINNED;
+	struct slab_event_data d;
+	event_init(&d, c, s, idx, obj, gfp, req);
+	return pinned_call_alloc(c, s, stamps, idx, gfp, &d);
 }
 
 /*
@@ -260,15 +299,16 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 {
 	if (sn_handler_depth)
 		return obj;
+	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
+	if (unlikely(solo & SOLO_CHARGE) && (c->flags & SLAB_ACCOUNT))
+		return charged_alloc_event(c, s, cpu, idx, obj, gfp, req);
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, gfp, req);
-	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
 	if (unlikely(solo)) {
 		if (gate_keeps(solo, &d))
 			return obj;
 		if (solo & SOLO_PINNED)
-			return pinned_alloc_event(c, s, cpu, idx, gfp, &d,
-						  atomic_load_explicit(&notify_pinned, memory_order_relaxed));
+			return pinned_alloc_event(c, s, cpu, idx, gfp, &d);
 	}
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
@@ -295,16 +335,23 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 }
 
 /* The FREE event of object @idx of @s, if its ALLOC was notified; else
- * the gate's free. */
-static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
+ * the gate's free. An object charged by the pinned notifier's charge()
+ * has no event: its footprint is returned, for notify_uncharge() once
+ * the object is back in its slab (0: nothing owed). */
+static SN_ALWAYS_INLINE size_t notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
 	uint32_t *stamps = stamps_of(s);
 	uint32_t stamp = stamps ? stamps[idx] : 0;
+	if (stamp == STAMP_CHARGED) {
+		stamps[idx] = 0;
+		notified_dec(c);
+		return event_footprint(c, s);
+	}
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
 	if (!stamp) {
 		gate_free(&d);
-		return;
+		return 0;
 	}
 	if (stamp == STAMP_PINNED)
 		pinned_call_free(&d);
@@ -312,6 +359,12 @@ static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab
 		chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
+	return 0;
+}
+
+static inline void notify_uncharge(size_t footprint)
+{
+	atomic_load_explicit(&notify_charge, memory_order_relaxed)->uncharge(footprint);
 }
 
 #endif /* SLABNOTIFY_NOTIFY_EVENT_H */

@@ -245,6 +245,42 @@ Test(memcg_charge, account_cache_charges_stride_and_uncharges)
 	cr_assert_eq(st.stock, 0);
 }
 
+/* The root's charges from the stock without an event (consumer.h's
+ * charges): usage, objects and peak exact, and a root object freed by a
+ * thread now in another group goes back to the root. */
+Test(memcg_charge, root_charges_without_events_are_exact)
+{
+	struct slab_memcg *root = slab_memcg_root();   /* accounting starts */
+	struct slab_cache *c = acct_cache("acct-root", 100);
+	size_t stride = slab_cache_size(c);
+	enum { N = 3000 };
+	void **o = calloc(N, sizeof(void *));
+	for (int i = 0; i < N; i++)
+		cr_assert_not_null(o[i] = slab_cache_alloc(c, 0));
+	struct slab_memcg_stat st = st_of(root);
+	cr_assert_eq(st.usage, N * stride, "usage %zu != %zu", st.usage, N * stride);
+	cr_assert_eq(st.nr_objects, N);
+	cr_assert_eq(st.peak, N * stride, "peak %zu", st.peak);
+	for (int i = 0; i < N / 2; i++)
+		slab_cache_free(c, o[i]);
+	st = st_of(root);
+	cr_assert_eq(st.usage, (N - N / 2) * stride);
+	cr_assert_eq(st.nr_objects, N - N / 2);
+	struct slab_memcg *g = mk(NULL, "g");
+	slab_memcg_enter(g);
+	for (int i = N / 2; i < N; i++)
+		slab_cache_free(c, o[i]);
+	cr_assert_eq(st_of(g).usage, 0);
+	cr_assert_eq(st_of(g).nr_objects, 0);
+	slab_memcg_drain_stock();
+	st = st_of(root);
+	cr_assert_eq(st.usage, 0, "root usage %zu", st.usage);
+	cr_assert_eq(st.nr_objects, 0);
+	cr_assert_eq(st.stock, 0);
+	cr_assert_eq(st.peak, N * stride, "the peak stays");
+	free(o);
+}
+
 Test(memcg_charge, plain_cache_is_not_charged)
 {
 	struct slab_cache *c = slab_cache_create("plain", 64, 0, SLAB_NOTIFY, NULL);

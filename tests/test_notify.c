@@ -1878,3 +1878,163 @@ Test(event_ext, handlers_get_their_word_flags_and_footprint_without_a_lookup)
 	cr_assert_eq(atomic_load(&ev_bad), 0);
 	slab_cache_destroy(ev_cache);
 }
+
+/* ------------------------------------------------------------------ */
+/* charges: the first pinned notifier's charges without an event      */
+/* ------------------------------------------------------------------ */
+
+static atomic_long ch_charges, ch_uncharges, ch_bytes;
+static atomic_bool ch_accept = true;
+static atomic_int ch_hold;     /* 1: the next charge() waits for 2 */
+
+static bool ch_charge(size_t footprint)
+{
+	int one = 1;
+	if (atomic_compare_exchange_strong(&ch_hold, &one, 3))
+		while (atomic_load(&ch_hold) != 2)
+			msleep(1);
+	if (!atomic_load(&ch_accept))
+		return false;
+	atomic_fetch_add(&ch_charges, 1);
+	atomic_fetch_add(&ch_bytes, (long)footprint);
+	return true;
+}
+
+static void ch_uncharge(size_t footprint)
+{
+	atomic_fetch_add(&ch_uncharges, 1);
+	atomic_fetch_sub(&ch_bytes, (long)footprint);
+}
+
+static const struct sn_charge_ops ch_ops = { ch_charge, ch_uncharge };
+
+/* Handler a, registered, pinned, with the charges. */
+static void charges_start(struct rec *a, struct slab_cache *only)
+{
+	rec_init(a, 0, 0, only);
+	rec_register(a);
+	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_ops), "charges for a notifier not pinned");
+	sn_notifier_pin(&a->nb);
+	cr_assert(sn_notifier_charge_set(&a->nb, &ch_ops));
+	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_ops), "charges set twice");
+}
+
+Test(charges, accounted_pair_is_charged_without_events)
+{
+	struct slab_cache *c = create_ok("ch-acct", 100, SLAB_ACCOUNT);
+	struct rec a;
+	charges_start(&a, c);
+	log_clear();
+	void *p[10];
+	for (int i = 0; i < 10; i++)
+		p[i] = slab_cache_alloc(c, 0);
+	cr_assert_eq(atomic_load(&ch_charges), 10);
+	cr_assert_eq(atomic_load(&ch_bytes), 10 * (long)info_of(c).size, "charged the objects' footprints");
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, NULL), 0, "an ALLOC event for a charged object");
+	for (int i = 0; i < 10; i++)
+		slab_cache_free(c, p[i]);
+	cr_assert_eq(atomic_load(&ch_uncharges), 10);
+	cr_assert_eq(atomic_load(&ch_bytes), 0, "uncharged what was charged");
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, NULL), 0, "a FREE event for a charged object");
+	cr_assert_eq(info_of(c).active_objs, 0);
+	rec_check_objects(&a);
+}
+
+Test(charges, declined_charge_sends_the_events)
+{
+	struct slab_cache *c = create_ok("ch-declined", 64, SLAB_ACCOUNT);
+	struct rec a;
+	charges_start(&a, c);
+	atomic_store(&ch_accept, false);
+	log_clear();
+	void *p = slab_cache_alloc(c, 0);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p), 1, "a declined charge sent no ALLOC");
+	atomic_store(&ch_accept, true);
+	slab_cache_free(c, p);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p), 1, "the FREE of an evented ALLOC");
+	cr_assert_eq(atomic_load(&ch_uncharges), 0, "an uncharge for an object never charged");
+	rec_check_objects(&a);
+}
+
+Test(charges, only_accounted_caches_outside_quiet_sections)
+{
+	struct slab_cache *plain = create_ok("ch-plain", 64, SLAB_NOTIFY);
+	struct slab_cache *acct = create_ok("ch-quiet", 64, SLAB_ACCOUNT);
+	struct rec a;
+	charges_start(&a, NULL);
+	log_clear();
+	void *p = slab_cache_alloc(plain, 0);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p), 1);
+	slab_cache_free(plain, p);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p), 1);
+	sn_quiet_begin();
+	void *q = slab_cache_alloc(acct, 0);
+	sn_quiet_end();
+	slab_cache_free(acct, q);
+	cr_assert_eq(atomic_load(&ch_charges) + atomic_load(&ch_uncharges), 0, "a charge outside an accounted cache "
+										  "or inside a quiet section");
+	rec_check_objects(&a);
+}
+
+/* Charged objects keep their uncharge through a second handler's
+ * registration and the cache's switch-off; new ones go along the chain. */
+Test(charges, uncharge_outlives_the_solo_state_and_the_switch)
+{
+	struct slab_cache *c = create_ok("ch-switch", 48, SLAB_ACCOUNT);
+	struct rec a, b;
+	charges_start(&a, c);
+	void *p = slab_cache_alloc(c, 0), *q = slab_cache_alloc(c, 0);
+	cr_assert_eq(atomic_load(&ch_charges), 2);
+	rec_init(&b, 1, 0, c);
+	rec_register(&b);
+	log_clear();
+	void *r = slab_cache_alloc(c, 0);
+	cr_assert_eq(atomic_load(&ch_charges), 2, "charged while not alone");
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, r) + log_find(1, SLAB_EVENT_ALLOC, r), 2);
+	slab_cache_free(c, p);
+	cr_assert_eq(atomic_load(&ch_uncharges), 1);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();
+	slab_cache_free(c, q);
+	slab_cache_free(c, r);
+	cr_assert_eq(atomic_load(&ch_uncharges), 2, "a charged object lost its uncharge to the switch");
+	cr_assert_eq(atomic_load(&ch_bytes), 0);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, r) + log_find(1, SLAB_EVENT_FREE, r), 2);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p) + log_find(0, SLAB_EVENT_FREE, q), 0);
+	rec_check_objects(&a);
+	rec_check_objects(&b);
+}
+
+/* The switch-off while a charge is in flight: the drain must find the
+ * object counted, so that its uncharge comes. The allocating thread's
+ * slab is made while notification is off (hold_alloc_thread()), so that
+ * no notified page keeps the FREE hook on. */
+Test(charges, off_during_an_inflight_charge_keeps_its_uncharge, .timeout = 30)
+{
+	struct slab_cache *c = create_ok("ch-race", 32, SLAB_ACCOUNT);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();                             /* that drain is over */
+	pthread_t t;
+	pthread_create(&t, NULL, hold_alloc_thread, c);
+	while (!atomic_load(&hold_warm))
+		msleep(1);
+	struct rec a;
+	charges_start(&a, c);
+	cr_assert_eq(slab_cache_set_notify(c, true), 0);
+	atomic_store(&ch_hold, 1);
+	atomic_store(&hold_go, 1);
+	while (atomic_load(&ch_hold) != 3)
+		msleep(1);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();                             /* the drain has run, */
+	sn_rcu_barrier();                             /* also if it queued itself again */
+	atomic_store(&ch_hold, 2);
+	void *p;
+	pthread_join(t, &p);
+	cr_assert_not_null(p);
+	cr_assert_eq(atomic_load(&ch_charges), 1);
+	slab_cache_free(c, p);
+	cr_assert_eq(atomic_load(&ch_uncharges), 1, "an object charged while notification was switched off got "
+						    "no uncharge");
+	cr_assert_eq(atomic_load(&ch_bytes), 0);
+}

@@ -126,6 +126,28 @@ SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
  */
 SN_CONSUMER_API void sn_notifier_pin(struct slab_notifier *nb);
 
+/*
+ * Charges without an event, for the first notifier pinned, as Linux's
+ * memcg_slab_post_alloc_hook() takes its per-CPU stock: memcg's charge
+ * of a thread in the root group, from the thread's stock. While that
+ * notifier is the chain's only handler, the ALLOC of an object of a
+ * SLAB_ACCOUNT cache (outside handlers and quiet sections) calls
+ * charge() first, with the object's footprint (slab_event_data's):
+ * true stands for the ALLOC event returning SLAB_NOTIFY_OK with the
+ * object's extension slots left NULL, and no event is sent; false sends
+ * the ALLOC event as ever. The FREE of an object so charged is no
+ * event: uncharge() is called with the footprint instead, after the
+ * object went back to its slab (so that it can be a tail call). Both run
+ * on the allocating (freeing) thread, must not allocate or sleep, and
+ * charge() cannot veto. Set once, for the process's life; false (and
+ * nothing set) unless @nb is the first notifier pinned.
+ */
+struct sn_charge_ops {
+	bool (*charge)(size_t footprint);
+	void (*uncharge)(size_t footprint);
+};
+SN_CONSUMER_API bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge_ops *ops);
+
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report
  * written from a signal handler. Async-signal-safe. */

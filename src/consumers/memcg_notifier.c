@@ -158,3 +158,31 @@ struct slab_notifier memcg_nb = {
 	.call = memcg_call,
 	.priority = 0,
 };
+
+/*
+ * The charges without an event (consumer.h), for a thread in the root
+ * group: from and to its stock, as alloc_fast() and free_fast() do; the
+ * root needs no owner recorded. A charge the stock cannot cover
+ * declines, and the event comes to memcg_call(); an uncharge it cannot
+ * take goes to the root's counters.
+ */
+static bool charge_root(size_t n)
+{
+	struct memcg_thread *t = tls_self;
+	return likely(t) && t->cur == &root_group && stock_consume(t, &root_group, n);
+}
+
+static void uncharge_root(size_t n)
+{
+	struct memcg_thread *t = tls_self;
+	size_t stock = likely(t) ? stock_put(t, &root_group, n) : 0;
+	if (unlikely(!stock))
+		uncharge_object(&root_group, n);
+	else if (unlikely(stock > MEMCG_STOCK_MAX))
+		stock_trim(t);
+}
+
+const struct sn_charge_ops memcg_charges = {
+	.charge = charge_root,
+	.uncharge = uncharge_root,
+};

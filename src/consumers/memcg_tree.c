@@ -109,8 +109,10 @@ void do_init(void)
 	slab_cache_set_notify(sn_kmalloc_large(), true);
 	if (slab_notifier_register(&memcg_nb) != 0)
 		fprintf(stderr, "slabnotify: memcg: cannot register the notifier\n");
-	else
+	else {
 		sn_notifier_pin(&memcg_nb);   /* never unregistered */
+		sn_notifier_charge_set(&memcg_nb, &memcg_charges);
+	}
 }
 
 
