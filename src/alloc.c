@@ -50,10 +50,31 @@ static SN_ALWAYS_INLINE void *alloc_post(const char *fn, struct slab_cache *c, u
 	return obj;
 }
 
+static SN_NOINLINE void *alloc_post_full(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+					 size_t req)
+{
+	return alloc_post(fn, c, idx, gfp, req);
+}
+
+#ifndef SLABNOTIFY_NO_NOTIFY
+static SN_NOINLINE void *alloc_post_charged(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+					    size_t req)
+{
+	return charged_alloc(fn, c, idx, gfp, req, alloc_post_full);
+}
+#endif
+
+/* The ways out of the fast path: the charges without an event for a
+ * thread that has a stock for them (notify_event.h), everything else
+ * the whole way. Each a tail call, after the one test. */
 SN_NOINLINE void *alloc_post_hook(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
 				  size_t req)
 {
-	return alloc_post(fn, c, idx, gfp, req);
+#ifndef SLABNOTIFY_NO_NOTIFY
+	if (unlikely(sn_tls_thread->stock))
+		return alloc_post_charged(fn, c, idx, gfp, req);
+#endif
+	return alloc_post_full(fn, c, idx, gfp, req);
 }
 
 void slab_free_suspect_p(const char *fn, void *obj)
@@ -76,12 +97,30 @@ void *slab_alloc_slow_enomem(const char *fn, struct slab_cache *c, size_t req)
 	return p;
 }
 
-void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
+static SN_NOINLINE void *alloc_post_full_enomem(const char *fn, struct slab_cache *c, uint32_t idx,
+						slab_gfp_t gfp, size_t req)
 {
+	(void)gfp;   /* 0 */
 	void *p = alloc_post(fn, c, idx, 0, req);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
+}
+
+#ifndef SLABNOTIFY_NO_NOTIFY
+static SN_NOINLINE void *alloc_post_charged_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
+{
+	return charged_alloc(fn, c, idx, 0, req, alloc_post_full_enomem);
+}
+#endif
+
+void *alloc_post_hook_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
+{
+#ifndef SLABNOTIFY_NO_NOTIFY
+	if (unlikely(sn_tls_thread->stock))
+		return alloc_post_charged_enomem(fn, c, idx, req);
+#endif
+	return alloc_post_full_enomem(fn, c, idx, 0, req);
 }
 
 void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const void *obj)
@@ -96,21 +135,96 @@ void free_bad_index(const char *fn, struct slab_cache *c, struct slab *s, const 
 	sn_bad_free(fn, obj, c, "invalid pointer (not the start of an object)");
 }
 
+/* A free that may need a FREE event, the whole way (@tested: the
+ * double-free test made). */
+static SN_ALWAYS_INLINE void free_evented(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					  uint32_t idx, bool tested)
+{
+	if (!tested && unlikely(link_get(c, obj) <= c->objects))
+		slab_confirm_free(fn, c, s, obj, idx);
+#ifndef SLABNOTIFY_NO_NOTIFY
+	notify_free_event(c, s, idx, obj);
+#endif
+	cache_free_plain(fn, c, s, obj, idx);
+}
+
+static SN_NOINLINE void cache_free_evented(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					   uint32_t idx)
+{
+	free_evented(fn, c, s, obj, idx, false);
+}
+
+#ifndef SLABNOTIFY_NO_NOTIFY
+static SN_NOINLINE void cache_free_evented_tested(const char *fn, struct slab_cache *c, struct slab *s,
+						  void *obj, uint32_t idx)
+{
+	free_evented(fn, c, s, obj, idx, true);
+}
+
+static SN_NOINLINE void cache_free_suspect(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					   uint32_t idx)
+{
+	slab_confirm_free(fn, c, s, obj, idx);
+	cache_free_evented_tested(fn, c, s, obj, idx);
+}
+
+/* With charges set: a charged object's free (notify_event.h) is taken
+ * with nothing called; every other way is a tail call, so that the
+ * common one saves no registers. */
+static SN_NOINLINE void cache_free_charges(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					   uint32_t idx)
+{
+	if (unlikely(link_get(c, obj) <= c->objects)) {
+		cache_free_suspect(fn, c, s, obj, idx);
+		return;
+	}
+	size_t charged = charged_free(c, s, idx);
+	if (likely(charged == CHARGED_DONE)) {
+		cache_free_plain_tested(fn, c, s, obj, idx);
+		return;
+	}
+	if (charged != CHARGED_NO) {
+		charged_free_slow(fn, c, s, obj, idx, charged);
+		return;
+	}
+	cache_free_evented_tested(fn, c, s, obj, idx);
+}
+#endif
+
 /* Frees that may need a FREE event: a double free is caught before it
  * could be announced twice. */
 SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
-	if (unlikely(link_get(c, obj) <= c->objects))
-		slab_confirm_free(fn, c, s, obj, idx);
 #ifndef SLABNOTIFY_NO_NOTIFY
-	size_t owed = notify_free_event(c, s, idx, obj);
-	cache_free_plain(fn, c, s, obj, idx);
-	if (owed)
-		notify_uncharge(owed);
-#else
-	cache_free_plain(fn, c, s, obj, idx);
+	if (unlikely(atomic_load_explicit(&notify_charge, memory_order_relaxed))) {
+		cache_free_charges(fn, c, s, obj, idx);
+		return;
+	}
 #endif
+	cache_free_evented(fn, c, s, obj, idx);
 }
+
+#ifndef SLABNOTIFY_NO_NOTIFY
+/* charged_free()'s rest (@left: its answer): the object goes back, then
+ * what the stock could not do. */
+SN_NOINLINE void charged_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx,
+				   size_t left)
+{
+	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
+	size_t n = event_footprint(c, s);
+	if (left == SIZE_MAX) {
+		stamps_of(s)[idx] = 0;
+		notified_dec(c);
+		struct sn_stock *st = sn_tls_thread->stock;
+		left = st ? sn_stock_put(st, ch->group, charge_seq(ch), n) : 0;
+	}
+	cache_free_plain(fn, c, s, obj, idx);
+	if (!left)
+		ch->uncharge(n);
+	else if (left > ch->stock_max)
+		ch->trim();
+}
+#endif
 
 /* slab_of(), remembering a hit as the thread's last segment. Inline: it
  * is the whole cost of a free's miss (bintree's frees miss one in eight). */

@@ -98,14 +98,15 @@ static SN_ALWAYS_INLINE void *cache_alloc(const char *fn, struct slab_cache *c, 
 /* Free without hooks: @idx is checked (below @fresh, the slab's chained
  * limit). Pushes onto the calling thread's chain when it owns the slab;
  * only tail calls leave it. A free object's link decodes to at most
- * @fresh: the double-free test needs no other bound. */
+ * @fresh: the double-free test needs no other bound (@suspect: make it;
+ * false where the caller made a wider one). */
 static SN_ALWAYS_INLINE void cache_free_plain_by(struct slab_thread *t, const char *fn, struct slab_cache *c,
 						 struct slab *s, void *obj, uint32_t idx, uint32_t fresh,
-						 bool first_word)
+						 bool first_word, bool suspect)
 {
 	uintptr_t *w = first_word ? (uintptr_t *)obj : link_word(c, obj);
 	uintptr_t key = link_key(c, w);
-	if (unlikely((*w ^ key) <= fresh)) {
+	if (suspect && unlikely((*w ^ key) <= fresh)) {
 		/* Looks free: a double free, or data that decodes so. */
 		slab_free_suspect_p(fn, obj);
 		return;
@@ -133,7 +134,16 @@ static SN_ALWAYS_INLINE void cache_free_plain(const char *fn, struct slab_cache 
 					      uint32_t idx)
 {
 	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx,
-			    atomic_load_explicit(&s->fresh, memory_order_relaxed), false);
+			    atomic_load_explicit(&s->fresh, memory_order_relaxed), false, true);
+}
+
+/* The same after the caller's double-free test (link_get() <= objects),
+ * with nothing run since that could have written the object. */
+static SN_ALWAYS_INLINE void cache_free_plain_tested(const char *fn, struct slab_cache *c, struct slab *s,
+						     void *obj, uint32_t idx)
+{
+	cache_free_plain_by(sn_tls_thread, fn, c, s, obj, idx,
+			    atomic_load_explicit(&s->fresh, memory_order_relaxed), false, false);
 }
 
 /* Free @obj of slab @s of cache @c by thread @t; @fn names the API. */
@@ -158,7 +168,7 @@ static SN_ALWAYS_INLINE void cache_free_by(struct slab_thread *t, const char *fn
 		return;
 	}
 #endif
-	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx, fresh, true);
+	cache_free_plain_by(t, fn, c, s, obj, (uint32_t)idx, fresh, true, true);
 }
 
 static SN_ALWAYS_INLINE void cache_free(const char *fn, struct slab_cache *c, struct slab *s, void *obj)

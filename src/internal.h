@@ -404,11 +404,15 @@ _Static_assert(sizeof(struct slab_cpu) == 128, "two lines per cpu slot");
  * that free(NULL) needs no test of its own on the fast path. */
 #define SN_NO_SEGMENT ((uintptr_t)1)
 
+struct sn_stock;
 struct slab_thread {
 	/* The segment this thread's last free found in the segment map: a
 	 * free in the same segment skips the map (segments never go away).
 	 * Never 0: SN_NO_SEGMENT until the first hit. */
 	uintptr_t last_seg __attribute__((aligned(SN_CACHE_LINE)));
+	/* The consumer's stock for the charges without an event
+	 * (consumer.h's sn_thread_stock_set()); NULL in a reused structure. */
+	struct sn_stock *stock;
 	struct slab_cpu cpu[SN_NR_SLOTS] __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab_thread *next, *prev; /* registry */
 	_Atomic size_t idle_bytes;       /* empty slabs kept (owner; a destroyer too) */

@@ -378,6 +378,19 @@ SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t id
 	return NULL;
 }
 
+/* charged_alloc() found the switch off after it took the bytes: they go
+ * back, the count with them, and the object goes unnotified. */
+void *charged_undo(struct slab_cache *c, uint32_t idx, size_t n)
+{
+	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
+	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
+	struct sn_stock *st = sn_tls_thread->stock;
+	if (!sn_stock_put(st, ch->group, charge_seq(ch), n))
+		ch->uncharge(n);
+	notified_dec(c);
+	return cpu->base_m1 + (size_t)(idx + 1) * c->size;
+}
+
 void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj, slab_gfp_t gfp,
 			size_t req)
 {
@@ -386,9 +399,7 @@ void *notify_alloc_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void
 
 void notify_free_hook(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
-	size_t owed = notify_free_event(c, s, idx, obj);
-	if (owed)
-		notify_uncharge(owed);
+	notify_free_event(c, s, idx, obj);
 }
 
 int notify_newpage(struct slab_cache *c, struct slab *s, slab_gfp_t gfp)
@@ -500,19 +511,29 @@ void sn_notifier_pin(struct slab_notifier *nb)
 }
 
 /* The first pinned notifier's charges (consumer.h): set once. */
-const struct sn_charge_ops *_Atomic notify_charge;
+const struct sn_charge *_Atomic notify_charge;
 
-bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge_ops *ops)
+bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge *ch)
 {
 	sn_lock(&chain_lock);
-	bool ok = ops && ops->charge && ops->uncharge && nb == atomic_load(&notify_pinned) &&
-		  !atomic_load(&notify_charge);
+	bool ok = ch && ch->group && ch->seq && ch->uncharge && ch->trim && nb &&
+		  nb == atomic_load(&notify_pinned) && !atomic_load(&notify_charge);
 	if (ok) {
-		atomic_store(&notify_charge, ops);
+		atomic_store(&notify_charge, ch);
 		atomic_store(&notify_solo, solo_of(notify_chain));
 	}
 	sn_unlock(&chain_lock);
 	return ok;
+}
+
+void sn_thread_stock_set(struct sn_stock *st)
+{
+	struct slab_thread *t = sn_tls_thread;
+	if (t == &sn_thread_dummy) {
+		if (!st || !(t = thread_get()))
+			return;   /* an exiting thread, or no memory: no charges */
+	}
+	t->stock = st;
 }
 
 static void rcu_fork_register(void);

@@ -50,7 +50,7 @@ SN_HIDDEN extern _Atomic uint32_t notify_solo;
 #define STAMP_PINNED  0x80000000u
 #define STAMP_CHARGED 0x80000001u
 SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned;
-SN_HIDDEN extern const struct sn_charge_ops *_Atomic notify_charge;
+SN_HIDDEN extern const struct sn_charge *_Atomic notify_charge;
 SN_HIDDEN uint32_t *stamps_make(struct slab *s);
 SN_HIDDEN void notified_add_slow(struct slab_cache *c, long delta);
 SN_HIDDEN void notify_drain_kick(struct slab_cache *c);
@@ -129,7 +129,7 @@ static SN_ALWAYS_INLINE int chain_call_alloc(struct chain *ch, enum slab_event e
  * read-side section, the handler guard around the calls. A stamp at
  * least the array's generation (its newest member's) is due to every
  * handler in it: the common case, with no generation to compare. */
-static inline void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
+static SN_ALWAYS_INLINE void chain_call_free(enum slab_event ev, const struct slab_event_data *d, uint32_t stamp)
 {
 	sn_rcu_read_lock();
 	struct chain *ch = sn_rcu_dereference(notify_chain);
@@ -149,7 +149,7 @@ static inline void chain_call_free(enum slab_event ev, const struct slab_event_d
 /* The FREE of an object stamped STAMP_PINNED, to the pinned notifier: no
  * read-side section, as no grace period can wait for a call of it (it is
  * never unregistered), and no array to walk. */
-static inline void pinned_call_free(const struct slab_event_data *d)
+static SN_ALWAYS_INLINE void pinned_call_free(const struct slab_event_data *d)
 {
 	struct slab_notifier *nb = atomic_load_explicit(&notify_pinned, memory_order_relaxed);
 	sn_handler_depth++;
@@ -219,31 +219,23 @@ static SN_ALWAYS_INLINE void notified_inc(struct slab_cache *c, struct slab_cpu 
 }
 
 /*
- * The ALLOC of an object while the pinned notifier is alone: no
- * read-side section (no array is read, and the notifier is never
- * unregistered). With no read-side section for a switch-off's grace
- * period to wait for, the object is counted before its handler (or
- * charge()) runs, and the switch is read again after the count, across
- * the light fence of consumer.h; the drain reads the counts after the
- * heavy one (notify.c, "Switching"): either it sees this count, or this
- * ALLOC sees the switch off and goes unnotified. pinned_enter() stamps
- * and counts (NULL: no stamp array); pinned_call_alloc() re-reads the
- * switch and calls the handler.
+ * The ALLOC of an object while the pinned notifier is alone: one call,
+ * outside any read-side section (no array is read, and the notifier is
+ * never unregistered). With no read-side section for a switch-off's
+ * grace period to wait for, the object is counted before its handler
+ * runs, and the switch is read again after the count, across the light
+ * fence of consumer.h; the drain reads the counts after the heavy one
+ * (notify.c, "Switching"): either it sees this count, or this ALLOC sees
+ * the switch off and goes unnotified.
  */
-static SN_ALWAYS_INLINE uint32_t *pinned_enter(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
-					       uint32_t idx, uint32_t stamp)
+static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
+						 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d)
 {
-	uint32_t *stamps = stamp_object(s, idx, stamp);
+	uint32_t *stamps = stamp_object(s, idx, STAMP_PINNED);
 	if (unlikely(!stamps))
-		return NULL;
+		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
 	notified_inc(c, cpu);
 	sn_fence_light();
-	return stamps;
-}
-
-static SN_ALWAYS_INLINE void *pinned_call_alloc(struct slab_cache *c, struct slab *s, uint32_t *stamps,
-						uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d)
-{
 	struct slab_notifier *nb = atomic_load_explicit(&notify_pinned, memory_order_relaxed);
 	int ret = 0;
 	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
@@ -256,32 +248,6 @@ static SN_ALWAYS_INLINE void *pinned_call_alloc(struct slab_cache *c, struct sla
 	stamps[idx] = 0;
 	notified_dec(c);
 	return ret ? alloc_vetoed(c, s, idx, d->ptr, gfp, veto_errno(nb, d, ret)) : d->ptr;
-}
-
-static SN_ALWAYS_INLINE void *pinned_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
-						 uint32_t idx, slab_gfp_t gfp, struct slab_event_data *d)
-{
-	uint32_t *stamps = pinned_enter(c, s, cpu, idx, STAMP_PINNED);
-	if (unlikely(!stamps))
-		return alloc_vetoed(c, s, idx, d->ptr, gfp, -ENOMEM);
-	return pinned_call_alloc(c, s, stamps, idx, gfp, d);
-}
-
-/* The same for an object of a SLAB_ACCOUNT cache, with the notifier's
- * charges: charge() first, the event only when it declines. */
-static SN_ALWAYS_INLINE void *charged_alloc_event(struct slab_cache *c, struct slab *s, struct slab_cpu *cpu,
-						  uint32_t idx, void *obj, slab_gfp_t gfp, size_t req)
-{
-	uint32_t *stamps = pinned_enter(c, s, cpu, idx, STAMP_CHARGED);
-	if (unlikely(!stamps))
-		return alloc_vetoed(c, s, idx, obj, gfp, -ENOMEM);
-	if (likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC) &&
-	    likely(atomic_load_explicit(&notify_charge, memory_order_relaxed)->charge(event_footprint(c, s))))
-		return obj;
-	stamps[idx] = STAMP_PINNED;
-	struct slab_event_data d;
-	event_init(&d, c, s, idx, obj, gfp, req);
-	return pinned_call_alloc(c, s, stamps, idx, gfp, &d);
 }
 
 /*
@@ -299,11 +265,9 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 {
 	if (sn_handler_depth)
 		return obj;
-	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
-	if (unlikely(solo & SOLO_CHARGE) && (c->flags & SLAB_ACCOUNT))
-		return charged_alloc_event(c, s, cpu, idx, obj, gfp, req);
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, gfp, req);
+	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
 	if (unlikely(solo)) {
 		if (gate_keeps(solo, &d))
 			return obj;
@@ -334,24 +298,105 @@ static SN_ALWAYS_INLINE void *notify_alloc_event(struct slab_cache *c, struct sl
 	return alloc_vetoed(c, s, idx, obj, gfp, err);
 }
 
+/* ------------------------------------------------------------------ */
+/* The charges without an event (consumer.h)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * No call on their common way, so that the hooked paths that take them
+ * save no registers: everything else is a tail call out.
+ *   The ALLOC takes the footprint from the thread's stock first (which
+ * changes nothing when it cannot), then counts the object, and reads the
+ * switch again across the light fence, as the pinned notifier's direct
+ * ALLOC does; a switch found off gives the bytes back (charged_undo()).
+ */
+SN_HIDDEN void *charged_undo(struct slab_cache *c, uint32_t idx, size_t n);
+SN_HIDDEN void charged_free_slow(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx,
+				 size_t left);
+
+static SN_ALWAYS_INLINE unsigned long charge_seq(const struct sn_charge *ch)
+{
+	return atomic_load_explicit(ch->seq, memory_order_relaxed);
+}
+
+/* The rest of a hooked allocation: alloc.c's, the whole way. */
+typedef void *(*alloc_way_fn)(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp, size_t req);
+
+/* Object @idx of the calling thread's current slab of @c, just off its
+ * chain, charged with no event, or else @whole's (a tail call: nothing
+ * was changed). */
+static SN_ALWAYS_INLINE void *charged_alloc(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
+					    size_t req, alloc_way_fn whole)
+{
+	struct slab_thread *t = sn_tls_thread;
+	struct sn_stock *st = t->stock;
+	if (likely(!st))   /* the one test that the other ways pay */
+		return whole(fn, c, idx, gfp, req);
+	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
+	if (!(solo & SOLO_CHARGE) || !(c->flags & SLAB_ACCOUNT) || gfp || sn_handler_depth ||
+	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_GUARD | HOOK_DEBUG)))
+		return whole(fn, c, idx, gfp, req);
+	struct slab_cpu *cpu = cpu_of(t, c);
+	struct slab *s = cpu->slab;
+	uint32_t *stamps = stamps_of(s);
+	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
+	size_t n = event_footprint(c, s);
+	/* A slab with extension arrays (another consumer's, a child group's
+	 * owners) takes the whole way, which clears them. */
+	if (unlikely(!stamps) || atomic_load_explicit(&s->meta, memory_order_relaxed) ||
+	    !sn_stock_consume(st, ch->group, charge_seq(ch), n))
+		return whole(fn, c, idx, gfp, req);
+	notified_inc(c, cpu);
+	sn_fence_light();
+	if (unlikely(!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)))
+		return charged_undo(c, idx, n);
+	stamps[idx] = STAMP_CHARGED;
+	return cpu->base_m1 + (size_t)(idx + 1) * c->size;
+}
+
+/* The FREE of object @idx of @s, if it was charged: its stamp cleared,
+ * its count taken back and its bytes back in the freeing thread's stock.
+ * Returns CHARGED_NO (not charged: the event way), CHARGED_DONE, or a
+ * stock size for charged_free_slow() (0: uncharge(), else trim(), or
+ * SIZE_MAX: nothing done yet). */
+#define CHARGED_NO   ((size_t)1)
+#define CHARGED_DONE ((size_t)2)
+static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s, uint32_t idx)
+{
+	uint32_t *stamps = stamps_of(s);
+	if (likely(!stamps) || stamps[idx] != STAMP_CHARGED)
+		return CHARGED_NO;
+	struct slab_thread *t = sn_tls_thread;
+	struct sn_stock *st = t->stock;
+	if (unlikely(!st) || unlikely(!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)))
+		return SIZE_MAX;   /* the count's drain kick, or no stock */
+	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
+	size_t left = sn_stock_put(st, ch->group, charge_seq(ch), event_footprint(c, s));
+	stamps[idx] = 0;
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = cpu_of(t, c);
+	__atomic_store_n(&cpu->notified, cpu->notified - 1, __ATOMIC_RELAXED);
+	return likely(left > CHARGED_DONE && left <= ch->stock_max) ? CHARGED_DONE : left;
+}
+
 /* The FREE event of object @idx of @s, if its ALLOC was notified; else
- * the gate's free. An object charged by the pinned notifier's charge()
- * has no event: its footprint is returned, for notify_uncharge() once
- * the object is back in its slab (0: nothing owed). */
-static SN_ALWAYS_INLINE size_t notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
+ * the gate's free. A charged object (charged_free() did not take it)
+ * is uncharged here. */
+static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab *s, uint32_t idx, void *obj)
 {
 	uint32_t *stamps = stamps_of(s);
 	uint32_t stamp = stamps ? stamps[idx] : 0;
-	if (stamp == STAMP_CHARGED) {
+	if (unlikely(stamp == STAMP_CHARGED)) {
 		stamps[idx] = 0;
 		notified_dec(c);
-		return event_footprint(c, s);
+		atomic_load_explicit(&notify_charge, memory_order_relaxed)->uncharge(event_footprint(c, s));
+		return;
 	}
 	struct slab_event_data d;
 	event_init(&d, c, s, idx, obj, 0, SN_REQ_OBJECT);
 	if (!stamp) {
 		gate_free(&d);
-		return 0;
+		return;
 	}
 	if (stamp == STAMP_PINNED)
 		pinned_call_free(&d);
@@ -359,12 +404,6 @@ static SN_ALWAYS_INLINE size_t notify_free_event(struct slab_cache *c, struct sl
 		chain_call_free(SLAB_EVENT_FREE, &d, stamp);
 	stamps[idx] = 0;     /* after the handlers: slab_obj_ext() works in them */
 	notified_dec(c);
-	return 0;
-}
-
-static inline void notify_uncharge(size_t footprint)
-{
-	atomic_load_explicit(&notify_charge, memory_order_relaxed)->uncharge(footprint);
 }
 
 #endif /* SLABNOTIFY_NOTIFY_EVENT_H */

@@ -100,6 +100,7 @@ static struct slab_thread *thread_new(void)
 		t->last_seg = SN_NO_SEGMENT;   /* a fresh mapping; a spare keeps its own */
 	t->live = true;
 	t->orphan = false;
+	t->stock = NULL;
 	atomic_store_explicit(&t->idle_bytes, 0, memory_order_relaxed);
 	__atomic_store_n(&t->max_index, 0, __ATOMIC_RELAXED);
 	sn_lock(&registry_lock);

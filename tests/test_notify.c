@@ -1883,40 +1883,47 @@ Test(event_ext, handlers_get_their_word_flags_and_footprint_without_a_lookup)
 /* charges: the first pinned notifier's charges without an event      */
 /* ------------------------------------------------------------------ */
 
-static atomic_long ch_charges, ch_uncharges, ch_bytes;
-static atomic_bool ch_accept = true;
-static atomic_int ch_hold;     /* 1: the next charge() waits for 2 */
-
-static bool ch_charge(size_t footprint)
-{
-	int one = 1;
-	if (atomic_compare_exchange_strong(&ch_hold, &one, 3))
-		while (atomic_load(&ch_hold) != 2)
-			msleep(1);
-	if (!atomic_load(&ch_accept))
-		return false;
-	atomic_fetch_add(&ch_charges, 1);
-	atomic_fetch_add(&ch_bytes, (long)footprint);
-	return true;
-}
+#define CH_BYTES (1L << 20)
+static char ch_group;                       /* the charges' group: a token */
+static _Atomic unsigned long ch_seq;
+static struct sn_stock ch_stock;            /* the test thread's */
+static atomic_long ch_uncharged, ch_uncharges, ch_trims;
 
 static void ch_uncharge(size_t footprint)
 {
 	atomic_fetch_add(&ch_uncharges, 1);
-	atomic_fetch_sub(&ch_bytes, (long)footprint);
+	atomic_fetch_add(&ch_uncharged, (long)footprint);
 }
 
-static const struct sn_charge_ops ch_ops = { ch_charge, ch_uncharge };
+static void ch_trim(void)
+{
+	atomic_fetch_add(&ch_trims, 1);
+}
 
-/* Handler a, registered, pinned, with the charges. */
+static struct sn_charge ch_charges = {
+	.group = &ch_group, .seq = &ch_seq, .stock_max = 2 * CH_BYTES, .uncharge = ch_uncharge, .trim = ch_trim,
+};
+
+static void ch_stock_fill(struct sn_stock *st, long bytes)
+{
+	memset(st, 0, sizeof(*st));
+	atomic_store(&st->group, &ch_group);
+	atomic_store(&st->seq, atomic_load(&ch_seq));
+	atomic_store(&st->bytes, (size_t)bytes);
+}
+
+/* Handler a, registered and pinned, with the charges; this thread's
+ * stock holds CH_BYTES. */
 static void charges_start(struct rec *a, struct slab_cache *only)
 {
 	rec_init(a, 0, 0, only);
 	rec_register(a);
-	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_ops), "charges for a notifier not pinned");
+	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_charges), "charges for a notifier not pinned");
 	sn_notifier_pin(&a->nb);
-	cr_assert(sn_notifier_charge_set(&a->nb, &ch_ops));
-	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_ops), "charges set twice");
+	cr_assert(sn_notifier_charge_set(&a->nb, &ch_charges));
+	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_charges), "charges set twice");
+	ch_stock_fill(&ch_stock, CH_BYTES);
+	sn_thread_stock_set(&ch_stock);
 }
 
 Test(charges, accounted_pair_is_charged_without_events)
@@ -1924,34 +1931,53 @@ Test(charges, accounted_pair_is_charged_without_events)
 	struct slab_cache *c = create_ok("ch-acct", 100, SLAB_ACCOUNT);
 	struct rec a;
 	charges_start(&a, c);
+	size_t stride = info_of(c).size;
+	slab_cache_free(c, slab_cache_alloc(c, 0));   /* the slab and its stamps, by the event way */
 	log_clear();
 	void *p[10];
 	for (int i = 0; i < 10; i++)
 		p[i] = slab_cache_alloc(c, 0);
-	cr_assert_eq(atomic_load(&ch_charges), 10);
-	cr_assert_eq(atomic_load(&ch_bytes), 10 * (long)info_of(c).size, "charged the objects' footprints");
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES - 10 * stride, "the footprints came from the stock");
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 10);
+	cr_assert_eq(atomic_load(&ch_stock.consumed), 10 * (long)stride);
+	cr_assert_eq(atomic_load(&ch_stock.hw), 10 * (long)stride, "the high-water mark follows");
 	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, NULL), 0, "an ALLOC event for a charged object");
 	for (int i = 0; i < 10; i++)
 		slab_cache_free(c, p[i]);
-	cr_assert_eq(atomic_load(&ch_uncharges), 10);
-	cr_assert_eq(atomic_load(&ch_bytes), 0, "uncharged what was charged");
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES, "the footprints went back");
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0);
+	cr_assert_eq(atomic_load(&ch_stock.consumed), 0);
 	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, NULL), 0, "a FREE event for a charged object");
+	cr_assert_eq(atomic_load(&ch_uncharges) + atomic_load(&ch_trims), 0);
 	cr_assert_eq(info_of(c).active_objs, 0);
 	rec_check_objects(&a);
 }
 
-Test(charges, declined_charge_sends_the_events)
+/* A stock that cannot serve (empty, another group, a stale sequence
+ * number, none) changes nothing: the events go as ever. */
+Test(charges, a_stock_that_cannot_serve_sends_the_events)
 {
 	struct slab_cache *c = create_ok("ch-declined", 64, SLAB_ACCOUNT);
 	struct rec a;
 	charges_start(&a, c);
-	atomic_store(&ch_accept, false);
-	log_clear();
-	void *p = slab_cache_alloc(c, 0);
-	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p), 1, "a declined charge sent no ALLOC");
-	atomic_store(&ch_accept, true);
-	slab_cache_free(c, p);
-	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p), 1, "the FREE of an evented ALLOC");
+	slab_cache_free(c, slab_cache_alloc(c, 0));
+	static char other;
+	for (int way = 0; way < 4; way++) {
+		ch_stock_fill(&ch_stock, way == 0 ? 8 : CH_BYTES);
+		if (way == 1)
+			atomic_store(&ch_stock.group, &other);
+		if (way == 2)
+			atomic_store(&ch_stock.seq, atomic_load(&ch_seq) + 1);
+		sn_thread_stock_set(way == 3 ? NULL : &ch_stock);
+		struct sn_stock before = ch_stock;
+		log_clear();
+		void *p = slab_cache_alloc(c, 0);
+		cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p), 1, "way %d: no ALLOC event", way);
+		cr_assert_eq(atomic_load(&ch_stock.bytes), atomic_load(&before.bytes), "way %d: the stock changed", way);
+		cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0);
+		slab_cache_free(c, p);
+		cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p), 1, "way %d: the FREE of an evented ALLOC", way);
+	}
 	cr_assert_eq(atomic_load(&ch_uncharges), 0, "an uncharge for an object never charged");
 	rec_check_objects(&a);
 }
@@ -1971,8 +1997,44 @@ Test(charges, only_accounted_caches_outside_quiet_sections)
 	void *q = slab_cache_alloc(acct, 0);
 	sn_quiet_end();
 	slab_cache_free(acct, q);
-	cr_assert_eq(atomic_load(&ch_charges) + atomic_load(&ch_uncharges), 0, "a charge outside an accounted cache "
-										  "or inside a quiet section");
+	void *z = slab_cache_alloc(acct, SLAB_GFP_ZERO);   /* flags take the event way */
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, z), 1);
+	slab_cache_free(acct, z);
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES, "a charge outside an accounted cache or inside a quiet "
+							       "section");
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0);
+	rec_check_objects(&a);
+}
+
+/* What the freeing thread's stock cannot take goes to uncharge(); a
+ * stock above stock_max is trimmed. */
+static void *ch_free_thread(void *arg)
+{
+	void **p = arg;
+	slab_cache_free(p[0], p[1]);   /* this thread has no stock */
+	return NULL;
+}
+
+Test(charges, uncharge_and_trim_take_what_the_stock_cannot)
+{
+	struct slab_cache *c = create_ok("ch-uncharge", 96, SLAB_ACCOUNT);
+	struct rec a;
+	charges_start(&a, c);
+	size_t stride = info_of(c).size;
+	slab_cache_free(c, slab_cache_alloc(c, 0));
+	log_clear();
+	void *p = slab_cache_alloc(c, 0), *q = slab_cache_alloc(c, 0);
+	void *arg[2] = { c, p };
+	pthread_t t;
+	pthread_create(&t, NULL, ch_free_thread, arg);
+	pthread_join(t, NULL);
+	cr_assert_eq(atomic_load(&ch_uncharges), 1, "a free by a thread without a stock");
+	cr_assert_eq(atomic_load(&ch_uncharged), (long)stride);
+	atomic_store(&ch_stock.bytes, 2 * CH_BYTES);   /* at stock_max: the next put goes above */
+	slab_cache_free(c, q);
+	cr_assert_eq(atomic_load(&ch_trims), 1, "a stock above stock_max untrimmed");
+	cr_assert_eq(atomic_load(&ch_uncharges), 1);
+	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, NULL), 0);
 	rec_check_objects(&a);
 }
 
@@ -1983,58 +2045,29 @@ Test(charges, uncharge_outlives_the_solo_state_and_the_switch)
 	struct slab_cache *c = create_ok("ch-switch", 48, SLAB_ACCOUNT);
 	struct rec a, b;
 	charges_start(&a, c);
+	size_t stride = info_of(c).size;
+	slab_cache_free(c, slab_cache_alloc(c, 0));
 	void *p = slab_cache_alloc(c, 0), *q = slab_cache_alloc(c, 0);
-	cr_assert_eq(atomic_load(&ch_charges), 2);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 2);
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES - 2 * stride);
 	rec_init(&b, 1, 0, c);
 	rec_register(&b);
 	log_clear();
 	void *r = slab_cache_alloc(c, 0);
-	cr_assert_eq(atomic_load(&ch_charges), 2, "charged while not alone");
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 2, "charged while not alone");
 	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, r) + log_find(1, SLAB_EVENT_ALLOC, r), 2);
 	slab_cache_free(c, p);
-	cr_assert_eq(atomic_load(&ch_uncharges), 1);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 1);
 	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();
 	sn_rcu_barrier();
 	slab_cache_free(c, q);
 	slab_cache_free(c, r);
-	cr_assert_eq(atomic_load(&ch_uncharges), 2, "a charged object lost its uncharge to the switch");
-	cr_assert_eq(atomic_load(&ch_bytes), 0);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0, "a charged object lost its uncharge to the switch");
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES, "every charged object's bytes came back");
+	cr_assert_eq(atomic_load(&ch_uncharges), 0);
 	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, r) + log_find(1, SLAB_EVENT_FREE, r), 2);
 	cr_assert_eq(log_find(0, SLAB_EVENT_FREE, p) + log_find(0, SLAB_EVENT_FREE, q), 0);
 	rec_check_objects(&a);
 	rec_check_objects(&b);
-}
-
-/* The switch-off while a charge is in flight: the drain must find the
- * object counted, so that its uncharge comes. The allocating thread's
- * slab is made while notification is off (hold_alloc_thread()), so that
- * no notified page keeps the FREE hook on. */
-Test(charges, off_during_an_inflight_charge_keeps_its_uncharge, .timeout = 30)
-{
-	struct slab_cache *c = create_ok("ch-race", 32, SLAB_ACCOUNT);
-	cr_assert_eq(slab_cache_set_notify(c, false), 0);
-	sn_rcu_barrier();                             /* that drain is over */
-	pthread_t t;
-	pthread_create(&t, NULL, hold_alloc_thread, c);
-	while (!atomic_load(&hold_warm))
-		msleep(1);
-	struct rec a;
-	charges_start(&a, c);
-	cr_assert_eq(slab_cache_set_notify(c, true), 0);
-	atomic_store(&ch_hold, 1);
-	atomic_store(&hold_go, 1);
-	while (atomic_load(&ch_hold) != 3)
-		msleep(1);
-	cr_assert_eq(slab_cache_set_notify(c, false), 0);
-	sn_rcu_barrier();                             /* the drain has run, */
-	sn_rcu_barrier();                             /* also if it queued itself again */
-	atomic_store(&ch_hold, 2);
-	void *p;
-	pthread_join(t, &p);
-	cr_assert_not_null(p);
-	cr_assert_eq(atomic_load(&ch_charges), 1);
-	slab_cache_free(c, p);
-	cr_assert_eq(atomic_load(&ch_uncharges), 1, "an object charged while notification was switched off got "
-						    "no uncharge");
-	cr_assert_eq(atomic_load(&ch_bytes), 0);
 }

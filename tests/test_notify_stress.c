@@ -314,6 +314,168 @@ Test(toggle, switching_under_load_keeps_every_pair_pinned_alone, .timeout = 120)
 	toggle_under_load(1, true);
 }
 
+/*
+ * The same switching under load, with the pinned notifier's charges
+ * (consumer.h): each thread has a stock, most frees are cross-thread,
+ * and at the end every byte taken from a stock is back in one (or went
+ * to uncharge()), and the handler's events pair up.
+ */
+#define CG_BYTES (1L << 30)
+static char cg_group;
+static _Atomic unsigned long cg_seq;
+static struct sn_stock cg_stock[TG_THREADS + 1];
+static atomic_long cg_uncharged, cg_allocs, cg_frees;
+
+static void cg_uncharge(size_t n)
+{
+	atomic_fetch_add(&cg_uncharged, (long)n);
+}
+
+static void cg_trim(void)
+{
+}
+
+static const struct sn_charge cg_charges = {
+	.group = &cg_group, .seq = &cg_seq, .stock_max = 4 * CG_BYTES, .uncharge = cg_uncharge, .trim = cg_trim,
+};
+
+static int cg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)nb;
+	(void)d;
+	if (ev == SLAB_EVENT_ALLOC)
+		atomic_fetch_add(&cg_allocs, 1);
+	else if (ev == SLAB_EVENT_FREE)
+		atomic_fetch_add(&cg_frees, 1);
+	return SLAB_NOTIFY_OK;
+}
+
+static void cg_stock_use(long i)
+{
+	atomic_store(&cg_stock[i].group, &cg_group);
+	atomic_store(&cg_stock[i].bytes, (size_t)CG_BYTES);
+	sn_thread_stock_set(&cg_stock[i]);
+}
+
+static void *cg_worker(void *arg)
+{
+	cg_stock_use((long)arg);
+	uint64_t seed = 0x7654321ULL + (uintptr_t)arg * 0x9e3779b97f4a7c15ULL;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed) && !atomic_load(&failed)) {
+		struct tg_obj *o = slab_cache_alloc(tg_cache, 0);
+		if (!o) {
+			fail("allocation failed: %s", strerror(errno));
+			break;
+		}
+		o->magic = OBJ_MAGIC;
+		struct tg_obj *old = atomic_exchange(&tg_pool[rnd(&seed) % TG_POOL], o);
+		if (old) {
+			if (old->magic != OBJ_MAGIC)
+				fail("object %p corrupted", (void *)old);
+			old->magic = 0;
+			slab_cache_free(tg_cache, old);
+		}
+		atomic_fetch_add_explicit(&tg_ops, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+#define CG_BALLAST (16 * TG_POOL)
+
+/* Slabs for the workers, made while notification is off, each kept by
+ * one object. */
+static void *cg_ballast_thread(void *arg)
+{
+	(void)arg;
+	void **ballast = calloc(CG_BALLAST, sizeof(void *));
+	for (int i = 0; i < CG_BALLAST; i++)
+		if (!(ballast[i] = slab_cache_alloc(tg_cache, 0)))
+			return NULL;
+	struct slab_cache_info in;
+	if (slab_cache_info(tg_cache, &in) != 0)
+		return NULL;
+	for (int i = 0; i < CG_BALLAST; i++)
+		if (i % in.objs_per_slab) {
+			slab_cache_free(tg_cache, ballast[i]);
+			ballast[i] = NULL;
+		}
+	return ballast;
+}
+
+Test(toggle, switching_under_load_keeps_every_charge, .timeout = 120)
+{
+	tg_cache = slab_cache_create("toggle-charged", 64, 0, SLAB_ACCOUNT, NULL);
+	cr_assert_not_null(tg_cache);
+	/* The slabs made while notification is off, and each kept by one
+	 * object: no notified page keeps the FREE hook on, so that the drain
+	 * really turns it off under the workers. */
+	cr_assert_eq(slab_cache_set_notify(tg_cache, false), 0);
+	sn_rcu_barrier();
+	pthread_t bt;
+	void **ballast;
+	cr_assert_eq(pthread_create(&bt, NULL, cg_ballast_thread, NULL), 0);
+	pthread_join(bt, (void **)&ballast);   /* its exit gives the slabs to the cache */
+	cr_assert_not_null(ballast);
+	unsigned long slabs = info_of(tg_cache).num_slabs;
+	cr_assert_eq(slab_cache_set_notify(tg_cache, true), 0);
+	static struct slab_notifier nb = { .call = cg_call };
+	cr_assert_eq(slab_notifier_register(&nb), 0);
+	sn_notifier_pin(&nb);
+	cr_assert(sn_notifier_charge_set(&nb, &cg_charges));
+	cg_stock_use(TG_THREADS);
+	pthread_t t[TG_THREADS];
+	for (long i = 0; i < TG_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, cg_worker, (void *)i), 0);
+	double end = now_ms() + 3000.0 / (SCALE > 1 ? 2 : 1);
+	long toggles = 0;
+	uint64_t seed = 43;
+	bool on = true;
+	while (now_ms() < end && !atomic_load(&failed)) {
+		on = !on;
+		if (slab_cache_set_notify(tg_cache, on) != 0)
+			fail("slab_cache_set_notify failed");
+		toggles++;
+		unsigned r = (unsigned)(rnd(&seed) % 8);
+		if (r < 4)
+			usleep_(r * 50);
+		else if (r == 7)
+			msleep(2);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < TG_THREADS; i++)
+		pthread_join(t[i], NULL);
+	assert_no_failure();
+	cr_assert_eq(slab_cache_set_notify(tg_cache, false), 0);
+	sn_rcu_barrier();
+	for (int i = 0; i < TG_POOL; i++) {
+		struct tg_obj *o = atomic_exchange(&tg_pool[i], NULL);
+		if (o)
+			slab_cache_free(tg_cache, o);
+	}
+	long ops = atomic_load(&tg_ops), evented = atomic_load(&cg_allocs);
+	cr_log_info("toggle-charged: %ld toggles, %ld operations, %ld evented ALLOCs, %lu slabs (%lu before)",
+		    toggles, ops, evented, info_of(tg_cache).num_slabs, slabs);
+	for (int i = 0; i < CG_BALLAST; i++)
+		if (ballast[i])
+			slab_cache_free(tg_cache, ballast[i]);
+	free(ballast);
+	cr_assert_gt(toggles, 100, "only %ld toggles", toggles);
+	cr_assert_gt(ops, 10000 / SCALE, "only %ld operations", ops);
+	long bytes = 0, objs = 0, hw = 0;
+	for (int i = 0; i <= TG_THREADS; i++) {
+		bytes += (long)atomic_load(&cg_stock[i].bytes);
+		objs += atomic_load(&cg_stock[i].nr_objs);
+		hw += atomic_load(&cg_stock[i].hw);
+	}
+	cr_assert_gt(hw, 0, "nothing was charged");
+	cr_assert_eq(bytes + atomic_load(&cg_uncharged), (TG_THREADS + 1) * CG_BYTES,
+		     "bytes lost: %ld in the stocks, %ld uncharged", bytes, atomic_load(&cg_uncharged));
+	cr_assert_eq(objs, 0, "%ld objects charged and never uncharged", objs);
+	cr_assert_eq(evented, atomic_load(&cg_frees), "%ld ALLOC events, %ld FREEs", evented,
+		     atomic_load(&cg_frees));
+	cr_assert_eq(info_of(tg_cache).active_objs, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* 5. Registration churn under load                                    */
 /* ------------------------------------------------------------------ */

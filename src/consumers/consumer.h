@@ -127,26 +127,124 @@ SN_CONSUMER_API void sn_notify_gate_set(const struct sn_notify_gate *g);
 SN_CONSUMER_API void sn_notifier_pin(struct slab_notifier *nb);
 
 /*
- * Charges without an event, for the first notifier pinned, as Linux's
- * memcg_slab_post_alloc_hook() takes its per-CPU stock: memcg's charge
- * of a thread in the root group, from the thread's stock. While that
- * notifier is the chain's only handler, the ALLOC of an object of a
- * SLAB_ACCOUNT cache (outside handlers and quiet sections) calls
- * charge() first, with the object's footprint (slab_event_data's):
- * true stands for the ALLOC event returning SLAB_NOTIFY_OK with the
- * object's extension slots left NULL, and no event is sent; false sends
- * the ALLOC event as ever. The FREE of an object so charged is no
- * event: uncharge() is called with the footprint instead, after the
- * object went back to its slab (so that it can be a tail call). Both run
- * on the allocating (freeing) thread, must not allocate or sleep, and
- * charge() cannot veto. Set once, for the process's life; false (and
- * nothing set) unless @nb is the first notifier pinned.
+ * Stocks (Linux memcg's per-CPU stocks, per thread): bytes a consumer
+ * charged to a group in advance, handed out and taken back by the
+ * owning thread with no locked instruction. memcg keeps one per thread
+ * (memcg.h has its rules: refills, drains, peaks); the core's charges
+ * (below) take from and give back to the same one.
+ *   The owner and a drainer (which holds the consumer's lock of the
+ * stock) meet through the asymmetric fences above: the owner marks
+ * itself busy, sn_fence_light(), then reads `draining`; the drainer sets
+ * `draining`, sn_fence_heavy(), then waits for `busy` to clear. Either
+ * the owner sees `draining` and leaves for its slow path, or the drainer
+ * sees `busy` and waits the few instructions of the update.
+ *   A stock serves its group only while its `seq` is the consumer's
+ * current sequence number (@seq below): a peak reset, a limit change or
+ * a forced charge moves that, and the owner's slow path catches up.
  */
-struct sn_charge_ops {
-	bool (*charge)(size_t footprint);
-	void (*uncharge)(size_t footprint);
+struct sn_stock {
+	_Atomic size_t bytes;           /* charged, not handed out */
+	_Atomic(void *) group;          /* charged to (NULL: none); the owner writes it under the lock */
+	_Atomic long nr_objs;           /* objects handed out, net, since the last sync (owner) */
+	_Atomic long consumed;          /* bytes handed out, net, since the last sync (owner) */
+	_Atomic long hw;                /* consumed's high-water mark since then */
+	_Atomic unsigned long seq;      /* the sequence number when hw restarted */
+	_Atomic int busy;               /* the owner is in sn_stock_consume() or _put() */
+	_Atomic int draining;           /* a drainer is taking the bytes */
 };
-SN_CONSUMER_API bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge_ops *ops);
+
+#define SN_STOCK_INLINE static inline __attribute__((always_inline))
+
+SN_STOCK_INLINE bool sn_stock_enter(struct sn_stock *st)
+{
+	atomic_store_explicit(&st->busy, 1, memory_order_relaxed);
+	sn_fence_light();
+	if (__builtin_expect(!atomic_load_explicit(&st->draining, memory_order_relaxed), 1))
+		return true;
+	atomic_store_explicit(&st->busy, 0, memory_order_release);
+	return false;
+}
+
+SN_STOCK_INLINE void sn_stock_leave(struct sn_stock *st)
+{
+	atomic_store_explicit(&st->busy, 0, memory_order_release);
+}
+
+SN_STOCK_INLINE bool sn_stock_serves(struct sn_stock *st, const void *g, unsigned long seq)
+{
+	return atomic_load_explicit(&st->group, memory_order_relaxed) == g &&
+	       atomic_load_explicit(&st->seq, memory_order_relaxed) == seq;
+}
+
+/* Owner: take @n bytes of group @g (sequence number @seq) for one
+ * object; false when the stock cannot (nothing changed). */
+SN_STOCK_INLINE bool sn_stock_consume(struct sn_stock *st, const void *g, unsigned long seq, size_t n)
+{
+	if (!sn_stock_serves(st, g, seq) || !sn_stock_enter(st))
+		return false;
+	size_t b = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+	if (b < n) {
+		sn_stock_leave(st);
+		return false;
+	}
+	atomic_store_explicit(&st->bytes, b - n, memory_order_relaxed);
+	sn_stock_leave(st);
+	long c = atomic_load_explicit(&st->consumed, memory_order_relaxed) + (long)n;
+	atomic_store_explicit(&st->consumed, c, memory_order_relaxed);
+	if (c > atomic_load_explicit(&st->hw, memory_order_relaxed))
+		atomic_store_explicit(&st->hw, c, memory_order_relaxed);
+	atomic_store_explicit(&st->nr_objs, atomic_load_explicit(&st->nr_objs, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	return true;
+}
+
+/* Owner: give back the @n bytes of one object of group @g; the stock's
+ * new size, or 0 when it could not (nothing changed: the caller
+ * uncharges). */
+SN_STOCK_INLINE size_t sn_stock_put(struct sn_stock *st, const void *g, unsigned long seq, size_t n)
+{
+	if (!sn_stock_serves(st, g, seq) || !sn_stock_enter(st))
+		return 0;
+	size_t b = atomic_load_explicit(&st->bytes, memory_order_relaxed) + n;
+	atomic_store_explicit(&st->bytes, b, memory_order_relaxed);
+	sn_stock_leave(st);
+	atomic_store_explicit(&st->consumed, atomic_load_explicit(&st->consumed, memory_order_relaxed) - (long)n,
+			      memory_order_relaxed);
+	atomic_store_explicit(&st->nr_objs, atomic_load_explicit(&st->nr_objs, memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+	return b;
+}
+
+/*
+ * Charges without an event, for the first notifier pinned (memcg's, as
+ * Linux's memcg_slab_post_alloc_hook() takes its per-CPU stock). While
+ * that notifier is the chain's only handler, the ALLOC of an object of a
+ * SLAB_ACCOUNT cache (outside handlers and quiet sections), by a thread
+ * that has a stock for the charges (sn_thread_stock_set(): set only
+ * while the thread's allocations are @group's) and while that stock
+ * serves @group, takes the object's
+ * footprint (slab_event_data's) from that stock in the core's own path:
+ * it stands for the ALLOC event returning SLAB_NOTIFY_OK with the
+ * object's extension slots left NULL, and no event is sent. When the
+ * stock cannot serve, the ALLOC event goes as ever. The FREE of an
+ * object so charged is no event either: its footprint goes back to the
+ * freeing thread's stock if that serves @group, else to uncharge(); a
+ * stock that grew above @stock_max calls trim(). Both run on the freeing
+ * thread, after the object is back in its slab, and must not allocate
+ * or sleep. Set once, for the process's life; false (and nothing set)
+ * unless @nb is the first notifier pinned.
+ */
+struct sn_charge {
+	const void *group;
+	const _Atomic unsigned long *seq;
+	size_t stock_max;
+	void (*uncharge)(size_t footprint);
+	void (*trim)(void);
+};
+SN_CONSUMER_API bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge *ch);
+/* The calling thread's stock for the charges (NULL: none), until it is
+ * set again or the thread exits. */
+SN_CONSUMER_API void sn_thread_stock_set(struct sn_stock *st);
 
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report

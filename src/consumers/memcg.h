@@ -35,7 +35,9 @@
  * A charge takes from the stock, an uncharge of an object of the stock's
  * group returns the bytes there, with plain loads and stores on the
  * thread's own cache line: no locked instruction, no shared line (the
- * protocol with drainers is at owner_enter(), below). When the stock runs
+ * stock and its protocol with drainers: struct sn_stock, consumer.h; the
+ * core's charges, for a thread in the root, use it too: memcg_notifier.c).
+ * When the stock runs
  * short the thread charges the object plus a batch (64 KiB, less when
  * that would come near max or high of any ancestor) to the counters.
  *   A group's counter `charged` is therefore usage + stocks; `usage` is
@@ -50,7 +52,7 @@
  * declared, and while throttling. Another thread's stock is drained under
  * the stock's own mutex, which its owner takes only on its slow path
  * (refill, drain); against the owner's fast path it uses the asymmetric
- * protocol of owner_enter() / drainer_enter().
+ * protocol of consumer.h's stocks (drainer_enter()).
  *   Object counts use the same stocks as per-thread deltas (a counter
  * with no limit needs no reservation), folded in at drain.
  *   A global sequence number (sync_seq) moves on every limit change,
@@ -225,15 +227,8 @@ struct slab_memcg {
  * (under @lock) or to read it for statistics.
  */
 struct memcg_thread {
-	_Atomic size_t bytes;                  /* pre-charged, unused */
-	_Atomic(struct slab_memcg *) group;    /* the stock's group; owner writes under lock */
-	_Atomic long nr_objs;                  /* object-count delta of group (owner only) */
-	_Atomic long consumed;                 /* bytes handed out since the last sync */
-	_Atomic long hw;                       /* high-water mark of consumed */
-	_Atomic unsigned long hist_seq;        /* sync_seq when hw restarted */
+	struct sn_stock stock;                 /* consumer.h; its group a struct slab_memcg */
 	struct slab_memcg *cur;                /* current group (owner only) */
-	_Atomic int busy;                      /* owner: in stock_take_fast/put_fast */
-	_Atomic int draining;                  /* a drainer is taking the bytes */
 	/* Cold. */
 	pthread_mutex_t lock __attribute__((aligned(CACHELINE)));
 	struct memcg_thread *next;             /* registry: set before publication */
@@ -281,7 +276,7 @@ extern MEMCG_HIDDEN __thread bool tls_creating MEMCG_TLS;
 extern MEMCG_HIDDEN __thread size_t tls_high_debt MEMCG_TLS;
 
 extern MEMCG_HIDDEN struct slab_notifier memcg_nb;
-extern MEMCG_HIDDEN const struct sn_charge_ops memcg_charges;   /* consumer.h */
+extern MEMCG_HIDDEN const struct sn_charge memcg_charges;   /* consumer.h */
 
 /* ------------------------------------------------------------------ */
 /* Functions shared by the memcg_*.c files                            */
@@ -385,68 +380,17 @@ static inline size_t sat_sub(size_t a, size_t b)
 /* The stock fast paths                                               */
 /* ------------------------------------------------------------------ */
 
-/*
- * The stock's bytes without a locked instruction. Only the owner adds to
- * or takes from t->bytes outside t->lock; a drainer (holding t->lock)
- * takes them all. They meet through the asymmetric fences of consumer.h:
- * the owner marks itself busy, sn_fence_light(), then reads `draining`;
- * the drainer sets `draining`, sn_fence_heavy(), then waits for `busy`
- * to clear. Either the owner sees `draining` and leaves for the slow
- * path (which waits on t->lock), or the drainer sees `busy` and waits
- * the few instructions of the update.
- */
-
-static inline bool owner_enter(struct memcg_thread *t)
-{
-	atomic_store_explicit(&t->busy, 1, RLX);
-	sn_fence_light();
-	if (likely(!atomic_load_explicit(&t->draining, RLX)))
-		return true;
-	atomic_store_explicit(&t->busy, 0, memory_order_release);
-	return false;
-}
-
-static inline void owner_leave(struct memcg_thread *t)
-{
-	atomic_store_explicit(&t->busy, 0, memory_order_release);
-}
-
-/* Fast path: take @n bytes for @g from the stock. */
+/* Fast path: take @n bytes for @g from the stock (consumer.h). */
 static inline __attribute__((always_inline)) bool stock_consume(struct memcg_thread *t, struct slab_memcg *g, size_t n)
 {
-	if (atomic_load_explicit(&t->group, RLX) != g ||
-	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX))
-		return false;
-	if (!owner_enter(t))
-		return false;
-	size_t b = atomic_load_explicit(&t->bytes, RLX);
-	if (b < n) {
-		owner_leave(t);
-		return false;
-	}
-	atomic_store_explicit(&t->bytes, b - n, RLX);
-	owner_leave(t);
-	long c = atomic_load_explicit(&t->consumed, RLX) + (long)n;
-	atomic_store_explicit(&t->consumed, c, RLX);
-	if (c > atomic_load_explicit(&t->hw, RLX))
-		atomic_store_explicit(&t->hw, c, RLX);
-	atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) + 1, RLX);
-	return true;
+	return sn_stock_consume(&t->stock, g, atomic_load_explicit(&sync_seq, RLX), n);
 }
 
 /* Fast path: give @n bytes of one object of @g back to the stock; the
  * new stock size, or 0 when it could not (the caller uncharges). */
 static inline __attribute__((always_inline)) size_t stock_put(struct memcg_thread *t, struct slab_memcg *g, size_t n)
 {
-	if (atomic_load_explicit(&t->group, RLX) != g ||
-	    atomic_load_explicit(&t->hist_seq, RLX) != atomic_load_explicit(&sync_seq, RLX) || !owner_enter(t))
-		return 0;
-	size_t b = atomic_load_explicit(&t->bytes, RLX) + n;
-	atomic_store_explicit(&t->bytes, b, RLX);
-	owner_leave(t);
-	atomic_store_explicit(&t->consumed, atomic_load_explicit(&t->consumed, RLX) - (long)n, RLX);
-	atomic_store_explicit(&t->nr_objs, atomic_load_explicit(&t->nr_objs, RLX) - 1, RLX);
-	return b;
+	return sn_stock_put(&t->stock, g, atomic_load_explicit(&sync_seq, RLX), n);
 }
 
 static inline struct memcg_thread *thread_self(void)

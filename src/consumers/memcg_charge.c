@@ -157,23 +157,23 @@ int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, long obj
 {
 	bool in_stock = false;
 	if (t) {
-		if (atomic_load_explicit(&t->hist_seq, RLX) != atomic_load(&sync_seq))
+		if (atomic_load_explicit(&t->stock.seq, RLX) != atomic_load(&sync_seq))
 			stock_revalidate(t);
 		if (objs && stock_consume(t, g, n))
 			return 0;
 		size_t extra = batch_room(g, n);
 		if (extra) {
 			pthread_mutex_lock(&t->lock);
-			if (atomic_load_explicit(&t->group, RLX) != g) {
+			if (atomic_load_explicit(&t->stock.group, RLX) != g) {
 				stock_drain_locked(t);
-				atomic_store_explicit(&t->group, g, RLX);
+				atomic_store_explicit(&t->stock.group, g, RLX);
 			}
 			if (!counters_try_charge(g, n + extra)) {
 				/* Under t->lock, by the owner: no drainer. */
-				atomic_store_explicit(&t->bytes, atomic_load_explicit(&t->bytes, RLX) + extra,
+				atomic_store_explicit(&t->stock.bytes, atomic_load_explicit(&t->stock.bytes, RLX) + extra,
 						      RLX);
-				atomic_store_explicit(&t->nr_objs,
-						      atomic_load_explicit(&t->nr_objs, RLX) + objs, RLX);
+				atomic_store_explicit(&t->stock.nr_objs,
+						      atomic_load_explicit(&t->stock.nr_objs, RLX) + objs, RLX);
 				in_stock = true;
 			}
 			pthread_mutex_unlock(&t->lock);
@@ -224,7 +224,7 @@ int charge_slow(struct memcg_thread *t, struct slab_memcg *g, size_t n, long obj
 			objs_add(g, objs);
 	}
 	/* Peaks: this is a sync point for the stock. */
-	if (t && atomic_load_explicit(&t->group, RLX) == g) {
+	if (t && atomic_load_explicit(&t->stock.group, RLX) == g) {
 		stock_sync_peak(t);
 	} else {
 		for (struct slab_memcg *a = g; a; a = a->parent)

@@ -160,29 +160,27 @@ struct slab_notifier memcg_nb = {
 };
 
 /*
- * The charges without an event (consumer.h), for a thread in the root
- * group: from and to its stock, as alloc_fast() and free_fast() do; the
- * root needs no owner recorded. A charge the stock cannot cover
- * declines, and the event comes to memcg_call(); an uncharge it cannot
- * take goes to the root's counters.
+ * The core's charges without an event (consumer.h), for threads in the
+ * root group: from and to their stocks, in the core's path (the root
+ * needs no owner recorded). A thread's stock is given to the core while
+ * it is in the root (memcg_stock.c, memcg_tree.c). What the stock cannot
+ * take back goes to the root's counters; a full one is trimmed.
  */
-static bool charge_root(size_t n)
-{
-	struct memcg_thread *t = tls_self;
-	return likely(t) && t->cur == &root_group && stock_consume(t, &root_group, n);
-}
-
 static void uncharge_root(size_t n)
 {
-	struct memcg_thread *t = tls_self;
-	size_t stock = likely(t) ? stock_put(t, &root_group, n) : 0;
-	if (unlikely(!stock))
-		uncharge_object(&root_group, n);
-	else if (unlikely(stock > MEMCG_STOCK_MAX))
-		stock_trim(t);
+	uncharge_object(&root_group, n);
 }
 
-const struct sn_charge_ops memcg_charges = {
-	.charge = charge_root,
+static void trim_own(void)
+{
+	if (tls_self)
+		stock_trim(tls_self);
+}
+
+const struct sn_charge memcg_charges = {
+	.group = &root_group,
+	.seq = &sync_seq,
+	.stock_max = MEMCG_STOCK_MAX,
 	.uncharge = uncharge_root,
+	.trim = trim_own,
 };

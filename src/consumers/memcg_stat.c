@@ -12,12 +12,12 @@ struct stock_sum stocks_of(const struct slab_memcg *g)
 	for (struct memcg_thread *t = atomic_load_explicit(&registry, memory_order_acquire); t;
 	     t = t->next) {
 		pthread_mutex_lock(&t->lock);
-		struct slab_memcg *sg = atomic_load_explicit(&t->group, RLX);
+		struct slab_memcg *sg = atomic_load_explicit(&t->stock.group, RLX);
 		if (sg && in_subtree(sg, g)) {
-			s.stock += atomic_load_explicit(&t->bytes, RLX);
-			s.objs += atomic_load_explicit(&t->nr_objs, RLX);
-			long extra = atomic_load_explicit(&t->hw, RLX) - atomic_load_explicit(&t->consumed, RLX);
-			if (extra > 0 && atomic_load_explicit(&t->hist_seq, RLX) >= reset)
+			s.stock += atomic_load_explicit(&t->stock.bytes, RLX);
+			s.objs += atomic_load_explicit(&t->stock.nr_objs, RLX);
+			long extra = atomic_load_explicit(&t->stock.hw, RLX) - atomic_load_explicit(&t->stock.consumed, RLX);
+			if (extra > 0 && atomic_load_explicit(&t->stock.seq, RLX) >= reset)
 				s.hw_extra += (size_t)extra;
 		}
 		pthread_mutex_unlock(&t->lock);

@@ -37,15 +37,16 @@ struct memcg_thread *thread_self_slow(void)
 			;
 	}
 	pthread_mutex_lock(&t->lock);
-	atomic_store_explicit(&t->bytes, 0, RLX);
-	atomic_store_explicit(&t->group, NULL, RLX);
-	atomic_store_explicit(&t->nr_objs, 0, RLX);
-	atomic_store_explicit(&t->consumed, 0, RLX);
-	atomic_store_explicit(&t->hw, 0, RLX);
-	atomic_store_explicit(&t->hist_seq, atomic_load(&sync_seq), RLX);
+	atomic_store_explicit(&t->stock.bytes, 0, RLX);
+	atomic_store_explicit(&t->stock.group, NULL, RLX);
+	atomic_store_explicit(&t->stock.nr_objs, 0, RLX);
+	atomic_store_explicit(&t->stock.consumed, 0, RLX);
+	atomic_store_explicit(&t->stock.hw, 0, RLX);
+	atomic_store_explicit(&t->stock.seq, atomic_load(&sync_seq), RLX);
 	t->cur = &root_group;
 	pthread_mutex_unlock(&t->lock);
 	tls_self = t;
+	sn_thread_stock_set(&t->stock);   /* in the root */
 	if (key_ok)
 		pthread_setspecific(thread_key, t);
 	tls_creating = false;
@@ -60,28 +61,28 @@ struct memcg_thread *thread_self_slow(void)
 /* Drainer, holding t->lock: the owner's fast path is out of the bytes. */
 static void drainer_enter(struct memcg_thread *t)
 {
-	atomic_store_explicit(&t->draining, 1, RLX);
+	atomic_store_explicit(&t->stock.draining, 1, RLX);
 	if (t == tls_self)
 		return;     /* the owner is here: not in its fast path */
 	sn_fence_heavy();
-	while (atomic_load_explicit(&t->busy, memory_order_acquire))
+	while (atomic_load_explicit(&t->stock.busy, memory_order_acquire))
 		sched_yield();
 }
 
 static void drainer_leave(struct memcg_thread *t)
 {
-	atomic_store_explicit(&t->draining, 0, memory_order_release);
+	atomic_store_explicit(&t->stock.draining, 0, memory_order_release);
 }
 
 /* Take the bytes out of @t's stock and uncharge them. Caller holds t->lock. */
 void stock_take_locked(struct memcg_thread *t)
 {
-	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 	if (!g)
 		return;
 	drainer_enter(t);
-	size_t x = atomic_load_explicit(&t->bytes, RLX);
-	atomic_store_explicit(&t->bytes, 0, RLX);
+	size_t x = atomic_load_explicit(&t->stock.bytes, RLX);
+	atomic_store_explicit(&t->stock.bytes, 0, RLX);
 	drainer_leave(t);
 	if (x)
 		counters_uncharge(g, x);
@@ -94,12 +95,12 @@ void stock_take_locked(struct memcg_thread *t)
  */
 void stock_sync_peak(struct memcg_thread *t)
 {
-	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 	unsigned long seq = atomic_load(&sync_seq);
 	if (g) {
-		unsigned long hs = atomic_load_explicit(&t->hist_seq, RLX);
-		long extra = atomic_load_explicit(&t->hw, RLX) - atomic_load_explicit(&t->consumed, RLX);
-		size_t bytes = atomic_load_explicit(&t->bytes, RLX);
+		unsigned long hs = atomic_load_explicit(&t->stock.seq, RLX);
+		long extra = atomic_load_explicit(&t->stock.hw, RLX) - atomic_load_explicit(&t->stock.consumed, RLX);
+		size_t bytes = atomic_load_explicit(&t->stock.bytes, RLX);
 		for (struct slab_memcg *a = g; a; a = a->parent) {
 			size_t ch = atomic_load_explicit(&a->charged, RLX);
 			size_t cand = sat_sub(ch, bytes);
@@ -114,9 +115,9 @@ void stock_sync_peak(struct memcg_thread *t)
 			atomic_max_size(&a->peak, cand);
 		}
 	}
-	atomic_store_explicit(&t->consumed, 0, RLX);
-	atomic_store_explicit(&t->hw, 0, RLX);
-	atomic_store_explicit(&t->hist_seq, seq, RLX);
+	atomic_store_explicit(&t->stock.consumed, 0, RLX);
+	atomic_store_explicit(&t->stock.hw, 0, RLX);
+	atomic_store_explicit(&t->stock.seq, seq, RLX);
 }
 
 static bool over_max(struct slab_memcg *g)
@@ -139,7 +140,7 @@ void stock_revalidate(struct memcg_thread *t)
 {
 	pthread_mutex_lock(&t->lock);
 	stock_sync_peak(t);
-	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 	if (g && over_max(g))
 		stock_drain_locked(t);
 	pthread_mutex_unlock(&t->lock);
@@ -148,15 +149,15 @@ void stock_revalidate(struct memcg_thread *t)
 /* Owner: empty the stock completely and detach it from its group. */
 void stock_drain_locked(struct memcg_thread *t)
 {
-	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+	struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 	stock_sync_peak(t);
 	if (!g)
 		return;
 	stock_take_locked(t);
-	long d = atomic_exchange_explicit(&t->nr_objs, 0, RLX);
+	long d = atomic_exchange_explicit(&t->stock.nr_objs, 0, RLX);
 	if (d)
 		objs_add(g, d);
-	atomic_store_explicit(&t->group, NULL, RLX);
+	atomic_store_explicit(&t->stock.group, NULL, RLX);
 }
 
 void stock_drain_own(struct memcg_thread *t)
@@ -174,7 +175,7 @@ void drain_stocks_under(struct slab_memcg *top)
 		/* Under t->lock even when it looks empty: a refill holds the
 		 * lock from its charge until the bytes are in the stock. */
 		pthread_mutex_lock(&t->lock);
-		struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+		struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 		if (g && in_subtree(g, top))
 			stock_take_locked(t);
 		pthread_mutex_unlock(&t->lock);
@@ -185,12 +186,12 @@ void drain_stocks_under(struct slab_memcg *top)
 void stock_trim(struct memcg_thread *t)
 {
 	pthread_mutex_lock(&t->lock);
-	struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
-	size_t b = atomic_load_explicit(&t->bytes, RLX);
+	struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
+	size_t b = atomic_load_explicit(&t->stock.bytes, RLX);
 	if (g && b > MEMCG_BATCH) {
 		/* Only the owner adds bytes and it is here; a drainer holds
 		 * the lock we hold: the value cannot move. */
-		atomic_store_explicit(&t->bytes, MEMCG_BATCH, RLX);
+		atomic_store_explicit(&t->stock.bytes, MEMCG_BATCH, RLX);
 		counters_uncharge(g, b - MEMCG_BATCH);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -205,7 +206,9 @@ void thread_exit(void *arg)
 		t->cur->nr_current--;
 	t->cur = &root_group;
 	pthread_mutex_unlock(&tree_lock);
-	atomic_store_explicit(&t->in_use, false, memory_order_release);
-	if (tls_self == t)
+	if (tls_self == t) {
+		sn_thread_stock_set(NULL);
 		tls_self = NULL;
+	}
+	atomic_store_explicit(&t->in_use, false, memory_order_release);
 }

@@ -71,17 +71,17 @@ static void fork_child(void)
 	for (struct memcg_thread *t = atomic_load(&registry); t; t = t->next) {
 		pthread_mutex_init(&t->lock, NULL);
 		/* A drainer or an owner that vanished mid-way. */
-		atomic_store_explicit(&t->draining, 0, RLX);
-		atomic_store_explicit(&t->busy, 0, RLX);
+		atomic_store_explicit(&t->stock.draining, 0, RLX);
+		atomic_store_explicit(&t->stock.busy, 0, RLX);
 		if (t == tls_self || !atomic_load(&t->in_use))
 			continue;
-		struct slab_memcg *g = atomic_load_explicit(&t->group, RLX);
+		struct slab_memcg *g = atomic_load_explicit(&t->stock.group, RLX);
 		if (g) {
 			stock_take_locked(t);
-			long d = atomic_exchange_explicit(&t->nr_objs, 0, RLX);
+			long d = atomic_exchange_explicit(&t->stock.nr_objs, 0, RLX);
 			if (d)
 				objs_add(g, d);
-			atomic_store_explicit(&t->group, NULL, RLX);
+			atomic_store_explicit(&t->stock.group, NULL, RLX);
 		}
 		if (t->cur && t->cur != &root_group)
 			t->cur->nr_current--;
@@ -274,6 +274,7 @@ struct slab_memcg *slab_memcg_enter(struct slab_memcg *h)
 		g->nr_current++;
 	t->cur = g;
 	pthread_mutex_unlock(&tree_lock);
+	sn_thread_stock_set(g == &root_group ? &t->stock : NULL);   /* the core's charges: the root's */
 	return handle_of(prev);
 }
 
