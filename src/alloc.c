@@ -214,9 +214,10 @@ SN_NOINLINE void charged_free_slow(const char *fn, struct slab_cache *c, struct 
 	size_t n = event_footprint(c, s);
 	if (left == SIZE_MAX) {
 		stamps_of(s)[idx] = 0;
-		notified_dec(c);
-		struct sn_stock *st = sn_tls_thread->stock;
-		left = st ? sn_stock_put(st, ch->group, charge_seq(ch), n) : 0;
+		notified_dec(c);   /* the kick too */
+		left = 0;          /* no stock */
+	} else if (!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)) {
+		notify_drain_kick(c);
 	}
 	cache_free_plain(fn, c, s, obj, idx);
 	if (!left)

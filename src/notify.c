@@ -17,7 +17,9 @@
  * that accepted, minus those unregistered since. An object allocated by
  * the pinned notifier's direct ALLOC (while it is the array's only
  * member) is stamped STAMP_PINNED instead: its FREE is due to it alone,
- * for good. Stamp 0 means "not notified": objects allocated while
+ * for good; one charged from a stock with no event (the charges,
+ * consumer.h) STAMP_CHARGED, and its free gives the bytes back with no
+ * event either. Stamp 0 means "not notified": objects allocated while
  * notification was off, inside a handler, or with no handler registered.
  *
  * A veto rolls back exactly: FREE (FREEPAGE) to the handlers that
@@ -52,6 +54,12 @@ uint32_t notify_chain_gen;            /* under chain_lock */
 _Atomic int notify_ext_slots_used;
 const struct sn_notify_gate *_Atomic notify_gate;
 _Atomic uint32_t notify_solo;
+
+bool sn_test_free_hooked(const struct slab_cache *h)
+{
+	const struct slab_cache *c = cache_of_handle((struct slab_cache *)h);
+	return c && (atomic_load(&c->hooks) & HOOK_FREE);
+}
 
 bool slab_in_handler(void)
 {

@@ -44,9 +44,10 @@ SN_HIDDEN extern const struct sn_notify_gate *_Atomic notify_gate;
 SN_HIDDEN extern _Atomic uint32_t notify_solo;
 /* The stamp of an object allocated by the pinned notifier's direct ALLOC
  * (consumer.h; while it is the chain's only member): its FREE is due to
- * that notifier alone, for good. STAMP_CHARGED: the same, its ALLOC
- * taken by the notifier's charge(), so that its FREE tries uncharge()
- * first. Generations stay below both (slab_notifier_register()). */
+ * that notifier alone, for good. STAMP_CHARGED: the same, charged from
+ * a stock with no event (consumer.h's charges), so that its free gives
+ * the bytes back with no event either. Generations stay below both
+ * (slab_notifier_register()). */
 #define STAMP_PINNED  0x80000000u
 #define STAMP_CHARGED 0x80000001u
 SN_HIDDEN extern struct slab_notifier *_Atomic notify_pinned;
@@ -355,10 +356,13 @@ static SN_ALWAYS_INLINE void *charged_alloc(const char *fn, struct slab_cache *c
 }
 
 /* The FREE of object @idx of @s, if it was charged: its stamp cleared,
- * its count taken back and its bytes back in the freeing thread's stock.
- * Returns CHARGED_NO (not charged: the event way), CHARGED_DONE, or a
- * stock size for charged_free_slow() (0: uncharge(), else trim(), or
- * SIZE_MAX: nothing done yet). */
+ * its count taken back (then the switch read, as notified_dec() does)
+ * and its bytes back in the freeing thread's stock. Returns CHARGED_NO
+ * (not charged: the event way), CHARGED_DONE, or what is left for
+ * charged_free_slow(): the stock's size (0: uncharge(), above stock_max:
+ * trim(); the switch off: the drain's kick), or SIZE_MAX with nothing
+ * done (no stock). Stock sizes after a put are at least a footprint, so
+ * never CHARGED_NO or CHARGED_DONE. */
 #define CHARGED_NO   ((size_t)1)
 #define CHARGED_DONE ((size_t)2)
 static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s, uint32_t idx)
@@ -368,15 +372,18 @@ static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s
 		return CHARGED_NO;
 	struct slab_thread *t = sn_tls_thread;
 	struct sn_stock *st = t->stock;
-	if (unlikely(!st) || unlikely(!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)))
-		return SIZE_MAX;   /* the count's drain kick, or no stock */
+	if (unlikely(!st))
+		return SIZE_MAX;
 	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
 	size_t left = sn_stock_put(st, ch->group, charge_seq(ch), event_footprint(c, s));
 	stamps[idx] = 0;
-	thread_touch(t, c->index);
+	thread_touch(t, c->index);   /* a stock is never the dummy thread's */
 	struct slab_cpu *cpu = cpu_of(t, c);
 	__atomic_store_n(&cpu->notified, cpu->notified - 1, __ATOMIC_RELAXED);
-	return likely(left > CHARGED_DONE && left <= ch->stock_max) ? CHARGED_DONE : left;
+	if (likely(left > CHARGED_DONE && left <= ch->stock_max) &&
+	    likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
+		return CHARGED_DONE;
+	return left;
 }
 
 /* The FREE event of object @idx of @s, if its ALLOC was notified; else

@@ -27,4 +27,8 @@ SN_HIDDEN extern bool sn_test_guard_no_markers;
  * lock): a test of the generations' limit starts near it. */
 SN_HIDDEN extern uint32_t notify_chain_gen;
 
+/* notify.c: whether @c's frees still take the hooked way (HOOK_FREE):
+ * a test of the switch-off's drain reads it. */
+SN_HIDDEN bool sn_test_free_hooked(const struct slab_cache *c);
+
 #endif

@@ -2071,3 +2071,37 @@ Test(charges, uncharge_outlives_the_solo_state_and_the_switch)
 	rec_check_objects(&a);
 	rec_check_objects(&b);
 }
+
+/* A charged object freed with notification off lets the drain turn the
+ * FREE hook off, as any notified object's free does. */
+Test(charges, a_charged_free_after_the_switch_off_lets_the_drain_finish)
+{
+	struct slab_cache *c = create_ok("ch-drain", 40, SLAB_ACCOUNT);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();
+	pthread_t t;
+	pthread_create(&t, NULL, hold_alloc_thread, c);   /* its slab, with no notified page */
+	while (!atomic_load(&hold_warm))
+		msleep(1);
+	struct rec a;
+	charges_start(&a, c);
+	cr_assert_eq(slab_cache_set_notify(c, true), 0);
+	atomic_store(&hold_go, 1);
+	void *p;
+	pthread_join(t, &p);
+	cr_assert_not_null(p);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p), 1, "the other thread has no stock: an event");
+	void *q = slab_cache_alloc(c, 0);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 1, "q was not charged");
+	slab_cache_free(c, p);
+	cr_assert_eq(slab_cache_set_notify(c, false), 0);
+	sn_rcu_barrier();
+	sn_rcu_barrier();
+	cr_assert(sn_test_free_hooked(c), "the FREE hook went off under a live charged object");
+	slab_cache_free(c, q);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0);
+	for (int i = 0; i < 4 && sn_test_free_hooked(c); i++)
+		sn_rcu_barrier();
+	cr_assert_not(sn_test_free_hooked(c), "the drain never finished after the last charged free");
+	rec_check_objects(&a);
+}
