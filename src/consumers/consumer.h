@@ -45,7 +45,7 @@ static inline void sn_fence(int order)
  */
 SN_CONSUMER_API extern bool sn_membarrier_ok;   /* set once, at start-up */
 SN_CONSUMER_API void sn_fence_heavy(void);
-static inline void sn_fence_light(void)
+static inline __attribute__((always_inline)) void sn_fence_light(void)
 {
 	if (__builtin_expect(sn_membarrier_ok, 1))
 		atomic_signal_fence(memory_order_seq_cst);
