@@ -168,10 +168,9 @@ static SN_NOINLINE void cache_free_suspect(const char *fn, struct slab_cache *c,
 	cache_free_evented_tested(fn, c, s, obj, idx);
 }
 
-/* With charges set: a charged object's free (notify_event.h) is taken
- * with nothing called; every other way is a tail call, so that the
- * common one saves no registers. */
-static SN_NOINLINE void cache_free_charges(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+/* A charged object's free (notify_event.h), with nothing called; every
+ * other way is a tail call, so that the common one saves no registers. */
+static SN_NOINLINE void cache_free_charged(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
 					   uint32_t idx)
 {
 	if (unlikely(link_get(c, obj) <= c->objects)) {
@@ -192,12 +191,13 @@ static SN_NOINLINE void cache_free_charges(const char *fn, struct slab_cache *c,
 #endif
 
 /* Frees that may need a FREE event: a double free is caught before it
- * could be announced twice. */
+ * could be announced twice. The object's stamp picks the way. */
 SN_NOINLINE void cache_free_hooked(const char *fn, struct slab_cache *c, struct slab *s, void *obj, uint32_t idx)
 {
 #ifndef SLABNOTIFY_NO_NOTIFY
-	if (unlikely(atomic_load_explicit(&notify_charge, memory_order_relaxed))) {
-		cache_free_charges(fn, c, s, obj, idx);
+	uint32_t *stamps = stamps_of(s);
+	if (stamps && stamps[idx] == STAMP_CHARGED) {
+		cache_free_charged(fn, c, s, obj, idx);
 		return;
 	}
 #endif

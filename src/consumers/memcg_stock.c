@@ -206,9 +206,8 @@ void thread_exit(void *arg)
 		t->cur->nr_current--;
 	t->cur = &root_group;
 	pthread_mutex_unlock(&tree_lock);
-	if (tls_self == t) {
-		sn_thread_stock_set(NULL);
+	sn_thread_stock_set(NULL);   /* the exiting thread's, before @t can serve another */
+	if (tls_self == t)
 		tls_self = NULL;
-	}
 	atomic_store_explicit(&t->in_use, false, memory_order_release);
 }
