@@ -233,6 +233,34 @@ static void *tg_worker(void *arg)
 	return NULL;
 }
 
+/* Switch tg_cache's notification on and off for 3 s (at random short
+ * intervals) while the workers @t run, then stop and join them. Returns
+ * the number of switches. */
+static long toggle_while_working(pthread_t *t, uint64_t seed)
+{
+	double end = now_ms() + 3000.0 / (SCALE > 1 ? 2 : 1);
+	long toggles = 0;
+	bool on = true;
+	while (now_ms() < end && !atomic_load(&failed)) {
+		on = !on;
+		if (slab_cache_set_notify(tg_cache, on) != 0)
+			fail("slab_cache_set_notify failed");
+		if (slab_cache_notify_enabled(tg_cache) != on)
+			fail("slab_cache_notify_enabled() != %d right after switching", on);
+		toggles++;
+		unsigned r = (unsigned)(rnd(&seed) % 8);
+		if (r < 4)
+			usleep_(r * 50);
+		else if (r == 7)
+			msleep(2);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < TG_THREADS; i++)
+		pthread_join(t[i], NULL);
+	assert_no_failure();
+	return toggles;
+}
+
 /* @n handlers, the first pinned if @pin (alone, its ALLOCs are direct:
  * the switch-off drain meets them through the asymmetric fences). */
 static void toggle_under_load(int n, bool pin)
@@ -252,27 +280,7 @@ static void toggle_under_load(int n, bool pin)
 	pthread_t t[TG_THREADS];
 	for (long i = 0; i < TG_THREADS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, tg_worker, (void *)i), 0);
-	double end = now_ms() + 3000.0 / (SCALE > 1 ? 2 : 1);
-	long toggles = 0;
-	uint64_t seed = 42;
-	bool on = true;
-	while (now_ms() < end && !atomic_load(&failed)) {
-		on = !on;
-		if (slab_cache_set_notify(tg_cache, on) != 0)
-			fail("slab_cache_set_notify failed");
-		if (slab_cache_notify_enabled(tg_cache) != on)
-			fail("slab_cache_notify_enabled() != %d right after switching", on);
-		toggles++;
-		unsigned r = (unsigned)(rnd(&seed) % 8);
-		if (r < 4)
-			usleep_(r * 50);
-		else if (r == 7)
-			msleep(2);
-	}
-	atomic_store(&stop, true);
-	for (int i = 0; i < TG_THREADS; i++)
-		pthread_join(t[i], NULL);
-	assert_no_failure();
+	long toggles = toggle_while_working(t, 42);
 	/* Switch off, then free what is left: born-on objects still notify. */
 	cr_assert_eq(slab_cache_set_notify(tg_cache, false), 0);
 	sn_rcu_barrier();
@@ -426,25 +434,7 @@ Test(toggle, switching_under_load_keeps_every_charge, .timeout = 120)
 	pthread_t t[TG_THREADS];
 	for (long i = 0; i < TG_THREADS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, cg_worker, (void *)i), 0);
-	double end = now_ms() + 3000.0 / (SCALE > 1 ? 2 : 1);
-	long toggles = 0;
-	uint64_t seed = 43;
-	bool on = true;
-	while (now_ms() < end && !atomic_load(&failed)) {
-		on = !on;
-		if (slab_cache_set_notify(tg_cache, on) != 0)
-			fail("slab_cache_set_notify failed");
-		toggles++;
-		unsigned r = (unsigned)(rnd(&seed) % 8);
-		if (r < 4)
-			usleep_(r * 50);
-		else if (r == 7)
-			msleep(2);
-	}
-	atomic_store(&stop, true);
-	for (int i = 0; i < TG_THREADS; i++)
-		pthread_join(t[i], NULL);
-	assert_no_failure();
+	long toggles = toggle_while_working(t, 43);
 	cr_assert_eq(slab_cache_set_notify(tg_cache, false), 0);
 	sn_rcu_barrier();
 	for (int i = 0; i < TG_POOL; i++) {
