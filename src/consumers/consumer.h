@@ -222,17 +222,18 @@ SN_STOCK_INLINE size_t sn_stock_put(struct sn_stock *st, const void *g, unsigned
  * SLAB_ACCOUNT cache (outside handlers and quiet sections), by a thread
  * that has a stock for the charges (sn_thread_stock_set(): set only
  * while the thread's allocations are @group's) and while that stock
- * serves @group, takes the object's
- * footprint (slab_event_data's) from that stock in the core's own path:
+ * serves @group, takes the object's footprint (slab_event_data's) from
+ * that stock in the core's own path:
  * it stands for the ALLOC event returning SLAB_NOTIFY_OK with the
  * object's extension slots left NULL, and no event is sent. When the
  * stock cannot serve, the ALLOC event goes as ever. The FREE of an
  * object so charged is no event either: its footprint goes back to the
  * freeing thread's stock if that serves @group, else to uncharge(); a
- * stock that grew above @stock_max calls trim(). Both run on the freeing
- * thread, after the object is back in its slab, and must not allocate
- * or sleep. Set once, for the process's life; false (and nothing set)
- * unless @nb is the first notifier pinned.
+ * stock that grew above @stock_max calls trim(). Both run on the thread
+ * that gives the bytes back (on a free's common way, after the object is
+ * back in its slab) and must not allocate or sleep. Set once, for the
+ * process's life; false (and nothing set) unless @nb is the first
+ * notifier pinned.
  */
 struct sn_charge {
 	const void *group;
