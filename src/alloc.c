@@ -57,10 +57,16 @@ static SN_NOINLINE void *alloc_post_full(const char *fn, struct slab_cache *c, u
 }
 
 #ifndef SLABNOTIFY_NO_NOTIFY
+static SN_NOINLINE void *alloc_post_charged_meta(const char *fn, struct slab_cache *c, uint32_t idx,
+						 slab_gfp_t gfp, size_t req)
+{
+	return charged_alloc(fn, c, idx, gfp, req, alloc_post_full, NULL, true);
+}
+
 static SN_NOINLINE void *alloc_post_charged(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
 					    size_t req)
 {
-	return charged_alloc(fn, c, idx, gfp, req, alloc_post_full);
+	return charged_alloc(fn, c, idx, gfp, req, alloc_post_full, alloc_post_charged_meta, false);
 }
 #endif
 
@@ -108,9 +114,15 @@ static SN_NOINLINE void *alloc_post_full_enomem(const char *fn, struct slab_cach
 }
 
 #ifndef SLABNOTIFY_NO_NOTIFY
+static SN_NOINLINE void *alloc_post_charged_meta_enomem(const char *fn, struct slab_cache *c, uint32_t idx,
+							slab_gfp_t gfp, size_t req)
+{
+	return charged_alloc(fn, c, idx, gfp, req, alloc_post_full_enomem, NULL, true);
+}
+
 static SN_NOINLINE void *alloc_post_charged_enomem(const char *fn, struct slab_cache *c, uint32_t idx, size_t req)
 {
-	return charged_alloc(fn, c, idx, 0, req, alloc_post_full_enomem);
+	return charged_alloc(fn, c, idx, 0, req, alloc_post_full_enomem, alloc_post_charged_meta_enomem, false);
 }
 #endif
 
@@ -169,15 +181,17 @@ static SN_NOINLINE void cache_free_suspect(const char *fn, struct slab_cache *c,
 }
 
 /* A charged object's free (notify_event.h), with nothing called; every
- * other way is a tail call, so that the common one saves no registers. */
-static SN_NOINLINE void cache_free_charged(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
-					   uint32_t idx)
+ * other way is a tail call, so that the common one saves no registers.
+ * A slab with extension arrays (the owner may be another group) goes to
+ * its own copy, which keeps that off the root's way. */
+static SN_ALWAYS_INLINE void free_charged(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					  uint32_t idx, bool in_meta)
 {
 	if (unlikely(link_get(c, obj) <= c->objects)) {
 		cache_free_suspect(fn, c, s, obj, idx);
 		return;
 	}
-	size_t charged = charged_free(c, s, idx);
+	size_t charged = charged_free(c, s, idx, in_meta);
 	if (likely(charged == CHARGED_DONE)) {
 		cache_free_plain_tested(fn, c, s, obj, idx);
 		return;
@@ -187,6 +201,22 @@ static SN_NOINLINE void cache_free_charged(const char *fn, struct slab_cache *c,
 		return;
 	}
 	cache_free_evented_tested(fn, c, s, obj, idx);
+}
+
+static SN_NOINLINE void cache_free_charged_meta(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+						uint32_t idx)
+{
+	free_charged(fn, c, s, obj, idx, true);
+}
+
+static SN_NOINLINE void cache_free_charged(const char *fn, struct slab_cache *c, struct slab *s, void *obj,
+					   uint32_t idx)
+{
+	if (unlikely(atomic_load_explicit(&s->meta, memory_order_relaxed))) {
+		cache_free_charged_meta(fn, c, s, obj, idx);
+		return;
+	}
+	free_charged(fn, c, s, obj, idx, false);
 }
 #endif
 
@@ -212,6 +242,7 @@ SN_NOINLINE void charged_free_slow(const char *fn, struct slab_cache *c, struct 
 {
 	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
 	size_t n = event_footprint(c, s);
+	const void *owner = charge_owner(ch, s, idx);   /* before the object can be reused */
 	if (left == SIZE_MAX) {
 		stamps_of(s)[idx] = 0;
 		notified_dec(c);   /* the kick too */
@@ -221,7 +252,7 @@ SN_NOINLINE void charged_free_slow(const char *fn, struct slab_cache *c, struct 
 	}
 	cache_free_plain(fn, c, s, obj, idx);
 	if (!left)
-		ch->uncharge(n);
+		ch->uncharge(owner, n);
 	else if (left > ch->stock_max)
 		ch->trim();
 }

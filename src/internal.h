@@ -410,9 +410,11 @@ struct slab_thread {
 	 * free in the same segment skips the map (segments never go away).
 	 * Never 0: SN_NO_SEGMENT until the first hit. */
 	uintptr_t last_seg __attribute__((aligned(SN_CACHE_LINE)));
-	/* The consumer's stock for the charges without an event
-	 * (consumer.h's sn_thread_stock_set()); NULL in a reused structure. */
+	/* The consumer's stock for the charges without an event, and the
+	 * group they go to (consumer.h's sn_thread_stock_set()); NULL in a
+	 * reused structure. */
 	struct sn_stock *stock;
+	const void *charge_group;
 	struct slab_cpu cpu[SN_NR_SLOTS] __attribute__((aligned(SN_CACHE_LINE)));
 	struct slab_thread *next, *prev; /* registry */
 	_Atomic size_t idle_bytes;       /* empty slabs kept (owner; a destroyer too) */

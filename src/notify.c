@@ -391,10 +391,10 @@ SN_NOINLINE void *alloc_vetoed(struct slab_cache *c, struct slab *s, uint32_t id
 void *charged_undo(struct slab_cache *c, uint32_t idx, size_t n)
 {
 	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
-	struct slab_cpu *cpu = cpu_of(sn_tls_thread, c);
-	struct sn_stock *st = sn_tls_thread->stock;
-	if (!sn_stock_put(st, ch->group, charge_seq(ch), n))
-		ch->uncharge(n);
+	struct slab_thread *t = sn_tls_thread;
+	struct slab_cpu *cpu = cpu_of(t, c);
+	if (!sn_stock_put(t->stock, t->charge_group, charge_seq(ch), n))
+		ch->uncharge(t->charge_group, n);
 	notified_dec(c);
 	return cpu->base_m1 + (size_t)(idx + 1) * c->size;
 }
@@ -524,8 +524,9 @@ const struct sn_charge *_Atomic notify_charge;
 bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge *ch)
 {
 	sn_lock(&chain_lock);
-	bool ok = ch && ch->group && ch->seq && ch->uncharge && ch->trim && nb &&
-		  nb == atomic_load(&notify_pinned) && !atomic_load(&notify_charge);
+	bool ok = ch && ch->root && ch->seq && ch->uncharge && ch->trim && ch->owner_slot >= 0 &&
+		  ch->owner_slot < SLAB_OBJ_EXT_SLOTS && nb && nb == atomic_load(&notify_pinned) &&
+		  !atomic_load(&notify_charge);
 	if (ok) {
 		atomic_store(&notify_charge, ch);
 		atomic_store(&notify_solo, solo_of(notify_chain));
@@ -534,13 +535,14 @@ bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge *ch
 	return ok;
 }
 
-void sn_thread_stock_set(struct sn_stock *st)
+void sn_thread_stock_set(struct sn_stock *st, const void *group)
 {
 	struct slab_thread *t = sn_tls_thread;
 	if (t == &sn_thread_dummy) {
 		if (!st || !(t = thread_get()))
 			return;   /* an exiting thread, or no memory: no charges */
 	}
+	t->charge_group = group;
 	t->stock = st;
 }
 

@@ -320,42 +320,78 @@ static SN_ALWAYS_INLINE unsigned long charge_seq(const struct sn_charge *ch)
 	return atomic_load_explicit(ch->seq, memory_order_relaxed);
 }
 
+/* The owners' array of slab @s (the charges' extension slot), or NULL
+ * when the slab does not have it or has other consumers' too (which the
+ * charged way would have to clear). */
+static SN_ALWAYS_INLINE void **charge_owners(const struct sn_charge *ch, struct slab_meta *m)
+{
+	void **owners = m ? atomic_load_explicit(&m->slots[ch->owner_slot], memory_order_acquire) : NULL;
+	if (atomic_load_explicit(&notify_ext_slots_used, memory_order_relaxed) != 1)
+		return NULL;
+	return owners;
+}
+
+/* The owner of charged object @idx of @s. */
+static SN_ALWAYS_INLINE const void *charge_owner(const struct sn_charge *ch, struct slab *s, uint32_t idx)
+{
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	void **owners = m ? atomic_load_explicit(&m->slots[ch->owner_slot], memory_order_acquire) : NULL;
+	void *owner = owners ? owners[idx] : NULL;
+	return owner ? owner : ch->root;
+}
+
 /* The rest of a hooked allocation: alloc.c's, the whole way. */
 typedef void *(*alloc_way_fn)(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp, size_t req);
 
 /* Object @idx of the calling thread's current slab of @c, just off its
  * chain, charged with no event, or else @whole's (a tail call: nothing
- * was changed). */
+ * was changed). A slab with extension arrays goes to @meta, which is this
+ * with @in_meta, entered only from here: the owner is written there, so
+ * that the common way (the root's, in a slab with no arrays) keeps fewer
+ * values live. */
 static SN_ALWAYS_INLINE void *charged_alloc(const char *fn, struct slab_cache *c, uint32_t idx, slab_gfp_t gfp,
-					    size_t req, alloc_way_fn whole)
+					    size_t req, alloc_way_fn whole, alloc_way_fn meta, bool in_meta)
 {
 	struct slab_thread *t = sn_tls_thread;
 	struct sn_stock *st = t->stock;
-	if (likely(!st))   /* the one test that the other ways pay */
-		return whole(fn, c, idx, gfp, req);
-	uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
-	if (!(solo & SOLO_CHARGE) || !(c->flags & SLAB_ACCOUNT) || gfp || sn_handler_depth ||
-	    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_GUARD | HOOK_DEBUG)))
-		return whole(fn, c, idx, gfp, req);
+	if (!in_meta) {   /* @meta is reached only from here, after these */
+		if (likely(!st))   /* the one test that the other ways pay */
+			return whole(fn, c, idx, gfp, req);
+		uint32_t solo = atomic_load_explicit(&notify_solo, memory_order_acquire);
+		if (!(solo & SOLO_CHARGE) || !(c->flags & SLAB_ACCOUNT) || gfp || sn_handler_depth ||
+		    (atomic_load_explicit(&c->hooks, memory_order_relaxed) & (HOOK_GUARD | HOOK_DEBUG)))
+			return whole(fn, c, idx, gfp, req);
+	}
 	struct slab_cpu *cpu = cpu_of(t, c);
 	struct slab *s = cpu->slab;
-	uint32_t *stamps = stamps_of(s);
 	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
+	const void *g = t->charge_group;
+	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
+	void **owners = NULL;
+	if (!in_meta) {
+		if (unlikely(m))
+			return meta(fn, c, idx, gfp, req);
+		if (g != ch->root)   /* an owner with nowhere to go: the whole way makes the array */
+			return whole(fn, c, idx, gfp, req);
+	} else if (!(owners = charge_owners(ch, m))) {
+		return whole(fn, c, idx, gfp, req);
+	}
+	uint32_t *stamps = stamps_of(s);
 	size_t n = event_footprint(c, s);
-	/* A slab with extension arrays (another consumer's, a child group's
-	 * owners) takes the whole way, which clears them. */
-	if (unlikely(!stamps) || atomic_load_explicit(&s->meta, memory_order_relaxed) ||
-	    !sn_stock_consume(st, ch->group, charge_seq(ch), n))
+	if (unlikely(!stamps) || !sn_stock_consume(st, g, charge_seq(ch), n))
 		return whole(fn, c, idx, gfp, req);
 	notified_inc(c, cpu);
 	sn_fence_light();
 	if (unlikely(!(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC)))
 		return charged_undo(c, idx, n);
+	if (in_meta)
+		owners[idx] = g == ch->root ? NULL : (void *)g;
 	stamps[idx] = STAMP_CHARGED;
 	return cpu->base_m1 + (size_t)(idx + 1) * c->size;
 }
 
-/* The FREE of object @idx of @s, if it was charged: its stamp cleared,
+/* The FREE of object @idx of @s, if it was charged (@in_meta: the slab
+ * has extension arrays, so the owner may be another group): its stamp cleared,
  * its count taken back (then the switch read, as notified_dec() does)
  * and its bytes back in the freeing thread's stock. Returns CHARGED_NO
  * (not charged: the event way), CHARGED_DONE, or what is left for
@@ -365,7 +401,7 @@ static SN_ALWAYS_INLINE void *charged_alloc(const char *fn, struct slab_cache *c
  * never CHARGED_NO or CHARGED_DONE. */
 #define CHARGED_NO   ((size_t)1)
 #define CHARGED_DONE ((size_t)2)
-static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s, uint32_t idx)
+static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s, uint32_t idx, bool in_meta)
 {
 	uint32_t *stamps = stamps_of(s);
 	if (likely(!stamps) || stamps[idx] != STAMP_CHARGED)
@@ -375,7 +411,8 @@ static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s
 	if (unlikely(!st))
 		return SIZE_MAX;
 	const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
-	size_t left = sn_stock_put(st, ch->group, charge_seq(ch), event_footprint(c, s));
+	const void *owner = in_meta ? charge_owner(ch, s, idx) : ch->root;
+	size_t left = sn_stock_put(st, owner, charge_seq(ch), event_footprint(c, s));
 	stamps[idx] = 0;
 	thread_touch(t, c->index);   /* a stock is never the dummy thread's */
 	struct slab_cpu *cpu = cpu_of(t, c);
@@ -394,9 +431,10 @@ static SN_ALWAYS_INLINE void notify_free_event(struct slab_cache *c, struct slab
 	uint32_t *stamps = stamps_of(s);
 	uint32_t stamp = stamps ? stamps[idx] : 0;
 	if (unlikely(stamp == STAMP_CHARGED)) {
+		const struct sn_charge *ch = atomic_load_explicit(&notify_charge, memory_order_relaxed);
 		stamps[idx] = 0;
 		notified_dec(c);
-		atomic_load_explicit(&notify_charge, memory_order_relaxed)->uncharge(event_footprint(c, s));
+		ch->uncharge(charge_owner(ch, s, idx), event_footprint(c, s));
 		return;
 	}
 	struct slab_event_data d;

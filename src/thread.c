@@ -101,6 +101,7 @@ static struct slab_thread *thread_new(void)
 	t->live = true;
 	t->orphan = false;
 	t->stock = NULL;
+	t->charge_group = NULL;
 	atomic_store_explicit(&t->idle_bytes, 0, memory_order_relaxed);
 	__atomic_store_n(&t->max_index, 0, __ATOMIC_RELAXED);
 	sn_lock(&registry_lock);

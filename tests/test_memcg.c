@@ -281,6 +281,41 @@ Test(memcg_charge, root_charges_without_events_are_exact)
 	free(o);
 }
 
+/* A child group's charges take the same way once a slab has its owners'
+ * array: usage, objects and peak exact, the owner recorded, and objects
+ * freed by a thread in another group go back to their own group. */
+Test(memcg_charge, child_charges_without_events_are_exact)
+{
+	struct slab_cache *c = acct_cache("acct-child", 48);
+	size_t stride = slab_cache_size(c);
+	struct slab_memcg *g = mk(NULL, "g"), *h = mk(NULL, "h");
+	cr_assert_eq(slab_memcg_set_max(g, 64u << 20), 0);
+	slab_memcg_enter(g);
+	enum { N = 4000 };
+	void **o = calloc(N, sizeof(void *));
+	for (int i = 0; i < N; i++)
+		cr_assert_not_null(o[i] = slab_cache_alloc(c, 0));
+	struct slab_memcg_stat st = st_of(g);
+	cr_assert_eq(st.usage, N * stride, "usage %zu != %zu", st.usage, N * stride);
+	cr_assert_eq(st.nr_objects, N);
+	cr_assert_eq(st.peak, N * stride, "peak %zu", st.peak);
+	for (int i = 0; i < N / 2; i++)
+		slab_cache_free(c, o[i]);
+	cr_assert_eq(st_of(g).usage, (N - N / 2) * stride);
+	slab_memcg_enter(h);
+	for (int i = N / 2; i < N; i++)
+		slab_cache_free(c, o[i]);
+	st = st_of(g);
+	cr_assert_eq(st.usage, 0, "g usage %zu", st.usage);
+	cr_assert_eq(st.nr_objects, 0);
+	cr_assert_eq(st.peak, N * stride, "the peak stays");
+	cr_assert_eq(st_of(h).usage, 0, "h was charged for g's objects");
+	slab_memcg_enter(slab_memcg_root());
+	slab_memcg_drain_stock();
+	cr_assert_eq(st_of(slab_memcg_root()).usage, 0);
+	free(o);
+}
+
 Test(memcg_charge, plain_cache_is_not_charged)
 {
 	struct slab_cache *c = slab_cache_create("plain", 64, 0, SLAB_NOTIFY, NULL);

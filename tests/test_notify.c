@@ -1889,8 +1889,11 @@ static _Atomic unsigned long ch_seq;
 static struct sn_stock ch_stock;            /* the test thread's */
 static atomic_long ch_uncharged, ch_uncharges, ch_trims;
 
-static void ch_uncharge(size_t footprint)
+static const void *_Atomic ch_uncharged_owner;
+
+static void ch_uncharge(const void *owner, size_t footprint)
 {
+	atomic_store(&ch_uncharged_owner, owner);
 	atomic_fetch_add(&ch_uncharges, 1);
 	atomic_fetch_add(&ch_uncharged, (long)footprint);
 }
@@ -1901,15 +1904,21 @@ static void ch_trim(void)
 }
 
 static struct sn_charge ch_charges = {
-	.group = &ch_group, .seq = &ch_seq, .stock_max = 2 * CH_BYTES, .uncharge = ch_uncharge, .trim = ch_trim,
+	.root = &ch_group, .seq = &ch_seq, .stock_max = 2 * CH_BYTES, .owner_slot = -1, .uncharge = ch_uncharge,
+	.trim = ch_trim,
 };
+
+static void ch_stock_fill_for(struct sn_stock *st, long bytes, void *group)
+{
+	memset(st, 0, sizeof(*st));
+	atomic_store(&st->group, group);
+	atomic_store(&st->seq, atomic_load(&ch_seq));
+	atomic_store(&st->bytes, (size_t)bytes);
+}
 
 static void ch_stock_fill(struct sn_stock *st, long bytes)
 {
-	memset(st, 0, sizeof(*st));
-	atomic_store(&st->group, &ch_group);
-	atomic_store(&st->seq, atomic_load(&ch_seq));
-	atomic_store(&st->bytes, (size_t)bytes);
+	ch_stock_fill_for(st, bytes, &ch_group);
 }
 
 /* Handler a, registered and pinned, with the charges; this thread's
@@ -1920,10 +1929,13 @@ static void charges_start(struct rec *a, struct slab_cache *only)
 	rec_register(a);
 	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_charges), "charges for a notifier not pinned");
 	sn_notifier_pin(&a->nb);
+	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_charges), "charges without an owner slot");
+	ch_charges.owner_slot = slab_obj_ext_reserve();
+	cr_assert_geq(ch_charges.owner_slot, 0);
 	cr_assert(sn_notifier_charge_set(&a->nb, &ch_charges));
 	cr_assert_not(sn_notifier_charge_set(&a->nb, &ch_charges), "charges set twice");
 	ch_stock_fill(&ch_stock, CH_BYTES);
-	sn_thread_stock_set(&ch_stock);
+	sn_thread_stock_set(&ch_stock, &ch_group);
 }
 
 Test(charges, accounted_pair_is_charged_without_events)
@@ -1968,7 +1980,7 @@ Test(charges, a_stock_that_cannot_serve_sends_the_events)
 			atomic_store(&ch_stock.group, &other);
 		if (way == 2)
 			atomic_store(&ch_stock.seq, atomic_load(&ch_seq) + 1);
-		sn_thread_stock_set(way == 3 ? NULL : &ch_stock);
+		sn_thread_stock_set(way == 3 ? NULL : &ch_stock, &ch_group);
 		struct sn_stock before = ch_stock;
 		log_clear();
 		void *p = slab_cache_alloc(c, 0);
@@ -2103,5 +2115,58 @@ Test(charges, a_charged_free_after_the_switch_off_lets_the_drain_finish)
 	for (int i = 0; i < 4 && sn_test_free_hooked(c); i++)
 		sn_rcu_barrier();
 	cr_assert_not(sn_test_free_hooked(c), "the drain never finished after the last charged free");
+	rec_check_objects(&a);
+}
+
+/* A group other than the root: its objects carry it as their owner in
+ * the charges' slot, once the slab has that array (made here by the
+ * handler of the first, evented, ALLOC); their free goes back to a stock
+ * of that group, or to uncharge() with the owner. */
+static int ch_make_owners(struct rec *r, enum slab_event ev, const struct slab_event_data *d)
+{
+	(void)r;
+	if (ev == SLAB_EVENT_ALLOC)
+		slab_event_ext(d, ch_charges.owner_slot);
+	return 0;
+}
+
+Test(charges, another_group_is_recorded_as_the_owner)
+{
+	struct slab_cache *c = create_ok("ch-owner", 72, SLAB_ACCOUNT);
+	struct rec a;
+	charges_start(&a, c);
+	a.hook = ch_make_owners;
+	static char child;
+	ch_stock_fill_for(&ch_stock, CH_BYTES, &child);
+	sn_thread_stock_set(&ch_stock, &child);
+	size_t stride = info_of(c).size;
+	log_clear();
+	void *first = slab_cache_alloc(c, 0);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, first), 1, "no owners' array yet: the event's way");
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 0);
+	void *p = slab_cache_alloc(c, 0), *q = slab_cache_alloc(c, 0);
+	cr_assert_eq(log_find(0, SLAB_EVENT_ALLOC, p) + log_find(0, SLAB_EVENT_ALLOC, q), 0);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 2);
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES - 2 * stride);
+	void **w = slab_obj_ext(p, ch_charges.owner_slot);
+	cr_assert_not_null(w);
+	cr_assert_eq(*w, (void *)&child, "the owner recorded");
+	slab_cache_free(c, p);
+	cr_assert_eq(atomic_load(&ch_stock.nr_objs), 1);
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES - stride, "back to the group's stock");
+	/* In the root now: the child's object goes to uncharge(), with its owner. */
+	ch_stock_fill(&ch_stock, CH_BYTES);
+	sn_thread_stock_set(&ch_stock, &ch_group);
+	slab_cache_free(c, q);
+	cr_assert_eq(atomic_load(&ch_uncharges), 1);
+	cr_assert_eq(atomic_load(&ch_uncharged), (long)stride);
+	cr_assert_eq(atomic_load(&ch_uncharged_owner), (const void *)&child);
+	/* A root object in the same slab: its owner word is cleared. */
+	void *r = slab_cache_alloc(c, 0);
+	w = slab_obj_ext(r, ch_charges.owner_slot);
+	cr_assert(!w || !*w, "a root object with an owner");
+	slab_cache_free(c, r);
+	cr_assert_eq(atomic_load(&ch_stock.bytes), CH_BYTES);
+	slab_cache_free(c, first);
 	rec_check_objects(&a);
 }

@@ -334,8 +334,9 @@ static _Atomic unsigned long cg_seq;
 static struct sn_stock cg_stock[TG_THREADS + 1];
 static atomic_long cg_uncharged, cg_allocs, cg_frees;
 
-static void cg_uncharge(size_t n)
+static void cg_uncharge(const void *owner, size_t n)
 {
+	(void)owner;
 	atomic_fetch_add(&cg_uncharged, (long)n);
 }
 
@@ -343,8 +344,9 @@ static void cg_trim(void)
 {
 }
 
-static const struct sn_charge cg_charges = {
-	.group = &cg_group, .seq = &cg_seq, .stock_max = 4 * CG_BYTES, .uncharge = cg_uncharge, .trim = cg_trim,
+static struct sn_charge cg_charges = {
+	.root = &cg_group, .seq = &cg_seq, .stock_max = 4 * CG_BYTES, .owner_slot = -1, .uncharge = cg_uncharge,
+	.trim = cg_trim,
 };
 
 static int cg_call(struct slab_notifier *nb, enum slab_event ev, const struct slab_event_data *d)
@@ -362,7 +364,7 @@ static void cg_stock_use(long i)
 {
 	atomic_store(&cg_stock[i].group, &cg_group);
 	atomic_store(&cg_stock[i].bytes, (size_t)CG_BYTES);
-	sn_thread_stock_set(&cg_stock[i]);
+	sn_thread_stock_set(&cg_stock[i], &cg_group);
 }
 
 static void *cg_worker(void *arg)
@@ -429,6 +431,7 @@ Test(toggle, switching_under_load_keeps_every_charge, .timeout = 120)
 	static struct slab_notifier nb = { .call = cg_call };
 	cr_assert_eq(slab_notifier_register(&nb), 0);
 	sn_notifier_pin(&nb);
+	cg_charges.owner_slot = slab_obj_ext_reserve();
 	cr_assert(sn_notifier_charge_set(&nb, &cg_charges));
 	cg_stock_use(TG_THREADS);
 	pthread_t t[TG_THREADS];

@@ -220,32 +220,35 @@ SN_STOCK_INLINE size_t sn_stock_put(struct sn_stock *st, const void *g, unsigned
  * Linux's memcg_slab_post_alloc_hook() takes its per-CPU stock). While
  * that notifier is the chain's only handler, the ALLOC of an object of a
  * SLAB_ACCOUNT cache (outside handlers and quiet sections), by a thread
- * that has a stock for the charges (sn_thread_stock_set(): set only
- * while the thread's allocations are @group's) and while that stock
- * serves @group, takes the object's footprint (slab_event_data's) from
- * that stock in the core's own path:
- * it stands for the ALLOC event returning SLAB_NOTIFY_OK with the
- * object's extension slots left NULL, and no event is sent. When the
- * stock cannot serve, the ALLOC event goes as ever. The FREE of an
- * object so charged is no event either: its footprint goes back to the
- * freeing thread's stock if that serves @group, else to uncharge(); a
- * stock that grew above @stock_max calls trim(). Both run on the thread
- * that gives the bytes back (on a free's common way, after the object is
- * back in its slab) and must not allocate or sleep. Set once, for the
- * process's life; false (and nothing set) unless @nb is the first
- * notifier pinned.
+ * that has a stock for the charges (sn_thread_stock_set(): the stock and
+ * the group the thread's allocations are charged to) while that stock
+ * serves that group, takes the object's footprint (slab_event_data's)
+ * from the stock in the core's own path, and records the group as the
+ * object's owner in extension slot @owner_slot (NULL for @root, whose
+ * objects need no owner). That stands for the ALLOC event returning
+ * SLAB_NOTIFY_OK with the owner so recorded and every other extension
+ * slot left NULL, and no event is sent. When the stock cannot serve (or
+ * the owner's array is not made yet, or another consumer has slots), the
+ * ALLOC event goes as ever. The FREE of an object so charged is no event
+ * either: its footprint goes back to the freeing thread's stock if that
+ * serves the object's owner, else to uncharge(owner); a stock that grew
+ * above @stock_max calls trim(). Both run on the thread that gives the
+ * bytes back (on a free's common way, after the object is back in its
+ * slab) and must not allocate or sleep. Set once, for the process's life;
+ * false (and nothing set) unless @nb is the first notifier pinned.
  */
 struct sn_charge {
-	const void *group;
+	const void *root;
 	const _Atomic unsigned long *seq;
 	size_t stock_max;
-	void (*uncharge)(size_t footprint);
+	int owner_slot;
+	void (*uncharge)(const void *owner, size_t footprint);
 	void (*trim)(void);
 };
 SN_CONSUMER_API bool sn_notifier_charge_set(struct slab_notifier *nb, const struct sn_charge *ch);
-/* The calling thread's stock for the charges (NULL: none), until it is
- * set again or the thread exits. */
-SN_CONSUMER_API void sn_thread_stock_set(struct sn_stock *st);
+/* The calling thread's stock for the charges (NULL: none) and the group
+ * its allocations are charged to, until set again or the thread exits. */
+SN_CONSUMER_API void sn_thread_stock_set(struct sn_stock *st, const void *group);
 
 /* The root group's figures, read without a lock (approximate while
  * threads charge; usage includes the per-thread stocks): for a report

@@ -276,7 +276,7 @@ extern MEMCG_HIDDEN __thread bool tls_creating MEMCG_TLS;
 extern MEMCG_HIDDEN __thread size_t tls_high_debt MEMCG_TLS;
 
 extern MEMCG_HIDDEN struct slab_notifier memcg_nb;
-extern MEMCG_HIDDEN const struct sn_charge memcg_charges;   /* consumer.h */
+extern MEMCG_HIDDEN struct sn_charge memcg_charges;   /* consumer.h */
 
 /* ------------------------------------------------------------------ */
 /* Functions shared by the memcg_*.c files                            */

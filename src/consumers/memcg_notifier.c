@@ -160,15 +160,16 @@ struct slab_notifier memcg_nb = {
 };
 
 /*
- * The core's charges without an event (consumer.h), for threads in the
- * root group: from and to their stocks, in the core's path (the root
- * needs no owner recorded). A thread's stock is given to the core while
- * it is in the root (memcg_stock.c, memcg_tree.c). What the stock cannot
- * take back goes to the root's counters; a full one is trimmed.
+ * The core's charges without an event (consumer.h): a thread's stock,
+ * given to the core with its current group (memcg_stock.c,
+ * memcg_tree.c), is taken from and given back to in the core's path,
+ * which records the owner in ext_slot (NULL for the root, as here). What
+ * the freeing thread's stock cannot take back goes to the owner's
+ * counters; a full stock is trimmed.
  */
-static void uncharge_root(size_t n)
+static void uncharge_owner(const void *owner, size_t n)
 {
-	uncharge_object(&root_group, n);
+	uncharge_object((struct slab_memcg *)owner, n);
 }
 
 static void trim_own(void)
@@ -177,10 +178,11 @@ static void trim_own(void)
 		stock_trim(tls_self);
 }
 
-const struct sn_charge memcg_charges = {
-	.group = &root_group,
+struct sn_charge memcg_charges = {
+	.root = &root_group,
 	.seq = &sync_seq,
 	.stock_max = MEMCG_STOCK_MAX,
-	.uncharge = uncharge_root,
+	.owner_slot = -1,   /* ext_slot, at init */
+	.uncharge = uncharge_owner,
 	.trim = trim_own,
 };

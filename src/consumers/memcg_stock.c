@@ -46,7 +46,7 @@ struct memcg_thread *thread_self_slow(void)
 	t->cur = &root_group;
 	pthread_mutex_unlock(&t->lock);
 	tls_self = t;
-	sn_thread_stock_set(&t->stock);   /* in the root */
+	sn_thread_stock_set(&t->stock, &root_group);
 	if (key_ok)
 		pthread_setspecific(thread_key, t);
 	tls_creating = false;
@@ -206,7 +206,7 @@ void thread_exit(void *arg)
 		t->cur->nr_current--;
 	t->cur = &root_group;
 	pthread_mutex_unlock(&tree_lock);
-	sn_thread_stock_set(NULL);   /* the exiting thread's, before @t can serve another */
+	sn_thread_stock_set(NULL, NULL);   /* the exiting thread's, before @t can serve another */
 	if (tls_self == t)
 		tls_self = NULL;
 	atomic_store_explicit(&t->in_use, false, memory_order_release);

@@ -111,6 +111,7 @@ void do_init(void)
 		fprintf(stderr, "slabnotify: memcg: cannot register the notifier\n");
 	else {
 		sn_notifier_pin(&memcg_nb);   /* never unregistered */
+		memcg_charges.owner_slot = ext_slot;
 		sn_notifier_charge_set(&memcg_nb, &memcg_charges);
 	}
 }
@@ -274,7 +275,7 @@ struct slab_memcg *slab_memcg_enter(struct slab_memcg *h)
 		g->nr_current++;
 	t->cur = g;
 	pthread_mutex_unlock(&tree_lock);
-	sn_thread_stock_set(g == &root_group ? &t->stock : NULL);   /* the core's charges: the root's */
+	sn_thread_stock_set(&t->stock, g);   /* the core's charges: its group now */
 	return handle_of(prev);
 }
 
