@@ -245,75 +245,58 @@ Test(memcg_charge, account_cache_charges_stride_and_uncharges)
 	cr_assert_eq(st.stock, 0);
 }
 
-/* The root's charges from the stock without an event (consumer.h's
- * charges): usage, objects and peak exact, and a root object freed by a
- * thread now in another group goes back to the root. */
-Test(memcg_charge, root_charges_without_events_are_exact)
+/*
+ * The core's charges from the stock without an event (consumer.h's
+ * charges), for a thread in @owner: usage, objects and peak exact; half
+ * the objects freed by the thread itself, the rest after it moved to
+ * @other, which must not be charged for them: everything goes back to
+ * @owner. For a child group, the owner is recorded in the object (a
+ * slab's first object takes the event's way, which makes the array).
+ */
+static void charged_way_is_exact(struct slab_memcg *owner, struct slab_memcg *other, size_t size, int n)
 {
-	struct slab_memcg *root = slab_memcg_root();   /* accounting starts */
-	struct slab_cache *c = acct_cache("acct-root", 100);
+	struct slab_cache *c = acct_cache("acct-charged", size);
 	size_t stride = slab_cache_size(c);
-	enum { N = 3000 };
-	void **o = calloc(N, sizeof(void *));
-	for (int i = 0; i < N; i++)
+	slab_memcg_enter(owner);
+	void **o = calloc((size_t)n, sizeof(void *));
+	for (int i = 0; i < n; i++)
 		cr_assert_not_null(o[i] = slab_cache_alloc(c, 0));
-	struct slab_memcg_stat st = st_of(root);
-	cr_assert_eq(st.usage, N * stride, "usage %zu != %zu", st.usage, N * stride);
-	cr_assert_eq(st.nr_objects, N);
-	cr_assert_eq(st.peak, N * stride, "peak %zu", st.peak);
-	for (int i = 0; i < N / 2; i++)
+	struct slab_memcg_stat st = st_of(owner);
+	cr_assert_eq(st.usage, n * stride, "usage %zu != %zu", st.usage, n * stride);
+	cr_assert_eq(st.nr_objects, n);
+	cr_assert_eq(st.peak, n * stride, "peak %zu", st.peak);
+	for (int i = 0; i < n / 2; i++)
 		slab_cache_free(c, o[i]);
-	st = st_of(root);
-	cr_assert_eq(st.usage, (N - N / 2) * stride);
-	cr_assert_eq(st.nr_objects, N - N / 2);
-	struct slab_memcg *g = mk(NULL, "g");
-	slab_memcg_enter(g);
-	for (int i = N / 2; i < N; i++)
+	st = st_of(owner);
+	cr_assert_eq(st.usage, (n - n / 2) * stride);
+	cr_assert_eq(st.nr_objects, n - n / 2);
+	slab_memcg_enter(other);
+	for (int i = n / 2; i < n; i++)
 		slab_cache_free(c, o[i]);
-	cr_assert_eq(st_of(g).usage, 0);
-	cr_assert_eq(st_of(g).nr_objects, 0);
+	cr_assert_eq(st_of(other).usage, 0, "the other group was charged for the owner's objects");
+	cr_assert_eq(st_of(other).nr_objects, 0);
+	slab_memcg_enter(slab_memcg_root());
 	slab_memcg_drain_stock();
-	st = st_of(root);
-	cr_assert_eq(st.usage, 0, "root usage %zu", st.usage);
+	st = st_of(owner);
+	cr_assert_eq(st.usage, 0, "owner usage %zu", st.usage);
 	cr_assert_eq(st.nr_objects, 0);
 	cr_assert_eq(st.stock, 0);
-	cr_assert_eq(st.peak, N * stride, "the peak stays");
+	cr_assert_eq(st.peak, n * stride, "the peak stays");
+	cr_assert_eq(st_of(slab_memcg_root()).usage, 0);
 	free(o);
 }
 
-/* A child group's charges take the same way once a slab has its owners'
- * array: usage, objects and peak exact, the owner recorded, and objects
- * freed by a thread in another group go back to their own group. */
+Test(memcg_charge, root_charges_without_events_are_exact)
+{
+	struct slab_memcg *root = slab_memcg_root();   /* accounting starts */
+	charged_way_is_exact(root, mk(NULL, "g"), 100, 3000);
+}
+
 Test(memcg_charge, child_charges_without_events_are_exact)
 {
-	struct slab_cache *c = acct_cache("acct-child", 48);
-	size_t stride = slab_cache_size(c);
-	struct slab_memcg *g = mk(NULL, "g"), *h = mk(NULL, "h");
+	struct slab_memcg *g = mk(NULL, "g");
 	cr_assert_eq(slab_memcg_set_max(g, 64u << 20), 0);
-	slab_memcg_enter(g);
-	enum { N = 4000 };
-	void **o = calloc(N, sizeof(void *));
-	for (int i = 0; i < N; i++)
-		cr_assert_not_null(o[i] = slab_cache_alloc(c, 0));
-	struct slab_memcg_stat st = st_of(g);
-	cr_assert_eq(st.usage, N * stride, "usage %zu != %zu", st.usage, N * stride);
-	cr_assert_eq(st.nr_objects, N);
-	cr_assert_eq(st.peak, N * stride, "peak %zu", st.peak);
-	for (int i = 0; i < N / 2; i++)
-		slab_cache_free(c, o[i]);
-	cr_assert_eq(st_of(g).usage, (N - N / 2) * stride);
-	slab_memcg_enter(h);
-	for (int i = N / 2; i < N; i++)
-		slab_cache_free(c, o[i]);
-	st = st_of(g);
-	cr_assert_eq(st.usage, 0, "g usage %zu", st.usage);
-	cr_assert_eq(st.nr_objects, 0);
-	cr_assert_eq(st.peak, N * stride, "the peak stays");
-	cr_assert_eq(st_of(h).usage, 0, "h was charged for g's objects");
-	slab_memcg_enter(slab_memcg_root());
-	slab_memcg_drain_stock();
-	cr_assert_eq(st_of(slab_memcg_root()).usage, 0);
-	free(o);
+	charged_way_is_exact(g, mk(NULL, "h"), 48, 4000);
 }
 
 Test(memcg_charge, plain_cache_is_not_charged)
