@@ -253,25 +253,25 @@ Test(memcg_charge, account_cache_charges_stride_and_uncharges)
  * @owner. For a child group, the owner is recorded in the object (a
  * slab's first object takes the event's way, which makes the array).
  */
-static void charged_way_is_exact(struct slab_memcg *owner, struct slab_memcg *other, size_t size, int n)
+static void charged_way_is_exact(struct slab_memcg *owner, struct slab_memcg *other, size_t size, size_t n)
 {
 	struct slab_cache *c = acct_cache("acct-charged", size);
 	size_t stride = slab_cache_size(c);
 	slab_memcg_enter(owner);
-	void **o = calloc((size_t)n, sizeof(void *));
-	for (int i = 0; i < n; i++)
+	void **o = calloc(n, sizeof(void *));
+	for (size_t i = 0; i < n; i++)
 		cr_assert_not_null(o[i] = slab_cache_alloc(c, 0));
 	struct slab_memcg_stat st = st_of(owner);
 	cr_assert_eq(st.usage, n * stride, "usage %zu != %zu", st.usage, n * stride);
 	cr_assert_eq(st.nr_objects, n);
 	cr_assert_eq(st.peak, n * stride, "peak %zu", st.peak);
-	for (int i = 0; i < n / 2; i++)
+	for (size_t i = 0; i < n / 2; i++)
 		slab_cache_free(c, o[i]);
 	st = st_of(owner);
 	cr_assert_eq(st.usage, (n - n / 2) * stride);
 	cr_assert_eq(st.nr_objects, n - n / 2);
 	slab_memcg_enter(other);
-	for (int i = n / 2; i < n; i++)
+	for (size_t i = n / 2; i < n; i++)
 		slab_cache_free(c, o[i]);
 	cr_assert_eq(st_of(other).usage, 0, "the other group was charged for the owner's objects");
 	cr_assert_eq(st_of(other).nr_objects, 0);
