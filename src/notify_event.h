@@ -79,7 +79,15 @@ static inline void ext_clear_slots(struct slab_meta *m, uint32_t idx)
 	}
 }
 
-/* The per-thread notified counts: see notify.c ("Switching"). */
+/* The per-thread notified counts: see notify.c ("Switching"). @t is
+ * the calling thread's own structure, not the dummy. */
+static SN_ALWAYS_INLINE void notified_add_own(struct slab_thread *t, struct slab_cache *c, long delta)
+{
+	thread_touch(t, c->index);
+	struct slab_cpu *cpu = &t->cpu[c->index];
+	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
+}
+
 static inline void notified_add(struct slab_cache *c, long delta)
 {
 	struct slab_thread *t = sn_tls_thread;
@@ -87,9 +95,7 @@ static inline void notified_add(struct slab_cache *c, long delta)
 		notified_add_slow(c, delta);
 		return;
 	}
-	thread_touch(t, c->index);
-	struct slab_cpu *cpu = &t->cpu[c->index];
-	__atomic_store_n(&cpu->notified, cpu->notified + (unsigned long)delta, __ATOMIC_RELAXED);
+	notified_add_own(t, c, delta);
 }
 
 /* A stamped object or page went: with notification off, let the drain
@@ -320,22 +326,26 @@ static SN_ALWAYS_INLINE unsigned long charge_seq(const struct sn_charge *ch)
 	return atomic_load_explicit(ch->seq, memory_order_relaxed);
 }
 
-/* The owners' array of slab @s (the charges' extension slot), or NULL
- * when the slab does not have it or has other consumers' too (which the
- * charged way would have to clear). */
+/* The owners' array (the charges' extension slot) of a slab with the
+ * arrays @m, or NULL. */
+static SN_ALWAYS_INLINE void **charge_owners_of(const struct sn_charge *ch, struct slab_meta *m)
+{
+	return m ? atomic_load_explicit(&m->slots[ch->owner_slot], memory_order_acquire) : NULL;
+}
+
+/* The same for the charged way to write in, or NULL when another
+ * consumer has slots too (which that way would have to clear). */
 static SN_ALWAYS_INLINE void **charge_owners(const struct sn_charge *ch, struct slab_meta *m)
 {
-	void **owners = m ? atomic_load_explicit(&m->slots[ch->owner_slot], memory_order_acquire) : NULL;
 	if (atomic_load_explicit(&notify_ext_slots_used, memory_order_relaxed) != 1)
 		return NULL;
-	return owners;
+	return charge_owners_of(ch, m);
 }
 
 /* The owner of charged object @idx of @s. */
 static SN_ALWAYS_INLINE const void *charge_owner(const struct sn_charge *ch, struct slab *s, uint32_t idx)
 {
-	struct slab_meta *m = atomic_load_explicit(&s->meta, memory_order_acquire);
-	void **owners = m ? atomic_load_explicit(&m->slots[ch->owner_slot], memory_order_acquire) : NULL;
+	void **owners = charge_owners_of(ch, atomic_load_explicit(&s->meta, memory_order_acquire));
 	void *owner = owners ? owners[idx] : NULL;
 	return owner ? owner : ch->root;
 }
@@ -414,9 +424,7 @@ static SN_ALWAYS_INLINE size_t charged_free(struct slab_cache *c, struct slab *s
 	const void *owner = in_meta ? charge_owner(ch, s, idx) : ch->root;
 	size_t left = sn_stock_put(st, owner, charge_seq(ch), event_footprint(c, s));
 	stamps[idx] = 0;
-	thread_touch(t, c->index);   /* a stock is never the dummy thread's */
-	struct slab_cpu *cpu = cpu_of(t, c);
-	__atomic_store_n(&cpu->notified, cpu->notified - 1, __ATOMIC_RELAXED);
+	notified_add_own(t, c, -1);   /* a stock is never the dummy thread's */
 	if (likely(left > CHARGED_DONE && left <= ch->stock_max) &&
 	    likely(atomic_load_explicit(&c->hooks, memory_order_relaxed) & HOOK_ALLOC))
 		return CHARGED_DONE;
